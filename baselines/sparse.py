@@ -1,0 +1,49 @@
+"""Our SpMM models (sparse_impl) behind the uniform adapter."""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+import torch
+
+from baselines.base import FrameworkStep, adam
+from harness.sampling import Batch
+from harness.spec import ModelConfig, TrainConfig
+from sparse_impl import build_model
+from sparse_impl.models import PreparedBatch
+
+__all__ = ["SparseStep"]
+
+
+class SparseStep(FrameworkStep):
+    """sparse_impl's model: incidence built in prepare, one SpMM forward, one SpMM backward."""
+
+    name = "sparse"
+    models = frozenset({"transe", "transr", "transh", "toruse"})
+
+    def __init__(self, cfg: ModelConfig, train: TrainConfig, params: Mapping[str, torch.Tensor],
+                 device: torch.device, backend: str = "torch") -> None:
+        super().__init__(cfg, train, params, device)
+        self.backend = backend
+        assert cfg.dissimilarity is not None
+        self.model = build_model(cfg.model, params, cfg.n_entities, cfg.n_relations, cfg.dissimilarity, backend)
+        self.model.to(device)
+        self.optimizer = adam(self.model.parameters(), train)
+
+    def prepare(self, batch: Batch) -> PreparedBatch:
+        return self.model.prepare(batch.positives.to(self.device), batch.negatives.to(self.device))
+
+    def scores(self, prepared: Any) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.model(prepared)
+
+    def optimizer_step(self) -> None:
+        self.optimizer.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        self.model.normalize_parameters()
+
+    def canonical_parameters(self) -> dict[str, torch.Tensor]:
+        return {k: v.detach() for k, v in self.model.canonical_parameters().items()}
+
+    def canonical_gradients(self) -> dict[str, torch.Tensor]:
+        return {k: v.grad if v.grad is not None else torch.zeros_like(v)
+                for k, v in self.model.canonical_parameters().items()}

@@ -1,0 +1,109 @@
+"""TorchKGE's own model classes (TransEModel, TransRModel, TransHModel, TorusEModel) behind the
+uniform adapter: gather with nn.Embedding, scatter-add in its backward, TorchKGE's MarginLoss."""
+
+from __future__ import annotations
+
+import importlib.util
+from typing import Any, Mapping
+
+import torch
+
+from baselines.base import FrameworkStep, adam
+from harness.sampling import Batch
+from harness.spec import ModelConfig, TrainConfig
+
+__all__ = ["TorchKGEStep", "build_torchkge_model"]
+
+# Our dissimilarity names -> TorchKGE's ("L2" in TorchKGE is the squared norm).
+_TORCHKGE_DISSIMILARITY = {"L1": "L1", "L2sq": "L2", "torus_L1": "torus_L1", "torus_L2": "torus_L2",
+                           "torus_eL2": "torus_eL2"}
+
+
+def _true_l2(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    return (a - b).norm(p=2, dim=-1)
+
+
+def _embedding_tables(model: Any, cfg: ModelConfig) -> dict[str, torch.nn.Parameter]:
+    """TorchKGE's parameter tensors under canonical names."""
+    tables = {"entity": model.ent_emb.weight, "relation": model.rel_emb.weight}
+    if cfg.model == "transr":
+        tables["projection"] = model.proj_mat.weight
+    if cfg.model == "transh":
+        tables["normal"] = model.norm_vect.weight
+    return tables
+
+
+def build_torchkge_model(cfg: ModelConfig, params: Mapping[str, torch.Tensor]) -> Any:
+    """A TorchKGE model of the same kind and dissimilarity, loaded with the given canonical parameters."""
+    from torchkge.models import TorusEModel, TransEModel, TransHModel, TransRModel
+
+    n_ent, n_rel, dim = cfg.n_entities, cfg.n_relations, cfg.dim
+    if cfg.model == "transe":
+        model = TransEModel(dim, n_ent, n_rel, dissimilarity_type="L1" if cfg.dissimilarity == "L1" else "L2")
+        if cfg.dissimilarity == "L2":
+            model.dissimilarity = _true_l2
+    elif cfg.model == "transr":
+        model = TransRModel(dim, cfg.rel_dim, n_ent, n_rel)
+    elif cfg.model == "transh":
+        model = TransHModel(dim, n_ent, n_rel)
+    else:
+        model = TorusEModel(dim, n_ent, n_rel, dissimilarity_type=_TORCHKGE_DISSIMILARITY[cfg.dissimilarity])
+    with torch.no_grad():
+        for name, table in _embedding_tables(model, cfg).items():
+            table.copy_(params[name].reshape(table.shape))
+    return model
+
+
+class TorchKGEStep(FrameworkStep):
+    """TorchKGE's model forward (gathers + per-row normalisation) and MarginLoss, Adam as everywhere."""
+
+    name = "torchkge"
+    models = frozenset({"transe", "transr", "transh", "toruse"})
+    library = "torchkge"
+
+    @classmethod
+    def unavailable_reason(cls) -> str | None:
+        if importlib.util.find_spec("torchkge") is None:
+            return "torchkge is not installed (pip install 'sptx[torchkge]')"
+        return None
+
+    def __init__(self, cfg: ModelConfig, train: TrainConfig, params: Mapping[str, torch.Tensor],
+                 device: torch.device) -> None:
+        super().__init__(cfg, train, params, device)
+        from torchkge.utils import MarginLoss
+
+        self.model = build_torchkge_model(cfg, params).to(device)
+        self.criterion = MarginLoss(train.margin)
+        self.optimizer = adam([p for p in self.model.parameters() if p.requires_grad], train)
+
+    def prepare(self, batch: Batch) -> tuple[torch.Tensor, ...]:
+        pos = batch.positives.to(self.device)
+        neg = batch.negatives.to(self.device)
+        return pos[:, 0], pos[:, 2], pos[:, 1], neg[:, 0], neg[:, 2]
+
+    def scores(self, prepared: Any) -> tuple[torch.Tensor, torch.Tensor]:
+        h, t, r, nh, nt = prepared
+        return self.model(h, t, r, nh, nt)
+
+    def forward(self, prepared: Any) -> torch.Tensor:
+        positive, negative = self.scores(prepared)  # TorchKGE repeats positives for k > 1 negatives
+        return self.criterion(positive, negative)
+
+    def optimizer_step(self) -> None:
+        self.optimizer.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        self.model.normalize_parameters()
+
+    def canonical_parameters(self) -> dict[str, torch.Tensor]:
+        shapes = self._canonical_shapes()
+        return {k: v.detach().reshape(shapes[k]) for k, v in _embedding_tables(self.model, self.cfg).items()}
+
+    def canonical_gradients(self) -> dict[str, torch.Tensor]:
+        shapes = self._canonical_shapes()
+        return {k: (v.grad if v.grad is not None else torch.zeros_like(v)).reshape(shapes[k])
+                for k, v in _embedding_tables(self.model, self.cfg).items()}
+
+    def _canonical_shapes(self) -> dict[str, tuple[int, ...]]:
+        from harness.spec import parameter_shapes
+
+        return parameter_shapes(self.cfg)

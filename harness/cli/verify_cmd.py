@@ -1,0 +1,74 @@
+"""`sptx verify`: check that our SpMM model computes exactly what TorchKGE computes."""
+
+from __future__ import annotations
+
+import argparse
+
+from rich.console import Console
+from rich.table import Table
+
+from baselines.torchkge import TorchKGEStep
+from harness.cli.base import Command, add_data_dir_argument
+from harness.errors import SptxError
+from harness.spec import DISSIMILARITIES, MODEL_NAMES, ModelConfig, TrainConfig
+from harness.verify import ATOL, RTOL, verify_against_torchkge
+from sparse_impl.backends import BACKENDS, BackendUnavailable
+
+__all__ = ["VerifyCommand"]
+
+
+class VerifyCommand(Command):
+    name = "verify"
+    help = "compare scores, loss and gradients of our SpMM model with TorchKGE's on one real batch"
+    description = (
+        "Builds one real batch with negatives, loads the same initial parameters into the SpMM model and "
+        "into TorchKGE's model of the same kind, and compares positive and negative scores, the loss and the "
+        f"gradient of every parameter. A tensor passes when max|ours - TorchKGE| <= {RTOL:g} * max|TorchKGE| "
+        f"+ {ATOL:g} (float32). Exits 1 when any tensor fails."
+    )
+
+    @classmethod
+    def add_arguments(cls, parser: argparse.ArgumentParser) -> None:
+        parser.add_argument("--model", required=True, choices=MODEL_NAMES, help="model to verify")
+        parser.add_argument("--dataset", default="FB15k-237",
+                            help="registry name, synthetic:NAME, or a folder with {train,valid,test}.txt[.gz]")
+        add_data_dir_argument(parser)
+        parser.add_argument("--backend", default="torch", choices=sorted(BACKENDS), help="SpMM backend")
+        parser.add_argument("--dissimilarity", default=None,
+                            help="score function; default per model: " + ", ".join(
+                                f"{m}: {'/'.join(d)}" for m, d in DISSIMILARITIES.items()))
+        parser.add_argument("--dim", type=int, default=128, help="embedding dimension (TransR: both spaces)")
+        parser.add_argument("--batch-size", type=int, default=4096, help="positives in the batch")
+        parser.add_argument("--negatives", type=int, default=1, help="negatives per positive")
+        parser.add_argument("--sampler", default="bernoulli", choices=("bernoulli", "uniform"))
+        parser.add_argument("--seed", type=int, default=0, help="seed of parameters, batch order and negatives")
+
+    def run(self, args: argparse.Namespace) -> int:
+        from harness.data import load_dataset
+
+        reason = TorchKGEStep.unavailable_reason()
+        if reason:
+            raise SptxError(f"verify needs TorchKGE as the reference: {reason}")
+        if args.batch_size < 1 or args.negatives < 1 or args.dim < 1:
+            raise SptxError("--batch-size, --negatives and --dim must be positive")
+        dataset = load_dataset(args.dataset, args.data_dir)
+        cfg = ModelConfig(args.model, dataset.n_entities, dataset.n_relations, args.dim,
+                          dissimilarity=args.dissimilarity)
+        train = TrainConfig(num_negatives=args.negatives, sampler=args.sampler, seed=args.seed)
+        try:
+            report = verify_against_torchkge(cfg, dataset.train, args.batch_size, args.backend, train)
+        except BackendUnavailable as exc:
+            raise SptxError(str(exc)) from None
+
+        table = Table(title=f"sptx verify: {cfg.model} ({cfg.dissimilarity}), {dataset.label}, "
+                            f"backend {args.backend}, batch {report.batch_size} x (1 + {args.negatives}), d={cfg.dim}")
+        for column in ("tensor", "shape", "max abs diff", "max rel diff", "result"):
+            table.add_column(column, justify="left" if column in ("tensor", "shape") else "right")
+        for c in report.comparisons:
+            table.add_row(c.name, "x".join(map(str, c.shape)) or "scalar", f"{c.max_abs:.3e}", f"{c.max_rel:.3e}",
+                          "[green]ok[/green]" if c.passed else "[red]FAIL[/red]")
+        console = Console()
+        console.print(table)
+        verdict = "PASS" if report.passed else "FAIL"
+        console.print(f"{verdict}: tolerance max|diff| <= {RTOL:g} * max|reference| + {ATOL:g}")
+        return 0 if report.passed else 1

@@ -1,0 +1,26 @@
+"""Registry of SpMM backends: adding one is a new module plus one line in BACKENDS."""
+
+from __future__ import annotations
+
+from sparse_impl.backends.base import BackendUnavailable, SpMMBackend
+from sparse_impl.backends.dgl_ops import DGLBackend
+from sparse_impl.backends.torch_csr import TorchCSRBackend
+
+__all__ = ["BACKENDS", "BackendUnavailable", "SpMMBackend", "get_backend"]
+
+BACKENDS: dict[str, type[SpMMBackend]] = {
+    TorchCSRBackend.name: TorchCSRBackend,
+    DGLBackend.name: DGLBackend,
+}
+
+
+def get_backend(name: str) -> SpMMBackend:
+    """An instance of the named backend; BackendUnavailable (with the reason) if it cannot run here."""
+    try:
+        cls = BACKENDS[name]
+    except KeyError:
+        raise BackendUnavailable(f"unknown SpMM backend {name!r}; known: {', '.join(BACKENDS)}") from None
+    reason = cls.unavailable_reason()
+    if reason is not None:
+        raise BackendUnavailable(f"SpMM backend {name!r} is unavailable: {reason}")
+    return cls()

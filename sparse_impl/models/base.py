@@ -1,0 +1,82 @@
+"""What every SpMM model shares: parameters as leaf tensors, one incidence per batch (positives and
+negatives stacked), one SpMM, then a model-specific translation and the dissimilarity."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import Any, ClassVar, Mapping
+
+import torch
+from torch import nn
+
+from sparse_impl.backends.base import SpMMBackend
+from sparse_impl.dissimilarity import dissimilarity
+from sparse_impl.incidence import IncidencePattern, entity_incidence, translation_incidence
+
+__all__ = ["PreparedBatch", "SparseKGEModel"]
+
+
+@dataclass(frozen=True)
+class PreparedBatch:
+    """A batch ready for the forward pass: the backend-native incidence of [positives; negatives],
+    their relation ids (for relation-specific projections), and how many rows are positives."""
+
+    matrix: Any
+    relations: torch.Tensor
+    n_positive: int
+    pattern: IncidencePattern
+
+
+class SparseKGEModel(nn.Module, ABC):
+    """A translation model whose gathers and scatter-adds are one SpMM over an incidence matrix.
+
+    Scores are higher-is-better: -dissimilarity. Entity rows are L2-normalised inside the score
+    (differentiably, over the whole table), exactly as TorchKGE normalises its gathered rows.
+    """
+
+    name: ClassVar[str]
+    uses_relation_columns: ClassVar[bool]  # True: A spans [entities; relations] (h + r - t)
+
+    def __init__(self, params: Mapping[str, torch.Tensor], n_entities: int, n_relations: int,
+                 dissimilarity_name: str, backend: SpMMBackend) -> None:
+        super().__init__()
+        self.n_entities = n_entities
+        self.n_relations = n_relations
+        self.dissimilarity_name = dissimilarity_name
+        self._dissimilarity = dissimilarity(dissimilarity_name)
+        self.backend = backend
+        for key, value in params.items():
+            self.register_parameter(key, nn.Parameter(value.detach().clone()))
+
+    def prepare(self, positives: torch.Tensor, negatives: torch.Tensor) -> PreparedBatch:
+        """Build the batch incidence. positives: (B, 3); negatives: (k*B, 3); columns (h, r, t)."""
+        triples = torch.cat((positives, negatives), dim=0)
+        dtype = self.entity.dtype
+        if self.uses_relation_columns:
+            pattern = translation_incidence(triples, self.n_entities, self.n_relations, dtype)
+        else:
+            pattern = entity_incidence(triples, self.n_entities, dtype)
+        return PreparedBatch(self.backend.build(pattern), triples[:, 1], positives.shape[0], pattern)
+
+    def normalized_entities(self) -> torch.Tensor:
+        """Unit-norm entity rows, differentiable: shape (n_entities, d)."""
+        return nn.functional.normalize(self.entity, p=2, dim=1)
+
+    @abstractmethod
+    def differences(self, batch: PreparedBatch) -> torch.Tensor:
+        """The translated difference per row, e.g. h + r - t: shape (B + k*B, d)."""
+
+    def forward(self, batch: PreparedBatch) -> tuple[torch.Tensor, torch.Tensor]:
+        """Scores of positives (B,) and negatives (k*B,)."""
+        scores = -self._dissimilarity(self.differences(batch))
+        return scores[: batch.n_positive], scores[batch.n_positive :]
+
+    @torch.no_grad()
+    @abstractmethod
+    def normalize_parameters(self) -> None:
+        """TorchKGE's `normalize_parameters`, applied in place after each optimizer step."""
+
+    def canonical_parameters(self) -> dict[str, torch.Tensor]:
+        """Parameters under their canonical names (see harness.spec.parameter_shapes)."""
+        return dict(self.named_parameters())

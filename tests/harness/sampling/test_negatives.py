@@ -1,0 +1,46 @@
+"""Negative samplers and batch streams: layout, seeding, Bernoulli probabilities, entity 0 drawable."""
+
+import torch
+
+from harness.sampling import BatchStream, make_sampler
+from harness.sampling.negatives import bernoulli_head_probabilities
+
+# relation 0: one head, three tails (one-to-many); relation 1: two heads, one tail (many-to-one)
+TRAIN = torch.tensor([[0, 0, 1], [0, 0, 2], [0, 0, 3], [4, 1, 5], [6, 1, 5]])
+
+
+def test_bernoulli_probabilities_by_hand():
+    # r0: tph = 3, hpt = 1 -> 3/4; r1: tph = 1, hpt = 2 -> 1/3; r2 absent -> 1/2
+    probs = bernoulli_head_probabilities(TRAIN, 3)
+    torch.testing.assert_close(probs, torch.tensor([0.75, 1 / 3, 0.5]))
+
+
+def test_negatives_corrupt_exactly_one_side_in_blocks():
+    sampler = make_sampler("uniform", TRAIN, 7, 2)
+    positives = TRAIN
+    negatives = sampler.corrupt(positives, 3, torch.Generator().manual_seed(0))
+    assert negatives.shape == (15, 3)
+    repeated = positives.repeat(3, 1)
+    assert torch.equal(negatives[:, 1], repeated[:, 1])
+    same_head = negatives[:, 0] == repeated[:, 0]
+    same_tail = negatives[:, 2] == repeated[:, 2]
+    assert bool((same_head | same_tail).all())
+
+
+def test_every_entity_including_zero_is_drawn():
+    train = torch.tensor([[1, 0, 2]]).repeat(2000, 1)
+    negatives = make_sampler("bernoulli", train, 5, 1).corrupt(train, 1, torch.Generator().manual_seed(1))
+    drawn = torch.unique(torch.cat([negatives[:, 0], negatives[:, 2]]))
+    assert torch.equal(drawn, torch.arange(5))
+
+
+def test_streams_with_the_same_seed_are_identical_and_batches_are_distinct():
+    sampler = make_sampler("bernoulli", TRAIN, 7, 2)
+    a = [b for _, b in zip(range(4), BatchStream(TRAIN, 2, sampler, 1, seed=9))]
+    b = [b for _, b in zip(range(4), BatchStream(TRAIN, 2, sampler, 1, seed=9))]
+    for x, y in zip(a, b):
+        assert torch.equal(x.positives, y.positives) and torch.equal(x.negatives, y.negatives)
+    first_epoch = torch.cat([x.positives for x in a[:3]])  # 5 triples in batches of 2, 2, 1
+    assert sorted(map(tuple, first_epoch.tolist())) == sorted(map(tuple, TRAIN.tolist()))
+    c = [b for _, b in zip(range(4), BatchStream(TRAIN, 2, sampler, 1, seed=10))]
+    assert any(not torch.equal(x.negatives, z.negatives) for x, z in zip(a, c))
