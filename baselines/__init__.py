@@ -4,6 +4,10 @@ one line in FRAMEWORKS."""
 from __future__ import annotations
 
 from baselines.base import FrameworkStep
+from baselines.dglke import DGLKEStep
+from baselines.gather import GatherStep
+from baselines.pyg import PyGStep
+from baselines.pykeen import PyKEENStep
 from baselines.sparse import SparseStep
 from baselines.torchkge import TorchKGEStep
 
@@ -14,6 +18,10 @@ FRAMEWORKS: dict[str, type[FrameworkStep]] = {
     for cls in (
         SparseStep,
         TorchKGEStep,
+        GatherStep,
+        PyGStep,
+        PyKEENStep,
+        DGLKEStep,
     )
 }
 

@@ -72,7 +72,10 @@ class TorchKGEStep(FrameworkStep):
         super().__init__(cfg, train, params, device)
         from torchkge.utils import MarginLoss
 
-        self.model = build_torchkge_model(cfg, params).to(device)
+        self.model = build_torchkge_model(cfg, params).to(device=device, dtype=params["entity"].dtype)
+        with torch.no_grad():  # load again at the parameters' own precision (float64 for verify's exact reference)
+            for name, table in _embedding_tables(self.model, cfg).items():
+                table.copy_(params[name].reshape(table.shape))
         self.criterion = MarginLoss(train.margin)
         self.optimizer = adam([p for p in self.model.parameters() if p.requires_grad], train)
 
@@ -82,12 +85,11 @@ class TorchKGEStep(FrameworkStep):
         return pos[:, 0], pos[:, 2], pos[:, 1], neg[:, 0], neg[:, 2]
 
     def scores(self, prepared: Any) -> tuple[torch.Tensor, torch.Tensor]:
-        h, t, r, nh, nt = prepared
-        return self.model(h, t, r, nh, nt)
+        positive, negative = self.model(*prepared)
+        return positive[: prepared[0].shape[0]], negative  # TorchKGE repeats positives k times
 
     def forward(self, prepared: Any) -> torch.Tensor:
-        positive, negative = self.scores(prepared)  # TorchKGE repeats positives for k > 1 negatives
-        return self.criterion(positive, negative)
+        return self.criterion(*self.model(*prepared))
 
     def optimizer_step(self) -> None:
         self.optimizer.step()

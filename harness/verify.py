@@ -1,11 +1,13 @@
 """Proof of exactness: one real batch through our SpMM model and through TorchKGE's model of the same
 kind, from the same initial parameters, comparing scores, loss and every parameter gradient.
 
-Tolerance (float32): a tensor passes when max|ours - ref| <= RTOL * max|ref| + ATOL, i.e. the largest
-difference is within 1e-4 of the tensor's own scale. Only the summation order differs between the two
-(SpMM sums a row's three terms and a column's contributions in another order than gather /
-scatter-add), which costs a few float32 ulps per addition; observed differences are around 1e-6 to 1e-5
-of scale, so 1e-4 leaves a margin without hiding a wrong formula (those give differences of order 1).
+Tolerance. Both run in float32 and differ only in summation order (SpMM sums a column's contributions
+in another order than TorchKGE's scatter-add), so we also run TorchKGE in float64 as the exact answer
+and measure each float32 result's error against it, relative to the tensor's scale (max |exact|).
+A tensor passes when our error is at most RTOL (1e-4) of scale, or at most FACTOR (4) times TorchKGE's
+own float32 error: where cancellation makes float32 sums inexact (TorusE relation gradients on WN18RR
+reach ~3e-4 of scale in TorchKGE itself) we ask to be as exact as the reference, and a wrong formula
+(errors of order 1) fails either way. The printed differences between ours and TorchKGE are float32.
 """
 
 from __future__ import annotations
@@ -17,20 +19,22 @@ import torch
 from harness.sampling import Batch, BatchStream, make_sampler
 from harness.spec import ModelConfig, TrainConfig, init_parameters
 
-__all__ = ["RTOL", "ATOL", "TensorComparison", "VerifyReport", "compare_tensors", "verify_against_torchkge"]
+__all__ = ["RTOL", "FACTOR", "TensorComparison", "VerifyReport", "compare_tensors", "verify_against_torchkge"]
 
 RTOL = 1e-4
-ATOL = 1e-7
+FACTOR = 4.0
 
 
 @dataclass(frozen=True)
 class TensorComparison:
-    """How far one of our tensors is from the reference's."""
+    """How far one of our tensors is from TorchKGE's, and how far each is from the exact (float64) one."""
 
     name: str
     shape: tuple[int, ...]
-    max_abs: float
-    max_rel: float  # max_abs relative to max |reference|
+    max_abs: float  # max |ours - TorchKGE|
+    max_rel: float  # max_abs / max |TorchKGE|
+    error: float  # max |ours - exact| / max |exact|
+    reference_error: float  # max |TorchKGE - exact| / max |exact|
     passed: bool
 
 
@@ -49,15 +53,29 @@ class VerifyReport:
         return all(c.passed for c in self.comparisons)
 
 
-def compare_tensors(name: str, ours: torch.Tensor, reference: torch.Tensor) -> TensorComparison:
-    """Largest absolute and scale-relative difference between two tensors of the same shape."""
-    if ours.shape != reference.shape:
-        return TensorComparison(name, tuple(reference.shape), float("inf"), float("inf"), False)
-    ours64, ref64 = ours.detach().double().cpu(), reference.detach().double().cpu()
-    max_abs = float((ours64 - ref64).abs().max()) if ref64.numel() else 0.0
-    scale = float(ref64.abs().max()) if ref64.numel() else 0.0
-    max_rel = max_abs / scale if scale > 0 else (0.0 if max_abs == 0 else float("inf"))
-    return TensorComparison(name, tuple(reference.shape), max_abs, max_rel, max_abs <= RTOL * scale + ATOL)
+def _max_abs_diff(a: torch.Tensor, b: torch.Tensor) -> float:
+    return float((a.double() - b.double()).abs().max()) if b.numel() else 0.0
+
+
+def _scale(x: torch.Tensor) -> float:
+    return float(x.double().abs().max()) if x.numel() else 0.0
+
+
+def compare_tensors(name: str, ours: torch.Tensor, reference: torch.Tensor,
+                    exact: torch.Tensor | None = None) -> TensorComparison:
+    """Differences of `ours` from `reference` and, when given, of both from `exact` (see module docstring)."""
+    ours, reference = ours.detach().cpu(), reference.detach().cpu()
+    exact = reference.double() if exact is None else exact.detach().cpu().double()
+    if ours.shape != reference.shape or exact.shape != reference.shape:
+        inf = float("inf")
+        return TensorComparison(name, tuple(reference.shape), inf, inf, inf, inf, False)
+    max_abs, scale = _max_abs_diff(ours, reference), _scale(exact)
+    relative = (lambda v: v / scale) if scale > 0 else (lambda v: 0.0 if v == 0 else float("inf"))
+    error, reference_error = relative(_max_abs_diff(ours, exact)), relative(_max_abs_diff(reference, exact))
+    passed = error <= RTOL or error <= FACTOR * reference_error
+    ref_scale = _scale(reference)
+    max_rel = max_abs / ref_scale if ref_scale > 0 else (0.0 if max_abs == 0 else float("inf"))
+    return TensorComparison(name, tuple(reference.shape), max_abs, max_rel, error, reference_error, passed)
 
 
 def _run_one_step(step, batch: Batch) -> dict[str, torch.Tensor]:
@@ -84,6 +102,8 @@ def verify_against_torchkge(cfg: ModelConfig, train_triples: torch.Tensor, batch
     params = init_parameters(cfg, seed=train.seed)
     ours = _run_one_step(SparseStep(cfg, train, params, device, backend=backend), batch)
     reference = _run_one_step(TorchKGEStep(cfg, train, params, device), batch)
-    comparisons = tuple(compare_tensors(name, ours[name], reference[name]) for name in reference)
+    params64 = {k: v.double() for k, v in params.items()}
+    exact = _run_one_step(TorchKGEStep(cfg, train, params64, device), batch)
+    comparisons = tuple(compare_tensors(name, ours[name], reference[name], exact[name]) for name in reference)
     assert cfg.dissimilarity is not None
     return VerifyReport(cfg.model, cfg.dissimilarity, backend, batch.size, comparisons)

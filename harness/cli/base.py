@@ -6,7 +6,7 @@ import argparse
 from abc import ABC, abstractmethod
 from typing import ClassVar
 
-__all__ = ["Command", "add_data_dir_argument"]
+__all__ = ["Command", "add_data_dir_argument", "make_console"]
 
 
 class Command(ABC):
@@ -33,3 +33,10 @@ def add_data_dir_argument(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="folder holding <NAME>/{train,valid,test}.txt[.gz]; default: $SPTX_DATA_DIR, else the per-user cache folder",
     )
+
+
+def make_console():
+    """A rich console: the terminal's width on a terminal, wide enough for our tables when piped or logged."""
+    from rich.console import Console
+
+    return Console(width=None if Console().is_terminal else 240)

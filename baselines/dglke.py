@@ -1,0 +1,297 @@
+"""A DGL-KE-style training step (TransE, TransR) behind the uniform adapter.
+
+DGL-KE itself (awslabs/dgl-ke) is not installable beside torch 2.13 (it needs dgl, whose compiled
+parts exist only for torch 2.0 - 2.2.1, and it has not been released since 2020), so this module
+reproduces its step structure:
+
+- Embeddings live in plain tables (DGL-KE's ExternalEmbedding). Per batch, the entity ids of the batch
+  are made unique (DGL-KE's subgraph node ids) and their rows gathered into a fresh leaf tensor;
+  relation rows (and TransR's projection rows) are gathered per positive edge into leaf tensors, as
+  DGL-KE gathers `edata['id']`. Negatives reuse the relation rows of the positive they corrupt.
+- The positive edges' h - t is computed on the batch graph with DGL's g-SDDMM
+  (`dgl.ops.gsddmm(g, 'sub', e, e, 'u', 'v')`, whose backward is a g-SpMM) where dgl imports, and with
+  PyTorch index_select gathers otherwise. `self.kernel` records which: 'dgl' or 'torch-gather'
+  (this environment: torch 2.13, where dgl does not import, so 'torch-gather'; the 'dgl' path is
+  written for a torch 2.2.1 + dgl 2.1.0 environment).
+- TransR projection rows are stored DGL-KE's way, (dim * rel_dim) per relation, applied as e @ M,
+  i.e. the transpose of the canonical (rel_dim, dim) M_r.
+
+Score function: the shared one (entity rows L2-normalised inside the score, then TorchKGE's
+dissimilarity: L1 / L2 / L2sq for TransE, L2sq for TransR), not DGL-KE's gamma - ||h + r - t||_p on raw
+rows; the normalisation is applied to the gathered unique rows.
+
+Identical mode (default): the given negatives (the Batch's k blocks), the shared margin ranking loss
+(sum), and Adam on the full tables: `backward` scatters the leaf gradients into full-table gradients
+with index_add_, then Adam steps and TorchKGE's normalize_parameters runs, like every framework. So
+the first-step scores, loss and gradients equal everyone's.
+
+Native mode (`native=True`), what differs from identical mode:
+- Negatives: DGL-KE's chunked negatives. The batch's positives are cut into chunks of
+  `chunk_size` (DGL-KE's neg_chunk_size, default = neg_sample_size = 256; a smaller final chunk when
+  B is not a multiple); each chunk shares `neg_sample_size` (DGL-KE default 256) uniformly drawn
+  entities, and every positive is scored against all of its chunk's shared entities. The corrupted
+  side alternates per step, tail first (DGL-KE's BidirectionalOneShotIterator). The Batch's own
+  negatives are ignored. Negative scores of TransE use torch.cdist as DGL-KE does.
+- Optimizer: DGL-KE's row-wise sparse Adagrad (ExternalEmbedding.update): one state value per row,
+  state[i] += mean(g_i^2), row -= lr * g_i / (sqrt(state[i]) + 1e-10), applied to the touched rows only
+  (lr from TrainConfig; DGL-KE's default lr is 0.01, ours 4e-4), no weight decay.
+- After the update, only the touched entity rows (and TransR relation rows) are re-normalised.
+- Kept from identical mode (DGL-KE differs): the margin ranking loss with sum over every
+  (positive, shared negative) pair (DGL-KE defaults to a logsigmoid loss, mean-reduced, with L2
+  regularisation) and the in-score normalisation.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+import torch
+from torch.nn.functional import normalize
+
+from baselines.base import FrameworkStep, adam
+from harness.sampling import Batch
+from harness.spec import ModelConfig, TrainConfig, parameter_shapes
+from sparse_impl.dissimilarity import dissimilarity
+
+__all__ = ["DGLKEStep", "dgl_unavailable_reason"]
+
+KERNELS = ("dgl", "torch-gather")
+DEFAULT_NEG_SAMPLE_SIZE = 256  # DGL-KE's --neg_sample_size default
+DEFAULT_CHUNK_SIZE = 256  # DGL-KE's --neg_chunk_size default (-1 = neg_sample_size)
+
+
+@functools.lru_cache(maxsize=1)
+def dgl_unavailable_reason() -> str | None:
+    """None when `import dgl` works here, else why not (dgl fails in several ways beside a new torch)."""
+    try:
+        import dgl  # noqa: F401, PLC0415
+    except Exception as exc:  # noqa: BLE001
+        first = str(exc).splitlines()[0] if str(exc) else ""
+        return f"dgl does not import beside torch {torch.__version__} ({type(exc).__name__}: {first})"
+    return None
+
+
+@dataclass
+class _Prepared:
+    entity_ids: torch.Tensor  # unique entity ids of the batch
+    relation_ids: torch.Tensor  # per positive edge
+    pos_h: torch.Tensor  # local (into entity_ids) ids, (B,)
+    pos_t: torch.Tensor
+    neg_h: torch.Tensor | None  # identical mode: local ids of the given negatives, (k*B,)
+    neg_t: torch.Tensor | None
+    neg_local: torch.Tensor | None  # native mode: local ids of the shared negatives, (n_chunks, n)
+    corrupt_head: bool
+    pos_graph: Any = None
+    neg_graph: Any = None
+
+
+class DGLKEStep(FrameworkStep):
+    """DGL-KE's step structure: unique-id gather into leaf tensors, g-SDDMM or gathers, scatter back."""
+
+    name = "dglke"
+    models = frozenset({"transe", "transr"})
+    library = "dgl"
+
+    def __init__(self, cfg: ModelConfig, train: TrainConfig, params: Mapping[str, torch.Tensor],
+                 device: torch.device, native: bool = False, kernel: str | None = None,
+                 neg_sample_size: int = DEFAULT_NEG_SAMPLE_SIZE, chunk_size: int = DEFAULT_CHUNK_SIZE) -> None:
+        super().__init__(cfg, train, params, device)
+        reason = self.unsupported_reason(cfg)
+        if reason is not None:
+            raise ValueError(reason)
+        if kernel is None:
+            kernel = "dgl" if dgl_unavailable_reason() is None else "torch-gather"
+        if kernel not in KERNELS:
+            raise ValueError(f"unknown kernel {kernel!r}; choose one of {', '.join(KERNELS)}")
+        if kernel == "dgl" and dgl_unavailable_reason() is not None:
+            raise RuntimeError(dgl_unavailable_reason())
+        self.kernel = kernel
+        self.native = native
+        self.neg_sample_size = neg_sample_size
+        self.chunk_size = chunk_size
+        assert cfg.dissimilarity is not None
+        self._dissimilarity = dissimilarity(cfg.dissimilarity)
+        self._generator = torch.Generator().manual_seed(train.seed)
+        self._calls = 0
+
+        tables = {"entity": params["entity"], "relation": params["relation"]}
+        if cfg.model == "transr":  # DGL-KE layout: (n_rel, dim * rel_dim), applied e @ M
+            tables["projection"] = params["projection"].transpose(1, 2).reshape(cfg.n_relations, -1)
+        self.tables = torch.nn.ParameterDict(
+            {k: torch.nn.Parameter(v.detach().clone().contiguous().to(device)) for k, v in tables.items()})
+        if native:
+            self.state = {k: torch.zeros(v.shape[0], device=device) for k, v in self.tables.items()}
+            self.optimizer = None
+        else:
+            self.optimizer = adam(self.tables.parameters(), train)
+        self._trace: list[tuple[str, torch.Tensor, torch.Tensor]] = []
+
+    # -- per batch -------------------------------------------------------------------------------
+
+    def prepare(self, batch: Batch) -> _Prepared:
+        pos = batch.positives.to(self.device)
+        b = pos.shape[0]
+        corrupt_head = False
+        if self.native:
+            corrupt_head = self._calls % 2 == 1
+            self._calls += 1
+            chunk = min(self.chunk_size, b)
+            n_chunks = -(-b // chunk)
+            negs = torch.randint(0, self.cfg.n_entities, (n_chunks, self.neg_sample_size),
+                                 generator=self._generator).to(self.device)
+            uniq, inv = torch.unique(torch.cat((pos[:, 0], pos[:, 2], negs.reshape(-1))), return_inverse=True)
+            prepared = _Prepared(uniq, pos[:, 1], inv[:b], inv[b:2 * b], None, None,
+                                 inv[2 * b:].view(n_chunks, -1), corrupt_head)
+        else:
+            neg = batch.negatives.to(self.device)  # only h or t is corrupted: relations repeat the positives'
+            n = neg.shape[0]
+            uniq, inv = torch.unique(torch.cat((pos[:, 0], pos[:, 2], neg[:, 0], neg[:, 2])), return_inverse=True)
+            prepared = _Prepared(uniq, pos[:, 1], inv[:b], inv[b:2 * b], inv[2 * b:2 * b + n], inv[2 * b + n:],
+                                 None, corrupt_head)
+        if self.kernel == "dgl":
+            import dgl  # noqa: PLC0415
+
+            n_nodes = int(uniq.shape[0])
+            prepared.pos_graph = dgl.graph((prepared.pos_h, prepared.pos_t), num_nodes=n_nodes)
+            if prepared.neg_h is not None:
+                prepared.neg_graph = dgl.graph((prepared.neg_h, prepared.neg_t), num_nodes=n_nodes)
+        return prepared
+
+    def _gather(self, name: str, ids: torch.Tensor) -> torch.Tensor:
+        """ExternalEmbedding.__call__(ids, trace=True): rows copied into a leaf tensor that is traced."""
+        leaf = self.tables[name].detach().index_select(0, ids).requires_grad_(True)
+        self._trace.append((name, ids, leaf))
+        return leaf
+
+    def _head_minus_tail(self, ent: torch.Tensor, h: torch.Tensor, t: torch.Tensor, graph: Any) -> torch.Tensor:
+        if self.kernel == "dgl":
+            import dgl  # noqa: PLC0415
+
+            return dgl.ops.gsddmm(graph, "sub", ent, ent, lhs_target="u", rhs_target="v")
+        return ent.index_select(0, h) - ent.index_select(0, t)
+
+    def _translate(self, x: torch.Tensor, rel: torch.Tensor, proj: torch.Tensor | None) -> torch.Tensor:
+        """x: (k, B, d) h - t rows; rel (B, d_r), proj (B, d, d_r) -> (k, B, d_r) translated differences."""
+        if proj is not None:
+            x = torch.einsum("kbd,bdr->kbr", x, proj)
+        return x + rel
+
+    def scores(self, prepared: Any) -> tuple[torch.Tensor, torch.Tensor]:
+        p: _Prepared = prepared
+        self._trace = []
+        b = p.pos_h.shape[0]
+        ent = normalize(self._gather("entity", p.entity_ids), p=2, dim=1)
+        rel = self._gather("relation", p.relation_ids)
+        proj = None
+        if self.cfg.model == "transr":
+            proj = self._gather("projection", p.relation_ids).view(b, self.cfg.dim, -1)
+        pos_x = self._translate(self._head_minus_tail(ent, p.pos_h, p.pos_t, p.pos_graph).unsqueeze(0), rel, proj)
+        positive = -self._dissimilarity(pos_x[0])
+        if not self.native:
+            assert p.neg_h is not None and p.neg_t is not None
+            neg_x = self._head_minus_tail(ent, p.neg_h, p.neg_t, p.neg_graph).view(-1, b, ent.shape[1])
+            negative = -self._dissimilarity(self._translate(neg_x, rel, proj)).reshape(-1)
+            return positive, negative
+        negative = self._chunked_negative_scores(p, ent, rel, proj)  # (B, n)
+        return positive, negative.t().reshape(-1)  # n blocks of B rows, as the Batch layout
+
+    def _chunked_negative_scores(self, p: _Prepared, ent: torch.Tensor, rel: torch.Tensor,
+                                 proj: torch.Tensor | None) -> torch.Tensor:
+        """DGL-KE's create_neg: every positive of a chunk against the chunk's shared entities. -> (B, n)."""
+        assert p.neg_local is not None
+        b = p.pos_h.shape[0]
+        chunk = min(self.chunk_size, b)
+        # the fixed side of each positive: tail corruption keeps h (and r), head corruption keeps t
+        fixed = ent.index_select(0, p.pos_t if p.corrupt_head else p.pos_h)
+        negs = ent.index_select(0, p.neg_local.reshape(-1)).view(p.neg_local.shape[0], -1, ent.shape[1])
+        full = (b // chunk) * chunk
+        groups = [(0, full, chunk, 0, b // chunk)]
+        if full < b:
+            groups.append((full, b, b - full, b // chunk, b // chunk + 1))
+        out = []
+        for start, end, size, c0, c1 in groups:
+            f = fixed[start:end].view(-1, size, fixed.shape[1])  # (g, c, d)
+            r = rel[start:end].view(-1, size, rel.shape[1])  # (g, c, d_r)
+            n = negs[c0:c1]  # (g, n, d)
+            if proj is None:  # TransE: || (h + r) - n || or || n - (t - r) ||, by cdist as DGL-KE
+                anchor = f - r if p.corrupt_head else f + r
+                out.append(self._pairwise(anchor, n).reshape(-1, n.shape[1]))
+            else:  # TransR: negatives projected by each positive's M_r
+                m = proj[start:end].view(-1, size, *proj.shape[1:])  # (g, c, d, d_r)
+                f_proj = torch.einsum("gcd,gcdr->gcr", f, m)
+                n_proj = torch.einsum("gnd,gcdr->gcnr", n, m)
+                if p.corrupt_head:  # M n + r - M t
+                    x = n_proj + (r - f_proj).unsqueeze(2)
+                else:  # M h + r - M n
+                    x = (f_proj + r).unsqueeze(2) - n_proj
+                out.append(-self._dissimilarity(x).reshape(-1, n.shape[1]))
+        return torch.cat(out, dim=0)
+
+    def _pairwise(self, anchor: torch.Tensor, negs: torch.Tensor) -> torch.Tensor:
+        """Scores -d(anchor_i - neg_j) for (g, c, d) x (g, n, d) -> (g, c, n)."""
+        name = self.cfg.dissimilarity
+        if name == "L1":
+            return -torch.cdist(anchor, negs, p=1)
+        dist = torch.cdist(anchor, negs, p=2)
+        return -(dist**2) if name == "L2sq" else -dist
+
+    def backward(self, loss: torch.Tensor) -> None:
+        loss.backward()
+        if not self.native:  # scatter the leaf gradients back into full-table gradients (for Adam)
+            for name, table in self.tables.items():
+                table.grad = torch.zeros_like(table)
+            for name, ids, leaf in self._trace:
+                self.tables[name].grad.index_add_(0, ids, leaf.grad)
+
+    def optimizer_step(self) -> None:
+        if not self.native:
+            assert self.optimizer is not None
+            self.optimizer.step()
+            self.optimizer.zero_grad(set_to_none=True)
+            with torch.no_grad():
+                ent = self.tables["entity"]
+                ent.copy_(normalize(ent, p=2, dim=1))
+                if self.cfg.model == "transr":
+                    rel = self.tables["relation"]
+                    rel.copy_(normalize(rel, p=2, dim=1))
+            self._trace = []
+            return
+        with torch.no_grad():  # DGL-KE's ExternalEmbedding.update: row-wise Adagrad
+            for name, ids, leaf in self._trace:
+                if leaf.grad is None:
+                    continue
+                grad = leaf.grad
+                state = self.state[name]
+                state.index_add_(0, ids, (grad * grad).mean(1))
+                std = state.index_select(0, ids).sqrt_().add_(1e-10).unsqueeze(1)
+                self.tables[name].index_add_(0, ids, -self.train.lr * grad / std)
+            touched = [("entity", self._trace[0][1])] if self._trace else []
+            if self.cfg.model == "transr" and len(self._trace) > 1:
+                touched.append(("relation", self._trace[1][1]))
+            for name, ids in touched:
+                table = self.tables[name]
+                table.index_copy_(0, ids, normalize(table.index_select(0, ids), p=2, dim=1))
+        self._trace = []
+
+    # -- canonical views ---------------------------------------------------------------------------
+
+    def _to_canonical(self, name: str, value: torch.Tensor) -> torch.Tensor:
+        shape = parameter_shapes(self.cfg)[name]
+        if name == "projection":
+            return value.reshape(shape[0], shape[2], shape[1]).transpose(1, 2)
+        return value.reshape(shape)
+
+    def canonical_parameters(self) -> dict[str, torch.Tensor]:
+        return {k: self._to_canonical(k, v.detach()) for k, v in self.tables.items()}
+
+    def canonical_gradients(self) -> dict[str, torch.Tensor]:
+        if self.native:  # dense view of the traced leaf gradients
+            grads = {k: torch.zeros_like(v) for k, v in self.tables.items()}
+            for name, ids, leaf in self._trace:
+                if leaf.grad is not None:
+                    grads[name].index_add_(0, ids, leaf.grad)
+        else:
+            grads = {k: v.grad if v.grad is not None else torch.zeros_like(v) for k, v in self.tables.items()}
+        return {k: self._to_canonical(k, v) for k, v in grads.items()}

@@ -1,0 +1,113 @@
+"""Our own gather/scatter reference in plain PyTorch: the strongest honest index_select / index_add
+implementation of the four models, the baseline the SpMM formulation has to beat on equal terms.
+
+Forward gathers rows with `Tensor.index_select` (one call per table over [positives; negatives]);
+autograd's backward of index_select is `zeros.index_add_(0, index, grad)`, i.e. the scatter-add.
+No nn.Embedding (whose dense backward sorts the indices), no per-row Python work.
+
+The score functions are exactly those of sparse_impl / TorchKGE (see harness.spec and
+sparse_impl.models): entity rows are L2-normalised inside the score (per gathered row, which equals
+gathering rows of the normalised table), TransH normalises w_r inside the score, TorusE takes frac()
+of h, r, t in value with identity gradient. TransR and TransH use the linearity of their projections
+(M_r h - M_r t = M_r (h - t)), as the SpMM models do; only the summation order differs.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+import torch
+from torch import nn
+from torch.nn.functional import normalize
+
+from baselines.base import FrameworkStep, adam
+from harness.sampling import Batch
+from harness.spec import ModelConfig, TrainConfig, normalize_canonical
+from sparse_impl.dissimilarity import dissimilarity
+
+__all__ = ["GatherStep", "translated_differences", "straight_through_frac"]
+
+
+def straight_through_frac(x: torch.Tensor) -> torch.Tensor:
+    """frac(x) in value, identity in gradient (what TorchKGE's in-place `.data.frac_()` amounts to)."""
+    return x + (torch.frac(x) - x).detach()
+
+
+def translated_differences(model: str, tables: Mapping[str, torch.Tensor], heads: torch.Tensor,
+                           relations: torch.Tensor, tails: torch.Tensor,
+                           projection_layout: str = "canonical") -> torch.Tensor:
+    """The translated difference per triple (what the dissimilarity is applied to), by gathers.
+
+    tables: canonical names ("entity", "relation", and "projection" / "normal"), rows indexed by the
+    given ids. `projection_layout` "canonical" means projection rows are (rel_dim, dim) matrices applied
+    as M_r @ e; "transposed" means (dim, rel_dim) applied as e @ M (DGL-KE's and PyKEEN's layout).
+    Returns shape (n, d) (n, rel_dim for TransR).
+    """
+    entity, relation = tables["entity"], tables["relation"]
+    n = heads.shape[0]
+    ent_rows = entity.index_select(0, torch.cat((heads, tails)))
+    if model == "toruse":
+        ent_rows = straight_through_frac(ent_rows)
+        r = straight_through_frac(relation.index_select(0, relations))
+        return ent_rows[:n] + r - ent_rows[n:]
+    ent_rows = normalize(ent_rows, p=2, dim=1)
+    x = ent_rows[:n] - ent_rows[n:]  # h - t
+    if model == "transe":
+        return x + relation.index_select(0, relations)
+    if model == "transr":
+        m_r = tables["projection"].index_select(0, relations)
+        if projection_layout == "canonical":
+            proj = torch.bmm(m_r, x.unsqueeze(2)).squeeze(2)
+        else:
+            proj = torch.bmm(x.unsqueeze(1), m_r).squeeze(1)
+        return proj + relation.index_select(0, relations)
+    if model == "transh":
+        w = normalize(tables["normal"].index_select(0, relations), p=2, dim=1)
+        return x - (x * w).sum(dim=1, keepdim=True) * w + relation.index_select(0, relations)
+    raise ValueError(f"unknown model {model!r}")
+
+
+@torch.no_grad()
+def renormalize_(model: str, tables: Mapping[str, torch.Tensor]) -> None:
+    """TorchKGE's `normalize_parameters`, in place on canonical-layout tables."""
+    fresh = normalize_canonical(model, dict(tables))
+    for name, value in fresh.items():
+        if value is not tables[name]:
+            tables[name].copy_(value)
+
+
+class GatherStep(FrameworkStep):
+    """Plain-PyTorch index_select forward, index_add backward (via autograd), Adam on full tables."""
+
+    name = "gather"
+    models = frozenset({"transe", "transr", "transh", "toruse"})
+
+    def __init__(self, cfg: ModelConfig, train: TrainConfig, params: Mapping[str, torch.Tensor],
+                 device: torch.device) -> None:
+        super().__init__(cfg, train, params, device)  # no `native` kwarg: no native variant
+        assert cfg.dissimilarity is not None
+        self._dissimilarity = dissimilarity(cfg.dissimilarity)
+        self.tables = nn.ParameterDict(
+            {k: nn.Parameter(v.detach().clone().to(device)) for k, v in params.items()})
+        self.optimizer = adam(self.tables.parameters(), train)
+
+    def prepare(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, int]:
+        triples = torch.cat((batch.positives, batch.negatives), dim=0).to(self.device)
+        return triples[:, 0], triples[:, 1], triples[:, 2], batch.size
+
+    def scores(self, prepared: Any) -> tuple[torch.Tensor, torch.Tensor]:
+        h, r, t, n_pos = prepared
+        x = translated_differences(self.cfg.model, self.tables, h, r, t)
+        scores = -self._dissimilarity(x)
+        return scores[:n_pos], scores[n_pos:]
+
+    def optimizer_step(self) -> None:
+        self.optimizer.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        renormalize_(self.cfg.model, self.tables)
+
+    def canonical_parameters(self) -> dict[str, torch.Tensor]:
+        return {k: v.detach() for k, v in self.tables.items()}
+
+    def canonical_gradients(self) -> dict[str, torch.Tensor]:
+        return {k: v.grad if v.grad is not None else torch.zeros_like(v) for k, v in self.tables.items()}

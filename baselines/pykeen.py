@@ -1,0 +1,186 @@
+"""PyKEEN's own model machinery behind the uniform adapter.
+
+What runs: `pykeen.models.ERModel` (the class pykeen.models.TransE / TransR / TransH / TorusE are thin
+wrappers of) with PyKEEN's `Embedding` representations (gather from nn.Embedding, optional in-forward
+`normalizer`, post-step `constrainer`) and PyKEEN's interaction modules, scored with
+`model.score_hrt` on the positives and on the negatives separately (as PyKEEN's sLCWA loop does), and
+PyKEEN's `MarginRankingLoss(margin, reduction="sum")` on (B, 1) positive and (B, k) negative scores.
+The model classes are built through ERModel rather than pykeen.models.TransE etc. only because those
+wrappers do not forward representation `normalizer` kwargs; the interactions and representations are
+the same objects they create.
+
+Per model (canonical -> PyKEEN, and how the score function is matched):
+- TransE: `entity` -> entity Embedding (normalizer = F.normalize, constrainer = F.normalize),
+  `relation` -> relation Embedding. TransEInteraction with p=1 ("L1"), p=2 ("L2"),
+  p=2 + power_norm=True ("L2sq" = ||.||_2^2). Exact.
+- TransR: `entity` as TransE; relation representations [relation (constrainer F.normalize, as
+  TorchKGE's normalize_parameters), projection]. PyKEEN stores M_r as (dim, rel_dim), applied e @ M,
+  so projection -> canonical.transpose(1, 2) flattened (dim * rel_dim per row).
+  TransRInteraction(p=2, power_norm=True, max_projection_norm=1e30): PyKEEN clamps the projected h
+  and t to norm <= max_projection_norm (TorchKGE does not clamp); with 1e30 the clamp is the identity
+  (value and gradient: its mask is 1 everywhere). Otherwise exact: PyKEEN computes M h + r - M t.
+- TransH: relation representations [normal w_r (normalizer and constrainer F.normalize), translation
+  d_r]; TransHInteraction takes (w_r, d_r) in that order. p=2, power_norm=True. PyKEEN's own TransH
+  normalises w_r only after each step (constrainer); the normalizer adds TorchKGE's in-score
+  normalisation. After each step d_r is projected onto w_r's hyperplane (TorchKGE's
+  normalize_parameters; a per-representation constrainer cannot express it): glue.
+- TorusE: `entity`, `relation` -> Embeddings with constrainer frac (TorchKGE's normalize_parameters,
+  so stored values are always frac'd and frac in the score is the identity in value).
+  PyKEEN's TorusEInteraction is NOT the same function: it wraps d = h + r - t to [0, 1), takes
+  min(d, 1 - d) and an L_p norm (a true torus distance), while TorchKGE's torus_L2 is
+  4 * sum(min(x^2, 1 - x^2)) and torus_L1 2 * sum(min(|x|, 1 - |x|)) on the unwrapped x (agreeing
+  with PyKEEN's only for |x| <= 1), and torus_eL2 has no PyKEEN counterpart. So for TorusE the
+  interaction is a small PyKEEN `Interaction` subclass computing TorchKGE's formula on h + r - t;
+  the representations (the gather / scatter work) are PyKEEN's. Documented glue, not PyKEEN's TorusE
+  function.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from typing import Any, Mapping
+
+import torch
+
+from baselines.base import FrameworkStep, adam
+from harness.sampling import Batch
+from harness.spec import ModelConfig, TrainConfig, parameter_shapes
+
+__all__ = ["PyKEENStep", "build_pykeen_model"]
+
+_NO_CLAMP = 1e30  # TransRInteraction's max_projection_norm: never reached, so clamp_norm is the identity
+
+
+def _torchkge_torus_interaction(name: str) -> Any:
+    """A PyKEEN Interaction scoring -torus_dissimilarity(h + r - t) with TorchKGE's formulas."""
+    from pykeen.nn.modules import Interaction
+
+    from sparse_impl.dissimilarity import dissimilarity
+
+    func = dissimilarity(name)
+
+    class TorchKGETorusInteraction(Interaction):
+        entity_shape = ("d",)
+        relation_shape = ("d",)
+
+        def forward(self, h: torch.Tensor, r: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+            return -func(h + r - t)
+
+    return TorchKGETorusInteraction()
+
+
+def build_pykeen_model(cfg: ModelConfig, params: Mapping[str, torch.Tensor], margin: float) -> Any:
+    """A PyKEEN ERModel computing the shared score function, loaded with canonical parameters."""
+    from pykeen.losses import MarginRankingLoss
+    from pykeen.models import ERModel
+    from pykeen.nn.modules import TransEInteraction, TransHInteraction, TransRInteraction
+    from pykeen.triples import KGInfo
+    from pykeen.utils import NoRandomSeedNecessary
+    from torch.nn.functional import normalize
+
+    info = KGInfo(num_entities=cfg.n_entities, num_relations=cfg.n_relations, create_inverse_triples=False)
+    unit = dict(normalizer=normalize, constrainer=normalize)
+    dim = cfg.dim
+    if cfg.model == "transe":
+        p, power = {"L1": (1, False), "L2": (2, False), "L2sq": (2, True)}[cfg.dissimilarity]
+        interaction, interaction_kwargs = TransEInteraction, dict(p=p, power_norm=power)
+        entity_kwargs = dict(shape=dim, **unit)
+        relation_kwargs: Any = dict(shape=dim)
+    elif cfg.model == "transr":
+        assert cfg.rel_dim is not None
+        interaction = TransRInteraction
+        interaction_kwargs = dict(p=2, power_norm=True, max_projection_norm=_NO_CLAMP)
+        entity_kwargs = dict(shape=dim, **unit)
+        relation_kwargs = [dict(shape=(cfg.rel_dim,), constrainer=normalize), dict(shape=(dim, cfg.rel_dim))]
+    elif cfg.model == "transh":
+        interaction, interaction_kwargs = TransHInteraction, dict(p=2, power_norm=True)
+        entity_kwargs = dict(shape=dim, **unit)
+        relation_kwargs = [dict(shape=dim, **unit), dict(shape=dim)]  # (w_r, d_r)
+    else:
+        interaction, interaction_kwargs = _torchkge_torus_interaction(cfg.dissimilarity), None
+        entity_kwargs = dict(shape=dim, constrainer=torch.frac)
+        relation_kwargs = dict(shape=dim, constrainer=torch.frac)
+    model = ERModel(triples_factory=info, interaction=interaction, interaction_kwargs=interaction_kwargs,
+                    entity_representations_kwargs=entity_kwargs,
+                    relation_representations_kwargs=relation_kwargs,
+                    loss=MarginRankingLoss(margin=margin, reduction="sum"),
+                    random_seed=NoRandomSeedNecessary)  # weights are overwritten; keep global RNG
+    with torch.no_grad():
+        for name, table in _tables(model, cfg).items():
+            table.copy_(_to_pykeen(cfg, name, params[name]))
+    return model
+
+
+def _tables(model: Any, cfg: ModelConfig) -> dict[str, torch.nn.Parameter]:
+    """PyKEEN's weight tensors under canonical names."""
+    ent = model.entity_representations[0]._embeddings.weight
+    rels = [rep._embeddings.weight for rep in model.relation_representations]
+    if cfg.model == "transr":
+        return {"entity": ent, "relation": rels[0], "projection": rels[1]}
+    if cfg.model == "transh":
+        return {"entity": ent, "normal": rels[0], "relation": rels[1]}
+    return {"entity": ent, "relation": rels[0]}
+
+
+def _to_pykeen(cfg: ModelConfig, name: str, value: torch.Tensor) -> torch.Tensor:
+    if name == "projection":  # canonical (n_rel, rel_dim, dim) M_r @ e -> PyKEEN (n_rel, dim, rel_dim) e @ M
+        value = value.transpose(1, 2)
+    return value.reshape(value.shape[0], -1)
+
+
+def _to_canonical(cfg: ModelConfig, name: str, value: torch.Tensor) -> torch.Tensor:
+    shape = parameter_shapes(cfg)[name]
+    if name == "projection":
+        return value.reshape(shape[0], shape[2], shape[1]).transpose(1, 2)
+    return value.reshape(shape)
+
+
+class PyKEENStep(FrameworkStep):
+    """PyKEEN ERModel + interaction (score_hrt), PyKEEN MarginRankingLoss (sum), Adam, constrainers."""
+
+    name = "pykeen"
+    models = frozenset({"transe", "transr", "transh", "toruse"})
+    library = "pykeen"
+
+    @classmethod
+    def unavailable_reason(cls) -> str | None:
+        if importlib.util.find_spec("pykeen") is None:
+            return "pykeen is not installed (pip install pykeen)"
+        return None
+
+    def __init__(self, cfg: ModelConfig, train: TrainConfig, params: Mapping[str, torch.Tensor],
+                 device: torch.device) -> None:
+        super().__init__(cfg, train, params, device)  # no `native` kwarg: no native variant
+        self.model = build_pykeen_model(cfg, params, train.margin).to(device)
+        self._tables = _tables(self.model, cfg)
+        self.optimizer = adam(self.model.parameters(), train)
+
+    def prepare(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
+        return batch.positives.to(self.device), batch.negatives.to(self.device)
+
+    def scores(self, prepared: Any) -> tuple[torch.Tensor, torch.Tensor]:
+        positives, negatives = prepared
+        return self.model.score_hrt(positives).view(-1), self.model.score_hrt(negatives).view(-1)
+
+    def forward(self, prepared: Any) -> torch.Tensor:
+        positive, negative = self.scores(prepared)
+        b = positive.shape[0]
+        negative = negative.view(-1, b).t()  # row j*B + i corrupts positive i -> (B, k)
+        return self.model.loss.process_slcwa_scores(positive.view(b, 1), negative)
+
+    def optimizer_step(self) -> None:
+        self.optimizer.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        self.model.post_parameter_update()  # PyKEEN's constrainers (they replace .data)
+        self._tables = _tables(self.model, self.cfg)
+        if self.cfg.model == "transh":  # TorchKGE's d_r <- d_r - (d_r . w_r) w_r
+            with torch.no_grad():
+                w, d = self._tables["normal"], self._tables["relation"]
+                d.sub_((d * w).sum(dim=1, keepdim=True) * w)
+
+    def canonical_parameters(self) -> dict[str, torch.Tensor]:
+        return {k: _to_canonical(self.cfg, k, v.detach()) for k, v in _tables(self.model, self.cfg).items()}
+
+    def canonical_gradients(self) -> dict[str, torch.Tensor]:
+        return {k: _to_canonical(self.cfg, k, v.grad if v.grad is not None else torch.zeros_like(v))
+                for k, v in _tables(self.model, self.cfg).items()}

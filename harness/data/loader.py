@@ -1,0 +1,243 @@
+"""Read `head<TAB>relation<TAB>tail` split files (plain or gzip) into a `KGDataset` with contiguous ids.
+
+The fast path parses with pandas; whenever it fails or its result looks wrong, a line-by-line validator finds the
+first bad line so that the error names the file and the line number. Nothing is returned unless all three splits
+parse cleanly.
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import io
+import logging
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from harness.data.dataset import DatasetKind, KGDataset
+from harness.data.locate import SPLIT_SUFFIXES, SplitFiles, expected_layout, find_split_files, locate_dataset
+from harness.data.registry import SPLITS, dataset_names, find_spec, warn_on_count_mismatch
+from harness.data.synthetic import generate_synthetic, is_synthetic_name
+from harness.errors import SptxError
+
+__all__ = [
+    "DatasetNotFoundError",
+    "Triples",
+    "load_dataset",
+    "resolve_dataset",
+    "read_triples_file",
+    "encode_splits",
+    "load_split_files",
+    "load_folder",
+    "dataset_counts",
+]
+
+Triples = tuple[np.ndarray, np.ndarray, np.ndarray]
+"""One split as three equally long object arrays of string labels: heads, relations, tails."""
+
+_FIELDS = ("head", "relation", "tail")
+_log = logging.getLogger(__name__)
+
+
+class DatasetNotFoundError(SptxError):
+    """A registry dataset whose files are not in the data folder (the only failure a synthetic fallback covers)."""
+
+
+def _read_bytes(path: Path) -> bytes:
+    try:
+        if path.name.endswith(".gz"):
+            with gzip.open(path, "rb") as handle:
+                return handle.read()
+        return path.read_bytes()
+    except FileNotFoundError:
+        raise SptxError(f"{path}: split file not found") from None
+    except IsADirectoryError:
+        raise SptxError(f"{path}: is a folder, expected a split file") from None
+    except (gzip.BadGzipFile, EOFError, zlib.error) as exc:
+        raise SptxError(f"{path}: not a valid gzip file ({exc})") from None
+    except OSError as exc:
+        raise SptxError(f"{path}: cannot read ({exc.strerror or exc})") from None
+
+
+def _decode(path: Path, data: bytes) -> str:
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        column = exc.start - (data.rfind(b"\n", 0, exc.start) + 1) + 1
+        raise SptxError(
+            f"{path}, line {line}: not valid UTF-8 (byte 0x{data[exc.start]:02x} at column {column})"
+        ) from None
+    return text[1:] if text.startswith("\ufeff") else text
+
+
+def _first_bad_line(path: Path, text: str) -> SptxError:
+    for number, line in enumerate(text.split("\n"), start=1):
+        if line.endswith("\r"):
+            line = line[:-1]
+        if line.strip() == "":
+            return SptxError(f"{path}, line {number}: empty line (expected head<TAB>relation<TAB>tail)")
+        fields = line.split("\t")
+        if len(fields) != 3:
+            return SptxError(
+                f"{path}, line {number}: expected 3 tab-separated fields (head, relation, tail), found {len(fields)}"
+            )
+        for field, value in zip(_FIELDS, fields):
+            if value == "":
+                return SptxError(f"{path}, line {number}: empty {field} field")
+    return SptxError(f"{path}: cannot be parsed as head<TAB>relation<TAB>tail lines")
+
+
+def read_triples_file(path: str | Path) -> Triples:
+    """Parse one split file into label arrays; any malformed input raises SptxError naming the file and line."""
+    path = Path(path)
+    text = _decode(path, _read_bytes(path)).rstrip("\r\n")
+    if text.strip() == "":
+        raise SptxError(f"{path}, line 1: empty file (expected head<TAB>relation<TAB>tail lines)")
+    try:
+        frame = pd.read_csv(
+            io.StringIO(text),
+            sep="\t",
+            header=None,
+            names=[0, 1, 2],
+            dtype=str,
+            quoting=csv.QUOTE_NONE,
+            na_filter=False,
+            skip_blank_lines=False,
+            engine="c",
+        )
+    except (pd.errors.ParserError, ValueError):
+        raise _first_bad_line(path, text) from None
+    columns = tuple(frame[c].to_numpy(dtype=object) for c in range(3))
+    n_lines = text.count("\n") + 1
+    if len(frame) != n_lines or any((col == "").any() for col in columns):
+        raise _first_bad_line(path, text)
+    return columns
+
+
+def encode_splits(splits: dict[str, Triples]) -> tuple[dict[str, torch.Tensor], tuple[str, ...], tuple[str, ...]]:
+    """Map labels to contiguous ids in order of first appearance (train, valid, test; head before tail per line)."""
+    sizes = [len(splits[s][0]) for s in SPLITS]
+    total = sum(sizes)
+    entities = np.empty(2 * total, dtype=object)
+    entities[0::2] = np.concatenate([splits[s][0] for s in SPLITS])
+    entities[1::2] = np.concatenate([splits[s][2] for s in SPLITS])
+    relations = np.concatenate([splits[s][1] for s in SPLITS])
+    entity_codes, entity_labels = pd.factorize(entities)
+    relation_codes, relation_labels = pd.factorize(relations)
+    triples = np.empty((total, 3), dtype=np.int64)
+    triples[:, 0] = entity_codes[0::2]
+    triples[:, 1] = relation_codes
+    triples[:, 2] = entity_codes[1::2]
+    bounds = np.cumsum([0, *sizes])
+    tensors = {
+        split: torch.from_numpy(np.ascontiguousarray(triples[bounds[i] : bounds[i + 1]]))
+        for i, split in enumerate(SPLITS)
+    }
+    return tensors, tuple(str(x) for x in entity_labels), tuple(str(x) for x in relation_labels)
+
+
+def load_split_files(files: SplitFiles, name: str, kind: DatasetKind = "real") -> KGDataset:
+    """Read and id-map the three split files of one dataset; all-or-nothing."""
+    splits = {split: read_triples_file(path) for split, path in files.as_dict().items()}
+    tensors, entity_labels, relation_labels = encode_splits(splits)
+    return KGDataset(
+        name=name,
+        kind=kind,
+        n_entities=len(entity_labels),
+        n_relations=len(relation_labels),
+        train=tensors["train"],
+        valid=tensors["valid"],
+        test=tensors["test"],
+        source=str(files.folder),
+        entity_labels=entity_labels,
+        relation_labels=relation_labels,
+    )
+
+
+def load_folder(folder: str | Path, name: str | None = None) -> KGDataset:
+    """Load `folder/{train,valid,test}.txt[.gz]`; a missing split is an error naming the file looked for."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise SptxError(f"{folder}: dataset folder not found")
+    files = find_split_files(folder)
+    if files is None:
+        missing = [
+            split for split in SPLITS if not any((folder / f"{split}{sfx}").is_file() for sfx in SPLIT_SUFFIXES)
+        ]
+        raise SptxError(
+            f"{folder / missing[0]}.txt[.gz]: missing split file "
+            f"(a dataset folder needs {', '.join(f'{s}.txt' for s in SPLITS)}, optionally gzipped)"
+        )
+    return load_split_files(files, name or folder.name)
+
+
+def dataset_counts(dataset: KGDataset) -> dict[str, int]:
+    """The counts of a loaded dataset under the registry's field names, for comparison with the published ones."""
+    return {
+        "n_entities": dataset.n_entities,
+        "n_relations": dataset.n_relations,
+        "n_train": int(dataset.train.shape[0]),
+        "n_valid": int(dataset.valid.shape[0]),
+        "n_test": int(dataset.test.shape[0]),
+    }
+
+
+def _load_registered(name: str, data_dir: str | Path | None) -> KGDataset:
+    spec = find_spec(name)
+    assert spec is not None
+    files = locate_dataset(spec.name, data_dir)
+    if files is None:
+        raise DatasetNotFoundError(
+            f"dataset {spec.name} not found: looked for {expected_layout(spec.name, data_dir)}; "
+            f"get it with `sptx datasets --download {spec.name}`, put the files there, "
+            f"or use synthetic:{spec.name} for a stand-in of the same size"
+        )
+    dataset = load_split_files(files, spec.name)
+    warn_on_count_mismatch(spec, dataset_counts(dataset), str(files.folder))
+    return dataset
+
+
+def load_dataset(name: str, data_dir: str | Path | None = None, *, seed: int = 0) -> KGDataset:
+    """Load a dataset by registry name (real files), `synthetic:NAME` (generated with `seed`) or folder path.
+
+    This is the one entry point later stages use; every failure is an SptxError with a one-line message.
+    """
+    name = str(name).strip()
+    if is_synthetic_name(name):
+        return generate_synthetic(name, seed=seed)
+    if find_spec(name) is not None:
+        return _load_registered(name, data_dir)
+    folder = Path(name).expanduser()
+    if folder.is_dir():
+        dataset = load_folder(folder)
+        spec = find_spec(folder.name)
+        if spec is not None:
+            warn_on_count_mismatch(spec, dataset_counts(dataset), str(folder))
+        return dataset
+    raise SptxError(
+        f"unknown dataset {name!r}: not a folder, and not one of {', '.join(dataset_names())} "
+        "(or synthetic:NAME for any of them)"
+    )
+
+
+def resolve_dataset(
+    name: str, data_dir: str | Path | None = None, fallback_synthetic: bool = True, *, seed: int = 0
+) -> KGDataset:
+    """Like `load_dataset`, but a registry dataset without files becomes its synthetic stand-in (logged) when allowed.
+
+    Sweeps use it so that a machine without the real files still measures something, clearly labelled synthetic.
+    """
+    try:
+        return load_dataset(name, data_dir, seed=seed)
+    except DatasetNotFoundError as exc:
+        if not fallback_synthetic:
+            raise
+        spec = find_spec(name)
+        assert spec is not None
+        _log.warning("%s; using synthetic:%s (seed %d) instead", exc, spec.name, seed)
+        return generate_synthetic(spec.name, seed=seed)

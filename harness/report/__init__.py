@@ -1,0 +1,1 @@
+"""Reports: tables and charts derived from result records (never measured here)."""

@@ -1,0 +1,87 @@
+"""Each cell in a fresh subprocess with a time limit; whatever happens becomes exactly one record."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from harness.records.schema import Record
+from harness.runner.cell import Cell
+from harness.runner.worker import base_record
+
+__all__ = ["run_cell_isolated", "precheck"]
+
+
+def precheck(cell: Cell, run_id: str, command_line: list[str] | None) -> Record | None:
+    """A record without spawning anything when the framework is unknown, unavailable or lacks the model."""
+    from baselines import FRAMEWORKS
+    from harness.spec import ModelConfig
+
+    cls = FRAMEWORKS.get(cell.framework)
+    if cls is None:
+        return base_record(cell, run_id, "error", f"unknown framework {cell.framework!r}", command_line=command_line)
+    probe = ModelConfig(cell.model, 1, 1, 1, rel_dim=cell.rel_dim, dissimilarity=cell.dissimilarity)
+    reason = cls.unsupported_reason(probe)
+    if reason:
+        return base_record(cell, run_id, "unsupported", reason, command_line=command_line)
+    reason = cls.unavailable_reason()
+    if reason is None and cell.framework == "sparse":
+        from sparse_impl.backends import BACKENDS
+
+        backend = BACKENDS.get(cell.backend or "torch")
+        reason = f"unknown SpMM backend {cell.backend!r}" if backend is None else backend.unavailable_reason()
+    if reason:
+        return base_record(cell, run_id, "unavailable", reason, command_line=command_line)
+    if cell.device.startswith("cuda"):
+        import torch
+
+        if not torch.cuda.is_available():
+            return base_record(cell, run_id, "unavailable", "no CUDA device on this machine", command_line=command_line)
+    return None
+
+
+def _last_error_line(stderr: str) -> str:
+    lines = [line.strip() for line in stderr.strip().splitlines() if line.strip()]
+    return lines[-1][:500] if lines else ""
+
+
+def run_cell_isolated(cell: Cell, run_id: str, command_line: list[str] | None = None,
+                      python: str = sys.executable) -> Record:
+    """Measure `cell` in a child process; time-outs, crashes and kills become records with a message."""
+    early = precheck(cell, run_id, command_line)
+    if early is not None:
+        return early
+    with tempfile.TemporaryDirectory(prefix="sptx-cell-") as tmp:
+        cell_path, out_path = Path(tmp, "cell.json"), Path(tmp, "record.json")
+        cell_path.write_text(cell.to_json(), encoding="utf-8")
+        env = dict(os.environ, SPTX_COMMAND_LINE=json.dumps(command_line))
+        proc = subprocess.Popen(
+            [python, "-m", "harness.runner.worker", str(cell_path), str(out_path), run_id],
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env, start_new_session=True,
+        )
+        try:
+            _, stderr = proc.communicate(timeout=cell.time_limit_s)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.communicate()
+            return base_record(cell, run_id, "timeout", f"exceeded the time limit of {cell.time_limit_s:g} s",
+                               command_line=command_line)
+        except BaseException:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.communicate()
+            raise
+        if out_path.exists():
+            raw = json.loads(out_path.read_text(encoding="utf-8"))
+            return Record(**raw)
+        if proc.returncode is not None and proc.returncode < 0:
+            sig = signal.Signals(-proc.returncode).name
+            status = "oom" if sig == "SIGKILL" else "error"
+            message = f"worker killed by {sig}" + (" (likely the kernel's out-of-memory killer)" if status == "oom" else "")
+        else:
+            status, message = "error", f"worker exited with {proc.returncode}: {_last_error_line(stderr)}"
+        return base_record(cell, run_id, status, message, command_line=command_line)

@@ -1,0 +1,58 @@
+"""Run a list of cells into a results file: one isolated process per cell, a progress bar, resume."""
+
+from __future__ import annotations
+
+import datetime as _dt
+import sys
+import uuid
+from dataclasses import dataclass
+from typing import Callable, Sequence
+
+from harness.records.schema import Record
+from harness.records.store import ResultsStore
+from harness.runner.cell import Cell
+from harness.runner.isolation import run_cell_isolated
+
+__all__ = ["RunSummary", "new_run_id", "run_cells"]
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    """What a run did: the records it wrote and the cells it skipped because they were already done."""
+
+    records: tuple[Record, ...]
+    skipped: tuple[Cell, ...]
+
+
+def new_run_id() -> str:
+    return _dt.datetime.now(_dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ-") + uuid.uuid4().hex[:6]
+
+
+def run_cells(cells: Sequence[Cell], store: ResultsStore, *, resume: bool = False, run_id: str | None = None,
+              command_line: list[str] | None = None, progress: bool = True,
+              runner: Callable[[Cell, str, list[str] | None], Record] = run_cell_isolated) -> RunSummary:
+    """Measure every cell (each in its own process) and append each record as soon as it exists.
+
+    With `resume`, cells whose key already has a record in the store are skipped. Interrupting loses
+    only the cell in flight.
+    """
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+    run_id = run_id or new_run_id()
+    command_line = command_line if command_line is not None else sys.argv
+    done = store.completed_keys() if resume else set()
+    todo = [c for c in cells if c.key not in done]
+    skipped = tuple(c for c in cells if c.key in done)
+    written: list[Record] = []
+    columns = (TextColumn("[bold]cells"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.description}"),
+               TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn())
+    with Progress(*columns, disable=not progress, transient=False) as bar:
+        task = bar.add_task("", total=len(todo))
+        for cell in todo:
+            bar.update(task, description=cell.label)
+            record = runner(cell, run_id, command_line)
+            store.append(record)
+            written.append(record)
+            bar.advance(task)
+        bar.update(task, description="done")
+    return RunSummary(tuple(written), skipped)

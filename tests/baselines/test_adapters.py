@@ -1,0 +1,177 @@
+"""Adapter contracts beyond numerical agreement: reasons for unsupported models, lazy imports,
+canonical shapes, and DGL-KE's native mode (chunked shared negatives, row-wise Adagrad)."""
+
+from __future__ import annotations
+
+import itertools
+import math
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from baselines import FRAMEWORKS
+from baselines.dglke import DGLKEStep, dgl_unavailable_reason
+from baselines.gather import translated_differences
+from harness.sampling import BatchStream, make_sampler
+from harness.spec import MODEL_NAMES, ModelConfig, TrainConfig, init_parameters, parameter_shapes
+from sparse_impl.dissimilarity import dissimilarity
+
+N_ENT, N_REL, DIM, REL_DIM, BATCH = 50, 5, 8, 6, 64
+
+
+def _triples(n: int = 400, seed: int = 0) -> torch.Tensor:
+    gen = torch.Generator().manual_seed(seed)
+    h = torch.randint(0, N_ENT, (n,), generator=gen)
+    r = torch.randint(0, N_REL, (n,), generator=gen)
+    t = (h + torch.randint(1, N_ENT, (n,), generator=gen)) % N_ENT
+    return torch.stack((h, r, t), dim=1)
+
+
+def _cfg(model: str, dis: str | None = None) -> ModelConfig:
+    return ModelConfig(model, N_ENT, N_REL, DIM, rel_dim=REL_DIM if model == "transr" else None, dissimilarity=dis)
+
+
+def _batch(train: TrainConfig):
+    triples = _triples()
+    sampler = make_sampler(train.sampler, triples, N_ENT, N_REL)
+    return next(iter(BatchStream(triples, BATCH, sampler, train.num_negatives, train.seed)))
+
+
+@pytest.mark.parametrize("framework", list(FRAMEWORKS))
+def test_unsupported_models_have_a_reason_naming_the_model(framework: str) -> None:
+    cls = FRAMEWORKS[framework]
+    for model in MODEL_NAMES:
+        reason = cls.unsupported_reason(_cfg(model))
+        if model in cls.models:
+            assert reason is None, reason
+        else:
+            assert reason is not None and model in reason
+
+
+def test_pyg_l1_is_unsupported_with_a_reason() -> None:
+    reason = FRAMEWORKS["pyg"].unsupported_reason(_cfg("transe", "L1"))
+    assert reason is not None and "L1" in reason
+
+
+def test_import_baselines_does_not_import_the_libraries() -> None:
+    code = ("import sys, baselines; "
+            "print(','.join(m for m in ('torch_geometric', 'pykeen', 'torchkge', 'dgl') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120)
+    assert out.stdout.strip() == ""
+
+
+@pytest.mark.parametrize("framework", list(FRAMEWORKS))
+@pytest.mark.parametrize("model", MODEL_NAMES)
+def test_canonical_shapes(framework: str, model: str) -> None:
+    cls = FRAMEWORKS[framework]
+    cfg = _cfg(model)
+    if (reason := cls.unavailable_reason() or cls.unsupported_reason(cfg)) is not None:
+        pytest.skip(reason)
+    params = init_parameters(cfg)
+    step = cls(cfg, TrainConfig(), params, torch.device("cpu"))
+    shapes = parameter_shapes(cfg)
+    got = step.canonical_parameters()
+    assert {k: tuple(v.shape) for k, v in got.items()} == shapes
+    for k, v in got.items():
+        torch.testing.assert_close(v, params[k])
+    assert {k: tuple(v.shape) for k, v in step.canonical_gradients().items()} == shapes
+
+
+def test_dglke_records_its_kernel() -> None:
+    cfg = _cfg("transe")
+    step = DGLKEStep(cfg, TrainConfig(), init_parameters(cfg), torch.device("cpu"))
+    assert step.kernel == ("dgl" if dgl_unavailable_reason() is None else "torch-gather")
+    forced = DGLKEStep(cfg, TrainConfig(), init_parameters(cfg), torch.device("cpu"), kernel="torch-gather")
+    assert forced.kernel == "torch-gather"
+
+
+@pytest.mark.parametrize("model,dis", [("transe", "L2sq"), ("transe", "L1"), ("transr", "L2sq")])
+def test_dglke_dgl_kernel_matches_torch_gather(model: str, dis: str) -> None:
+    if (reason := dgl_unavailable_reason()) is not None:
+        pytest.skip(reason)
+    cfg, train = _cfg(model, dis), TrainConfig(num_negatives=2)
+    batch = _batch(train)
+    results = []
+    for kernel in ("dgl", "torch-gather"):
+        step = DGLKEStep(cfg, train, init_parameters(cfg), torch.device("cpu"), kernel=kernel)
+        loss = step.forward(step.prepare(batch))
+        step.backward(loss)
+        results.append((loss.detach(), step.canonical_gradients()))
+    torch.testing.assert_close(results[0][0], results[1][0], rtol=1e-5, atol=1e-5)
+    for k in results[1][1]:
+        torch.testing.assert_close(results[0][1][k], results[1][1][k], rtol=1e-4, atol=1e-6)
+
+
+@pytest.mark.parametrize("model,dis", [("transe", "L2sq"), ("transe", "L1"), ("transe", "L2"), ("transr", "L2sq")])
+def test_dglke_native_chunked_negatives_score_the_shared_entities(model: str, dis: str) -> None:
+    """Each positive of a chunk is scored against all of its chunk's entities, on the alternating side
+    (tail first), with the model's function; chunk 24 leaves a smaller final chunk of 16 (B = 64)."""
+    cfg, train = _cfg(model, dis), TrainConfig()
+    params = init_parameters(cfg)
+    step = DGLKEStep(cfg, train, params, torch.device("cpu"), native=True, neg_sample_size=10, chunk_size=24)
+    batch = _batch(train)
+    pos = batch.positives
+    for corrupt_head in (False, True):
+        prepared = step.prepare(batch)
+        assert prepared.corrupt_head is corrupt_head
+        positive, negative = step.scores(prepared)
+        assert positive.shape == (BATCH,) and negative.shape == (10 * BATCH,)
+        shared = prepared.entity_ids[prepared.neg_local]  # (n_chunks, 10) global ids
+        assert shared.shape == (3, 10)
+        chunk_of = torch.arange(BATCH) // 24
+        rows = []
+        for j in range(10):  # block j: negative j of every positive, as the Batch layout
+            neg = pos.clone()
+            neg[:, 0 if corrupt_head else 2] = shared[chunk_of, j]
+            rows.append(neg)
+        explicit = torch.cat(rows)
+        expected = -dissimilarity(dis)(translated_differences(model, params, explicit[:, 0], explicit[:, 1],
+                                                              explicit[:, 2]))
+        torch.testing.assert_close(negative.detach(), expected, rtol=1e-4, atol=1e-5)
+        step.forward(prepared).backward()  # keeps the trace consistent; no update
+
+
+@pytest.mark.parametrize("model", ["transe", "transr"])
+def test_dglke_native_mode_trains(model: str) -> None:
+    cfg, train = _cfg(model), TrainConfig(lr=0.05)
+    step = DGLKEStep(cfg, train, init_parameters(cfg), torch.device("cpu"), native=True,
+                     neg_sample_size=16, chunk_size=24)
+    batch = _batch(train)
+    before = {k: v.clone() for k, v in step.canonical_parameters().items()}
+    losses = []
+    for _ in range(8):
+        prepared = step.prepare(batch)
+        loss = step.forward(prepared)
+        step.backward(loss)
+        grads = step.canonical_gradients()
+        assert all(torch.isfinite(g).all() for g in grads.values())
+        losses.append(float(loss.detach()))
+        step.optimizer_step()
+    assert all(math.isfinite(x) for x in losses)
+    assert sum(losses[-2:]) < sum(losses[:2]), losses
+    after = step.canonical_parameters()
+    assert any(not torch.equal(before[k], after[k]) for k in before)
+    # row-wise Adagrad: one state value per row of every table
+    assert all(s.shape == (step.tables[k].shape[0],) for k, s in step.state.items())
+    assert float(step.state["entity"].sum()) > 0
+
+
+def test_dglke_native_adagrad_is_row_wise() -> None:
+    """One step from zero state: each touched row moves by -lr * g / sqrt(mean(g^2)) (+1e-10)."""
+    cfg, train = _cfg("transe"), TrainConfig(lr=0.01)
+    params = init_parameters(cfg)
+    step = DGLKEStep(cfg, train, params, torch.device("cpu"), native=True, neg_sample_size=8, chunk_size=32)
+    prepared = step.prepare(_batch(train))
+    step.backward(step.forward(prepared))
+    grad = step.canonical_gradients()["relation"]  # relations are not re-normalised
+    step.optimizer_step()
+    # relation leaves are per edge: sum of squares over duplicates is what the state accumulates
+    state = step.state["relation"]
+    assert state.shape == (N_REL,)
+    moved = step.canonical_parameters()["relation"] - params["relation"]
+    touched = grad.abs().sum(1) > 0
+    assert touched.any()
+    assert torch.all(moved[~touched] == 0)
+    assert torch.all((moved[touched] * grad[touched]).sum(1) < 0)  # a descent direction per row

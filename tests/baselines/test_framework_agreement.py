@@ -1,0 +1,98 @@
+"""Every registered framework computes the same function as the `sparse` adapter (identical mode):
+first-step scores, loss and gradients to harness.verify's tolerance, and the losses of steps 2 and 3
+(after Adam updates and re-normalisation) to 1e-3 relative."""
+
+from __future__ import annotations
+
+import itertools
+import math
+
+import pytest
+import torch
+
+from baselines import FRAMEWORKS
+from harness.sampling import BatchStream, make_sampler
+from harness.spec import DISSIMILARITIES, ModelConfig, TrainConfig, init_parameters
+from harness.verify import compare_tensors
+
+N_ENT, N_REL, DIM, REL_DIM, N_TRAIN, BATCH, NEGATIVES = 50, 5, 8, 6, 400, 64, 2
+STEPS = 3
+
+
+def _triples(seed: int = 0) -> torch.Tensor:
+    gen = torch.Generator().manual_seed(seed)
+    h = torch.randint(0, N_ENT, (N_TRAIN,), generator=gen)
+    r = torch.randint(0, N_REL, (N_TRAIN,), generator=gen)
+    t = (h + torch.randint(1, N_ENT, (N_TRAIN,), generator=gen)) % N_ENT  # no self-loops
+    return torch.stack((h, r, t), dim=1)
+
+
+CASES = [(model, dis) for model, names in DISSIMILARITIES.items() for dis in names]
+
+
+def _cfg(model: str, dis: str) -> ModelConfig:
+    return ModelConfig(model, N_ENT, N_REL, DIM, rel_dim=REL_DIM if model == "transr" else None, dissimilarity=dis)
+
+
+def _batches(train: TrainConfig) -> list:
+    triples = _triples()
+    sampler = make_sampler(train.sampler, triples, N_ENT, N_REL)
+    return list(itertools.islice(iter(BatchStream(triples, BATCH, sampler, NEGATIVES, train.seed)), STEPS))
+
+
+def _run(name: str, cfg: ModelConfig, train: TrainConfig, batches: list) -> dict:
+    cls = FRAMEWORKS[name]
+    step = cls(cfg, train, init_parameters(cfg, seed=train.seed), torch.device("cpu"))
+    out: dict = {"losses": []}
+    for i, batch in enumerate(batches):
+        prepared = step.prepare(batch)
+        if i == 0:
+            positive, negative = step.scores(prepared)
+            out["score(positive)"], out["score(negative)"] = positive.detach(), negative.detach()
+        loss = step.forward(prepared)
+        step.backward(loss)
+        if i == 0:
+            out["loss"] = loss.detach()
+            out.update({f"grad({k})": v.detach().clone() for k, v in step.canonical_gradients().items()})
+        out["losses"].append(float(loss.detach()))
+        step.optimizer_step()
+    out["params"] = step.canonical_parameters()
+    return out
+
+
+_REFERENCE_CACHE: dict = {}
+
+
+def _reference(cfg: ModelConfig, train: TrainConfig, batches: list) -> dict:
+    key = (cfg.model, cfg.dissimilarity)
+    if key not in _REFERENCE_CACHE:
+        _REFERENCE_CACHE[key] = _run("sparse", cfg, train, batches)
+    return _REFERENCE_CACHE[key]
+
+
+@pytest.mark.parametrize("framework", [f for f in FRAMEWORKS if f != "sparse"])
+@pytest.mark.parametrize("model,dis", CASES)
+def test_first_steps_agree_with_sparse(framework: str, model: str, dis: str) -> None:
+    cls = FRAMEWORKS[framework]
+    if (reason := cls.unavailable_reason()) is not None:
+        pytest.skip(reason)
+    cfg = _cfg(model, dis)
+    if (reason := cls.unsupported_reason(cfg)) is not None:
+        pytest.skip(reason)
+    train = TrainConfig(num_negatives=NEGATIVES)
+    batches = _batches(train)
+    ref = _reference(cfg, train, batches)
+    ours = _run(framework, cfg, train, batches)
+
+    keys = [k for k in ref if k not in ("losses", "params")]
+    assert set(keys) == {k for k in ours if k not in ("losses", "params")}
+    failures = [c for c in (compare_tensors(k, ours[k], ref[k]) for k in keys) if not c.passed]
+    assert not failures, f"{framework} {model}/{dis} first step differs from sparse: {failures}"
+    assert any(float(ref[k].abs().max()) > 0 for k in keys if k.startswith("grad")), "degenerate test: no gradient"
+
+    for i, (a, b) in enumerate(zip(ours["losses"], ref["losses"])):
+        assert math.isfinite(a)
+        assert abs(a - b) <= 1e-3 * max(abs(b), 1e-6), f"{framework} {model}/{dis} step {i + 1} loss {a} vs {b}"
+    for k, v in ref["params"].items():
+        c = compare_tensors(k, ours["params"][k], v)
+        assert c.max_rel <= 1e-3, f"{framework} {model}/{dis} parameters after {STEPS} steps: {c}"

@@ -1,0 +1,38 @@
+"""`sptx verify` on the command line: exit codes, output and one-line errors."""
+
+import pytest
+
+from harness.cli import main
+
+pytest.importorskip("torchkge")
+
+
+def test_verify_prints_a_table_and_passes(capsys):
+    assert main(["verify", "--model", "transh", "--dataset", "synthetic:WN18RR", "--dim", "8", "--batch-size", "256"]) == 0
+    out = capsys.readouterr().out
+    assert "grad(normal)" in out and "PASS" in out
+
+
+def test_verify_fails_when_the_sparse_model_is_wrong(capsys, monkeypatch):
+    from sparse_impl.models.transe import SparseTransE
+
+    original = SparseTransE.differences
+    monkeypatch.setattr(SparseTransE, "differences", lambda self, batch: original(self, batch) * 1.001)
+    assert main(["verify", "--model", "transe", "--dataset", "synthetic:WN18RR", "--dim", "8", "--batch-size", "256"]) == 1
+    assert "FAIL" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["--dataset", "NoSuchGraph"], "unknown dataset"),
+    (["--batch-size", "0", "--dataset", "synthetic:WN18RR"], "must be positive"),
+    (["--dissimilarity", "L7", "--dataset", "synthetic:WN18RR"], "dissimilarity 'L7'"),
+    (["--backend", "dgl", "--dataset", "synthetic:WN18RR"], "unavailable"),
+])
+def test_bad_input_is_a_one_line_error(capsys, argv, message):
+    from sparse_impl.backends import BACKENDS
+
+    if "dgl" in argv and BACKENDS["dgl"].unavailable_reason() is None:
+        pytest.skip("dgl imports here")
+    assert main(["verify", "--model", "transe", "--dim", "8", *argv]) == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err and len(err.splitlines()) == 1 and "Traceback" not in err

@@ -1,0 +1,64 @@
+"""`verify`: our SpMM models reproduce TorchKGE's scores, loss and gradients on real batches."""
+
+import pytest
+import torch
+
+from harness.data import load_dataset
+from harness.spec import MODEL_NAMES, ModelConfig, TrainConfig
+from harness.verify import compare_tensors, verify_against_torchkge
+
+pytest.importorskip("torchkge")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("dataset_name", ["FB15k-237", "WN18RR"])
+@pytest.mark.parametrize("model", MODEL_NAMES)
+def test_verify_passes_on_real_datasets(shared_datasets_dir, dataset_name, model):
+    dataset = load_dataset(dataset_name, shared_datasets_dir)
+    cfg = ModelConfig(model, dataset.n_entities, dataset.n_relations, dim=32)
+    report = verify_against_torchkge(cfg, dataset.train, batch_size=2048)
+    failed = [c for c in report.comparisons if not c.passed]
+    assert not failed, failed
+    names = {c.name for c in report.comparisons}
+    assert {"score(positive)", "score(negative)", "loss", "grad(entity)", "grad(relation)"} <= names
+
+
+@pytest.mark.parametrize("model,dissimilarity", [("transe", "L1"), ("transe", "L2"), ("toruse", "torus_L1"),
+                                                 ("toruse", "torus_eL2")])
+def test_verify_passes_for_other_dissimilarities(model, dissimilarity):
+    dataset = load_dataset("synthetic:WN18RR")
+    cfg = ModelConfig(model, dataset.n_entities, dataset.n_relations, dim=16, dissimilarity=dissimilarity)
+    assert verify_against_torchkge(cfg, dataset.train, batch_size=512, train=TrainConfig(num_negatives=3)).passed
+
+
+def test_verify_on_a_dataset_it_has_never_seen(tmp_path):
+    """A folder that is in no registry: tiny hand-made graph with string labels."""
+    folder = tmp_path / "family"
+    folder.mkdir()
+    people = ["ann", "bob", "cid", "dee", "eve", "fay"]
+    lines = [f"{a}\tparent_of\t{b}" for a, b in zip(people, people[1:])]
+    lines += [f"{b}\tchild_of\t{a}" for a, b in zip(people, people[1:])] + ["ann\tlikes\tann"]
+    (folder / "train.txt").write_text("\n".join(lines) + "\n")
+    (folder / "valid.txt").write_text("ann\tlikes\tbob\n")
+    (folder / "test.txt").write_text("bob\tlikes\tcid\n")
+    dataset = load_dataset(str(folder))
+    assert (dataset.n_entities, dataset.n_relations) == (6, 3)
+    for model in MODEL_NAMES:
+        cfg = ModelConfig(model, dataset.n_entities, dataset.n_relations, dim=8)
+        assert verify_against_torchkge(cfg, dataset.train, batch_size=8).passed, model
+
+
+def test_compare_tensors_catches_a_wrong_value():
+    exact = torch.tensor([1.0, -2.0, 4.0], dtype=torch.float64)
+    reference = exact.float()
+    assert compare_tensors("x", reference + 1e-6, reference, exact).passed
+    wrong = compare_tensors("x", reference * torch.tensor([1.0, 1.0, 1.01]), reference, exact)
+    assert not wrong.passed and wrong.max_abs == pytest.approx(0.04, rel=1e-5) and wrong.max_rel == pytest.approx(0.01, rel=1e-4)
+    assert not compare_tensors("x", reference[:2], reference, exact).passed
+
+
+def test_compare_tensors_accepts_the_reference_own_rounding_error():
+    exact = torch.tensor([1.0, -2.0, 4.0], dtype=torch.float64)
+    reference = (exact * (1 + 1e-3)).float()  # a reference that is itself 1e-3 off
+    assert compare_tensors("x", (exact * (1 - 2e-3)).float(), reference, exact).passed
+    assert not compare_tensors("x", (exact * (1 - 5e-3)).float(), reference, exact).passed
