@@ -11,7 +11,7 @@ from baselines.pykeen import PyKEENStep
 from baselines.sparse import SparseStep
 from baselines.torchkge import TorchKGEStep
 
-__all__ = ["FRAMEWORKS", "FrameworkStep", "get_framework"]
+__all__ = ["FRAMEWORKS", "FrameworkStep", "get_framework", "register_framework"]
 
 FRAMEWORKS: dict[str, type[FrameworkStep]] = {
     cls.name: cls
@@ -26,6 +26,24 @@ FRAMEWORKS: dict[str, type[FrameworkStep]] = {
 }
 
 
+def register_framework(cls: type[FrameworkStep]) -> type[FrameworkStep]:
+    """Add a framework from outside this package (usable as a class decorator)."""
+    FRAMEWORKS[cls.name] = cls
+    return cls
+
+
+def _load_plugins() -> None:
+    """Import the modules named in $SPTX_PLUGINS (comma-separated); each registers its frameworks.
+
+    Cells run in fresh processes, which inherit the variable, so plugins reach the workers too.
+    """
+    import importlib
+    import os
+
+    for module in filter(None, (m.strip() for m in os.environ.get("SPTX_PLUGINS", "").split(","))):
+        importlib.import_module(module)
+
+
 def get_framework(name: str) -> type[FrameworkStep]:
     """The adapter class registered under `name`."""
     from harness.errors import SptxError
@@ -34,3 +52,6 @@ def get_framework(name: str) -> type[FrameworkStep]:
         return FRAMEWORKS[name]
     except KeyError:
         raise SptxError(f"unknown framework {name!r}; known: {', '.join(FRAMEWORKS)}") from None
+
+
+_load_plugins()

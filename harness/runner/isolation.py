@@ -10,6 +10,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+from harness.errors import SptxError
 from harness.records.schema import Record
 from harness.runner.cell import Cell
 from harness.runner.worker import base_record
@@ -25,7 +26,10 @@ def precheck(cell: Cell, run_id: str, command_line: list[str] | None) -> Record 
     cls = FRAMEWORKS.get(cell.framework)
     if cls is None:
         return base_record(cell, run_id, "error", f"unknown framework {cell.framework!r}", command_line=command_line)
-    probe = ModelConfig(cell.model, 1, 1, 1, rel_dim=cell.rel_dim, dissimilarity=cell.dissimilarity)
+    try:
+        probe = ModelConfig(cell.model, 1, 1, 1, rel_dim=cell.rel_dim, dissimilarity=cell.dissimilarity)
+    except SptxError as exc:
+        return base_record(cell, run_id, "error", str(exc), command_line=command_line)
     reason = cls.unsupported_reason(probe)
     if reason:
         return base_record(cell, run_id, "unsupported", reason, command_line=command_line)
@@ -43,6 +47,16 @@ def precheck(cell: Cell, run_id: str, command_line: list[str] | None) -> Record 
         if not torch.cuda.is_available():
             return base_record(cell, run_id, "unavailable", "no CUDA device on this machine", command_line=command_line)
     return None
+
+
+def _die_with_parent() -> None:
+    """In the child: get SIGKILL when the parent dies, so a killed run leaves no orphan measuring on."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
 
 
 def _last_error_line(stderr: str) -> str:
@@ -63,6 +77,7 @@ def run_cell_isolated(cell: Cell, run_id: str, command_line: list[str] | None = 
         proc = subprocess.Popen(
             [python, "-m", "harness.runner.worker", str(cell_path), str(out_path), run_id],
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env, start_new_session=True,
+            preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None,
         )
         try:
             _, stderr = proc.communicate(timeout=cell.time_limit_s)

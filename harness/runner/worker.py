@@ -145,15 +145,7 @@ def _measure_memory(record: Record, step, batches, device: torch.device) -> None
         record.peak_memory_bytes = max(by_phase.values()) if by_phase else int(torch.cuda.max_memory_allocated(device))
         return
     record.memory_kind = "cpu_live_tensors"
-    batch = next(batches)
-
-    def one_step() -> None:
-        prepared = step.prepare(batch)
-        loss = step.forward(prepared)
-        step.backward(loss)
-        step.optimizer_step()
-
-    record.peak_memory_bytes = int(memory.live_tensor_peak(one_step).peak_bytes)
+    record.peak_memory_bytes = int(memory.step_live_tensor_peak(step, next(batches)).peak_bytes)
 
 
 def _count_flops(record: Record, cell: Cell, cfg, train, params, device, batch, notes: list[str]) -> None:

@@ -1,0 +1,164 @@
+"""Sparse-aware FLOP counting: SpMM as 2*nnz*d, gathers free, scatter-adds per source element, a hand
+count of a whole TransE step, and the profiler's dense figure beside it."""
+
+import warnings
+
+import pytest
+import torch
+
+from baselines.sparse import SparseStep
+from baselines.torchkge import TorchKGEStep
+from harness.measure import FlopCount, SparseAwareFlopCounter, count_step_flops, profiler_flops
+from harness.sampling import Batch
+from harness.spec import ModelConfig, TrainConfig, init_parameters
+
+# Tiny TransE (squared L2): B = 3 positives + 3 negatives, d = 4, 5 entities, 2 relations.
+B, D, N_ENT, N_REL = 3, 4, 5, 2
+ROWS = 2 * B  # positives and negatives stacked
+NNZ = 3 * ROWS  # +h, +r, -t per row
+CFG = ModelConfig("transe", N_ENT, N_REL, D, dissimilarity="L2sq")
+POSITIVES = torch.tensor([[0, 0, 1], [1, 1, 2], [2, 0, 3]])
+NEGATIVES = torch.tensor([[4, 0, 1], [1, 1, 0], [2, 0, 4]])
+SPARSE_MM_OPS = {"aten._sparse_addmm", "aten._sparse_mm", "aten.mm", "aten.addmm"}
+
+warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta state")
+
+
+def _step(cls):
+    return cls(CFG, TrainConfig(), init_parameters(CFG), torch.device("cpu"))
+
+
+@pytest.fixture(scope="module")
+def sparse_count() -> FlopCount:
+    return count_step_flops(_step(SparseStep), Batch(POSITIVES, NEGATIVES))
+
+
+@pytest.fixture(scope="module")
+def torchkge_count() -> FlopCount:
+    return count_step_flops(_step(TorchKGEStep), Batch(POSITIVES, NEGATIVES))
+
+
+def _spmm(ops: dict[str, int]) -> int:
+    return sum(n for op, n in ops.items() if op in SPARSE_MM_OPS)
+
+
+def test_spmm_counts_2_nnz_d_forward_and_backward(sparse_count):
+    assert _spmm(sparse_count.by_phase["forward"]) == 2 * NNZ * D
+    assert _spmm(sparse_count.by_phase["backward"]) == 2 * NNZ * D  # the mode sees the backward pass
+    assert _spmm(sparse_count.by_op) == 2 * (2 * NNZ * D)
+
+
+def test_whole_sparse_transe_step_matches_hand_count(sparse_count):
+    e, r, dd = N_ENT, ROWS, D
+    forward = [
+        ("entity norms ||e||, one per element", e * dd),
+        ("clamp_min(norm, eps)", e),
+        ("e / norm", e * dd),
+        ("cat([E_hat; R]): data movement", 0),
+        ("SpMM A @ [E_hat; R]: 2 * nnz * d", 2 * NNZ * dd),
+        ("row norms ||h + r - t||", r * dd),
+        ("norm ** 2", r),
+        ("score = -dissimilarity", r),
+        ("margin - pos", B),
+        ("(margin - pos) + neg", B),
+        ("clamp(min=0)", B),
+        ("sum", B),
+    ]
+    backward = [
+        ("clamp backward: mask (>= 0) and where", 2 * B),
+        ("margin - pos backward: negate", B),
+        ("join the two slice gradients of the scores", r),
+        ("score negate backward", r),
+        ("square backward: x**1, *2, *grad", 3 * r),
+        ("norm backward: grad / norm (per element)", r * dd),
+        ("norm backward: zero-norm mask", r),
+        ("norm backward: masked_fill", r * dd),
+        ("norm backward: * x", r * dd),
+        ("SpMM backward A^T @ grad: 2 * nnz * d", 2 * NNZ * dd),
+        ("e / norm backward: grad/den and -grad*(x/den)/den (div, div, neg, mul, div)", 5 * e * dd),
+        ("sum the expanded denominator gradient back to (E, 1)", e * dd),
+        ("clamp_min backward: mask and where", 2 * e),
+        ("entity norm backward: grad / norm, mask, masked_fill, * x", 3 * e * dd + e),
+        ("add the direct and the through-the-norm entity gradients", e * dd),
+    ]
+    prepare = 0  # incidence construction is integer index work and data movement only
+    expected = prepare + sum(n for _, n in forward) + sum(n for _, n in backward)
+    assert sparse_count.by_phase.get("prepare", {}) == {} or sum(sparse_count.by_phase["prepare"].values()) == 0
+    assert sum(sparse_count.by_phase["forward"].values()) == sum(n for _, n in forward)
+    assert sum(sparse_count.by_phase["backward"].values()) == sum(n for _, n in backward)
+    assert sparse_count.sparse_aware == expected
+    assert not sparse_count.uncounted_ops
+    assert sparse_count.optimizer > 0 and "optimizer" in sparse_count.by_phase
+
+
+def test_gathers_are_free_and_scatter_adds_count_source_elements(torchkge_count):
+    # TorchKGE TransE gathers h, t (entities) and r for positives and for negatives: 6 lookups of B rows.
+    assert torchkge_count.by_op["aten.embedding"] == 0
+    scatter = torchkge_count.by_op.get("aten.embedding_dense_backward", 0) + torchkge_count.by_op.get(
+        "aten.index_add", 0)
+    assert scatter == 6 * B * D
+    assert not torchkge_count.uncounted_ops
+
+
+def test_profiler_counts_the_spmm_as_dense():
+    a = torch.sparse_csr_tensor(torch.tensor([0, 1, 2, 3]), torch.tensor([0, 5, 2]),
+                                torch.tensor([1.0, -1.0, 2.0]), size=(3, 8), check_invariants=False)
+    x = torch.randn(8, D, requires_grad=True)
+
+    def spmm_step() -> None:
+        torch.sparse.mm(a, x).sum().backward()
+
+    with SparseAwareFlopCounter() as counter:
+        spmm_step()
+    sparse_aware = _spmm(counter.by_op())
+    profiled = profiler_flops(spmm_step)
+    assert sparse_aware == 2 * (2 * 3 * D)  # nnz = 3, forward and backward
+    assert profiled is not None and profiled >= 2 * 3 * 8 * D > sparse_aware
+
+
+def test_profiler_figure_is_reported_for_the_sparse_step(sparse_count):
+    assert sparse_count.profiler is not None
+    assert sparse_count.profiler > _spmm(sparse_count.by_op)
+
+
+def _count(fn) -> SparseAwareFlopCounter:
+    with SparseAwareFlopCounter() as counter:
+        fn()
+    return counter
+
+
+def test_rules_on_single_ops():
+    dense = torch.randn(6, D)
+    index = torch.tensor([0, 2, 2, 1, 0])
+    src = torch.randn(5, D)
+    coo = torch.sparse_coo_tensor(torch.tensor([[0, 1, 1], [2, 0, 5]]), torch.ones(3), (2, 6),
+                                  check_invariants=False)
+    cases = {
+        "aten.index_add": (lambda: dense.index_add(0, index, src), 5 * D),
+        "aten.scatter_add": (lambda: dense.scatter_add(0, index[:, None].expand(5, D), src), 5 * D),
+        "aten.index_put": (lambda: dense.index_put((index,), src, accumulate=True), 5 * D),
+        "aten.index_select": (lambda: dense.index_select(0, index), 0),
+        "aten.mm": (lambda: torch.mm(torch.randn(3, 6), dense), 2 * 3 * 6 * D),
+        "aten.bmm": (lambda: torch.bmm(torch.randn(2, 3, 6), torch.randn(2, 6, D)), 2 * 2 * 3 * 6 * D),
+        "aten.sum": (lambda: dense.sum(), 6 * D),
+        "aten.mul": (lambda: dense * 2, 6 * D),
+        "aten.clone": (lambda: dense.clone(), 0),
+    }
+    for op, (fn, expected) in cases.items():
+        assert _count(fn).by_op().get(op, 0) == expected, op
+    coo_ops = _count(lambda: torch.sparse.mm(coo, dense)).by_op()
+    assert _spmm(coo_ops) == 2 * 3 * D
+    assert _count(lambda: dense.index_put((index,), src)).by_op()["aten.index_put"] == 0
+
+
+def test_unknown_ops_are_collected_not_counted():
+    counter = _count(lambda: torch.erfinv(torch.rand(4) * 0.5))
+    assert "aten.erfinv" in counter.uncounted
+    assert counter.by_op()["aten.erfinv"] == 0
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device on this machine")
+def test_spmm_count_is_the_same_on_cuda():
+    step = SparseStep(CFG, TrainConfig(), init_parameters(CFG), torch.device("cuda"))
+    count = count_step_flops(step, Batch(POSITIVES, NEGATIVES), with_profiler=False)
+    assert _spmm(count.by_op) == 2 * (2 * NNZ * D)

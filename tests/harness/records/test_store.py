@@ -1,0 +1,54 @@
+"""The append-only JSON Lines store: whole lines, torn-line recovery, pandas-readable, resume keys."""
+
+import json
+
+import pandas as pd
+import pytest
+
+from harness.records import Record, ResultsStore, read_records, records_frame
+from harness.runner import Cell
+from harness.runner.worker import base_record
+
+
+def _record(framework: str, status: str = "ok") -> Record:
+    cell = Cell(framework=framework, model="transe", dataset="synthetic:WN18RR", dim=8, batch_size=16)
+    record = base_record(cell, "run-1", status)
+    record.time_ms = {"step": {"median": 2.0, "iqr": 0.1, "ci_low": 1.9, "ci_high": 2.1}}
+    return record
+
+
+def test_append_writes_one_whole_line_per_record(tmp_path):
+    store = ResultsStore(tmp_path / "sub" / "r.jsonl")
+    store.append(_record("sparse"))
+    store.append(_record("gather", "oom"))
+    lines = store.path.read_text().splitlines()
+    assert len(lines) == 2 and all(json.loads(line)["schema_version"] == 1 for line in lines)
+    assert store.completed_keys() == {_record("sparse").cell_key, _record("gather").cell_key}
+
+
+def test_a_torn_last_line_is_skipped_and_the_next_record_stays_whole(tmp_path):
+    store = ResultsStore(tmp_path / "r.jsonl")
+    store.append(_record("sparse"))
+    with open(store.path, "a") as fh:
+        fh.write('{"framework": "half-writ')  # what a writer killed mid-line would leave
+    store.append(_record("gather"))
+    with pytest.warns(UserWarning, match="r.jsonl:2: skipped an unreadable record"):
+        records = read_records([store.path])
+    assert [r["framework"] for r in records] == ["sparse", "gather"]
+
+
+def test_records_load_into_pandas_with_nested_fields_flattened(tmp_path):
+    store = ResultsStore(tmp_path / "r.jsonl")
+    store.append(_record("sparse"))
+    frame = records_frame([store.path])
+    assert isinstance(frame, pd.DataFrame)
+    assert frame.loc[0, "time_ms.step.median"] == 2.0 and frame.loc[0, "env.seed"] == 0
+    plain = pd.read_json(store.path, lines=True)
+    assert list(plain["framework"]) == ["sparse"]
+
+
+def test_a_newer_schema_is_refused_with_a_clear_message(tmp_path):
+    path = tmp_path / "r.jsonl"
+    path.write_text(json.dumps({"schema_version": 99, "framework": "x"}) + "\n")
+    with pytest.warns(UserWarning, match="newer than this sptx"):
+        assert read_records([path]) == []

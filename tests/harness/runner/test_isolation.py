@@ -1,0 +1,112 @@
+"""Cells in fresh processes: failures of every kind become exactly one record, and the run goes on."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from harness.records.store import ResultsStore
+from harness.runner import Cell, run_cells
+
+HERE = Path(__file__).resolve().parent
+PLUGIN_ENV = {"SPTX_PLUGINS": "faulty_frameworks",
+              "PYTHONPATH": os.pathsep.join(filter(None, [str(HERE), os.environ.get("PYTHONPATH")]))}
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def plugin_env(monkeypatch):
+    for key, value in PLUGIN_ENV.items():
+        monkeypatch.setenv(key, value)
+    sys.path.insert(0, str(HERE))
+    import faulty_frameworks  # noqa: F401  (registers the test frameworks in this process too)
+
+    yield
+    sys.path.remove(str(HERE))
+
+
+def tiny_cell(framework: str, **changes) -> Cell:
+    settings = dict(framework=framework, model="transe", dataset="synthetic:WN18RR", dim=8, batch_size=256,
+                    steps=3, warmup=1, time_limit_s=60.0, measure_flops=False)
+    settings.update(changes)
+    return Cell(**settings)
+
+
+def test_failures_become_records_and_the_run_goes_on(plugin_env, tmp_path):
+    cells = [
+        tiny_cell("test-raises"),
+        tiny_cell("test-sleeps", time_limit_s=8.0),
+        tiny_cell("test-greedy", memory_limit_bytes=512 * 2**20),
+        tiny_cell("pyg", model="transr"),
+        tiny_cell("sparse", measure_flops=True),
+    ]
+    store = ResultsStore(tmp_path / "r.jsonl")
+    summary = run_cells(cells, store, progress=False)
+    by_framework = {r["framework"]: r for r in store.records()}
+    assert len(summary.records) == len(store.records()) == len(cells)
+    assert by_framework["test-raises"]["status"] == "error"
+    assert "deliberate failure in forward" in by_framework["test-raises"]["message"]
+    assert by_framework["test-sleeps"]["status"] == "timeout"
+    assert "time limit" in by_framework["test-sleeps"]["message"]
+    assert by_framework["test-greedy"]["status"] == "oom", by_framework["test-greedy"]["message"]
+    assert by_framework["pyg"]["status"] == "unsupported" and "transr" in by_framework["pyg"]["message"]
+    ok = by_framework["sparse"]
+    assert ok["status"] == "ok" and ok["steps_measured"] == 3 and ok["flops"] > 0
+    assert set(ok["time_ms"]) == {"prepare", "forward", "backward", "optimizer", "step"}
+    assert ok["time_ms"]["step"]["ci_low"] <= ok["time_ms"]["step"]["median"] <= ok["time_ms"]["step"]["ci_high"]
+    assert ok["dataset_kind"] == "synthetic" and ok["peak_memory_bytes"] > 0 and ok["peak_rss_bytes"] > 0
+
+
+def test_unavailable_device_is_a_record_not_a_crash(tmp_path):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    store = ResultsStore(tmp_path / "r.jsonl")
+    run_cells([tiny_cell("sparse", device="cuda")], store, progress=False)
+    (record,) = store.records()
+    assert record["status"] == "unavailable" and "CUDA" in record["message"]
+
+
+def test_records_carry_the_environment(tmp_path):
+    store = ResultsStore(tmp_path / "r.jsonl")
+    run_cells([tiny_cell("gather", steps=2)], store, progress=False, command_line=["sptx", "test"])
+    (record,) = store.records()
+    env = record["env"]
+    for key in ("python", "versions", "cpu", "cores_logical", "threads", "gpu", "git_commit", "command_line", "seed"):
+        assert key in env, key
+    assert env["versions"]["torch"] and env["command_line"] == ["sptx", "test"]
+    assert record["schema_version"] == 1 and record["run_id"]
+
+
+def _records_in(path: Path) -> list[str]:
+    return [line for line in path.read_text().splitlines() if line.strip()] if path.exists() else []
+
+
+def test_a_killed_run_resumes_with_every_cell_exactly_once(tmp_path):
+    out = tmp_path / "r.jsonl"
+    argv = [sys.executable, "-m", "harness.cli", "compare", "--dataset", "synthetic:WN18RR", "--dim", "8",
+            "--batch-size", "256", "--steps", "3", "--warmup", "1", "--no-flops", "--out", str(out),
+            "--frameworks", "test-slow,gather,sparse,torchkge"]
+    env = dict(os.environ, **PLUGIN_ENV)
+    proc = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.monotonic() + 120
+    while len(_records_in(out)) < 1 and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.2)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    before = len(_records_in(out))
+    assert 1 <= before < 4, "the run should have been killed part-way"
+    done = subprocess.run(argv + ["--resume"], env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    records = ResultsStore(out).records()
+    keys = [r["cell_key"] for r in records]
+    assert len(keys) == len(set(keys)) == 4
+    assert {r["framework"] for r in records} == {"test-slow", "gather", "sparse", "torchkge"}
