@@ -1,0 +1,51 @@
+"""Kernel microbenchmarks (pytest-benchmark): the SpMM of a TransE batch against the gather it replaces.
+
+Run with `pytest benchmarks --benchmark-only` (kept out of the test run; `tox` collects only tests/).
+Save with `--benchmark-json out.json`; compare runs with `--benchmark-compare`.
+"""
+
+import pytest
+import torch
+
+from sparse_impl.backends import get_backend
+from sparse_impl.incidence import translation_incidence
+
+N_ENT, N_REL, BATCH = 14541, 237, 32768
+
+
+@pytest.fixture(scope="module", params=[128, 1024], ids=lambda d: f"d{d}")
+def setup(request):
+    gen = torch.Generator().manual_seed(0)
+    triples = torch.stack([torch.randint(0, N_ENT, (BATCH,), generator=gen),
+                           torch.randint(0, N_REL, (BATCH,), generator=gen),
+                           torch.randint(0, N_ENT, (BATCH,), generator=gen)], dim=1)
+    table = torch.randn(N_ENT + N_REL, request.param, generator=gen, requires_grad=True)
+    return triples, table
+
+
+def test_spmm_forward_backward(benchmark, setup):
+    triples, table = setup
+    backend = get_backend("torch")
+    matrix = backend.build(translation_incidence(triples, N_ENT, N_REL))
+
+    def run():
+        backend.spmm(matrix, table).sum().backward()
+
+    benchmark(run)
+
+
+def test_gather_forward_backward(benchmark, setup):
+    triples, table = setup
+
+    def run():
+        h = table.index_select(0, triples[:, 0])
+        r = table.index_select(0, triples[:, 1] + N_ENT)
+        t = table.index_select(0, triples[:, 2])
+        (h + r - t).sum().backward()
+
+    benchmark(run)
+
+
+def test_incidence_build(benchmark, setup):
+    triples, _ = setup
+    benchmark(lambda: get_backend("torch").build(translation_incidence(triples, N_ENT, N_REL)))

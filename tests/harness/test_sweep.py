@@ -1,0 +1,76 @@
+"""Sweep grids: the built-in paper grid's shape, strict TOML parsing, and a tiny user grid run end to end."""
+
+import pytest
+
+from harness.cli import main
+from harness.errors import SptxError
+from harness.records.store import ResultsStore
+from harness.sweep import grid_cells, load_grid
+
+PAPER_DATASETS = ("FB15k", "FB15k-237", "WN18", "WN18RR", "FB13", "YAGO3-10", "BioKG")
+
+
+def test_the_paper_grid_covers_seven_datasets_and_four_models():
+    grid = load_grid("paper")
+    assert grid.datasets == PAPER_DATASETS
+    assert set(grid.frameworks) == {"transe", "transr", "transh", "toruse"}
+    assert {"torchkge", "dglke", "pyg"} <= set(grid.frameworks["transe"])  # the paper's TransE baselines
+    assert "dglke" in grid.frameworks["transr"] and "pyg" not in grid.frameworks["transr"]
+    paper = grid.scales["paper"]
+    assert (paper.dim["transe"], paper.batch_size["transe"]) == (1024, 393216)
+    assert (paper.dim["transr"], paper.batch_size["transr"]) == (128, 65536)
+    assert (paper.dim["transh"], paper.batch_size["transh"]) == (128, 32768)
+    names = {d: f"synthetic:{d}" for d in PAPER_DATASETS}
+    cells = grid_cells(grid, "quick", "cpu", None, names)
+    per_dataset = sum(len(f) for f in grid.frameworks.values())
+    assert len(cells) == 7 * per_dataset and len({c.key for c in cells}) == len(cells)
+
+
+@pytest.mark.parametrize("text,message", [
+    ("[grid]\ndatasets=['WN18RR']\ncolour='red'\n", "unknown key(s) colour"),
+    ("[grid]\ndatasets=['WN18RR']\n[models.distmult]\nframeworks=['sparse']\n", "unknown model(s) distmult"),
+    ("[grid]\ndatasets=['WN18RR']\n[models.transe]\nframeworks=['sparse']\n[scales.s]\nsteps=1\n", "needs `dim`"),
+    ("[grid\n", "not valid TOML"),
+])
+def test_bad_grids_are_one_line_errors(tmp_path, text, message):
+    path = tmp_path / "g.toml"
+    path.write_text(text)
+    with pytest.raises(SptxError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        load_grid(str(path))
+
+
+TINY_GRID = """
+[grid]
+datasets = ["WN18RR"]
+fallback_synthetic = true
+[models.transe]
+frameworks = ["sparse", "gather"]
+[models.transh]
+frameworks = ["sparse", "pyg"]
+[scales.tiny]
+steps = 2
+warmup = 1
+time_limit_s = 120
+measure_flops = false
+dim = { transe = 8, transh = 8 }
+batch_size = { transe = 256, transh = 256 }
+"""
+
+
+@pytest.mark.slow
+def test_a_user_grid_runs_and_resumes(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("SPTX_DATA_DIR", str(tmp_path / "no-data"))  # force the synthetic stand-in
+    grid = tmp_path / "tiny.toml"
+    grid.write_text(TINY_GRID)
+    out = tmp_path / "r.jsonl"
+    assert main(["sweep", str(grid), "--scale", "tiny", "--out", str(out)]) == 0
+    records = ResultsStore(out).records()
+    assert len(records) == 4
+    assert {r["dataset"] for r in records} == {"synthetic:WN18RR"}
+    assert {r["dataset_kind"] for r in records} == {"synthetic"}
+    status = {(r["framework"], r["model"]): r["status"] for r in records}
+    assert status[("pyg", "transh")] == "unsupported"
+    assert [s for k, s in status.items() if k != ("pyg", "transh")] == ["ok", "ok", "ok"]
+    assert "synthetic:WN18RR" in capsys.readouterr().out
+    assert main(["sweep", str(grid), "--scale", "tiny", "--out", str(out), "--resume"]) == 0
+    assert len(ResultsStore(out).records()) == 4
