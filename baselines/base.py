@@ -3,6 +3,7 @@ training step can be timed on its own and every framework can be fed identical w
 
 from __future__ import annotations
 
+import importlib.util
 from abc import ABC, abstractmethod
 from typing import Any, ClassVar, Mapping
 
@@ -35,6 +36,8 @@ class FrameworkStep(ABC):
     @classmethod
     def unavailable_reason(cls) -> str | None:
         """None when the framework's library can run here, else a one-line reason."""
+        if cls.library is not None and importlib.util.find_spec(cls.library) is None:
+            return f"{cls.library} is not installed (pip install -c constraints.txt 'sptx[all]')"
         return None
 
     @classmethod

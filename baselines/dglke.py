@@ -92,7 +92,7 @@ class DGLKEStep(FrameworkStep):
 
     name = "dglke"
     models = frozenset({"transe", "transr"})
-    library = "dgl"
+    library = None  # dgl is optional here: without it the step uses PyTorch gathers (see `kernel`)
 
     def __init__(self, cfg: ModelConfig, train: TrainConfig, params: Mapping[str, torch.Tensor],
                  device: torch.device, native: bool = False, kernel: str | None = None,

@@ -22,7 +22,6 @@ which PyG itself does not do; it is part of the shared training step, not of the
 
 from __future__ import annotations
 
-import importlib.util
 from typing import Any, Mapping
 
 import torch
@@ -40,12 +39,6 @@ class PyGStep(FrameworkStep):
     name = "pyg"
     models = frozenset({"transe"})
     library = "torch_geometric"
-
-    @classmethod
-    def unavailable_reason(cls) -> str | None:
-        if importlib.util.find_spec("torch_geometric") is None:
-            return "torch_geometric is not installed (pip install torch_geometric)"
-        return None
 
     @classmethod
     def unsupported_reason(cls, cfg: ModelConfig) -> str | None:

@@ -37,7 +37,6 @@ Per model (canonical -> PyKEEN, and how the score function is matched):
 
 from __future__ import annotations
 
-import importlib.util
 from typing import Any, Mapping
 
 import torch
@@ -141,12 +140,6 @@ class PyKEENStep(FrameworkStep):
     name = "pykeen"
     models = frozenset({"transe", "transr", "transh", "toruse"})
     library = "pykeen"
-
-    @classmethod
-    def unavailable_reason(cls) -> str | None:
-        if importlib.util.find_spec("pykeen") is None:
-            return "pykeen is not installed (pip install pykeen)"
-        return None
 
     def __init__(self, cfg: ModelConfig, train: TrainConfig, params: Mapping[str, torch.Tensor],
                  device: torch.device) -> None:

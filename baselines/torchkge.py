@@ -3,7 +3,6 @@ uniform adapter: gather with nn.Embedding, scatter-add in its backward, TorchKGE
 
 from __future__ import annotations
 
-import importlib.util
 from typing import Any, Mapping
 
 import torch
@@ -60,12 +59,6 @@ class TorchKGEStep(FrameworkStep):
     name = "torchkge"
     models = frozenset({"transe", "transr", "transh", "toruse"})
     library = "torchkge"
-
-    @classmethod
-    def unavailable_reason(cls) -> str | None:
-        if importlib.util.find_spec("torchkge") is None:
-            return "torchkge is not installed (pip install 'sptx[torchkge]')"
-        return None
 
     def __init__(self, cfg: ModelConfig, train: TrainConfig, params: Mapping[str, torch.Tensor],
                  device: torch.device) -> None:
