@@ -7,6 +7,7 @@ import math
 import sys
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from harness.cli.base import Command, add_data_dir_argument, make_console
@@ -67,14 +68,14 @@ def print_comparison(records: list[dict], console: Console, title: str) -> None:
     for _, row in frame.iterrows():
         ci = "-" if row["status"] != "ok" else f"{row['step_ci_low_ms']:.1f}-{row['step_ci_high_ms']:.1f}"
         table.add_row(
-            row["label"], row["status"], *(_num(row[f"{p}_ms"], ".1f") for p in ("prepare", "forward", "backward", "optimizer", "step")),
+            escape(row["label"]), row["status"], *(_num(row[f"{p}_ms"], ".1f") for p in ("prepare", "forward", "backward", "optimizer", "step")),
             ci, _num(row["speedup_of_sparse"], ".2f") + ("x" if row["status"] == "ok" else ""),
             _mib(row["peak_memory_bytes"]), _num(row["memory_ratio_vs_sparse"], ".2f"),
             _num(None if row["flops"] is None or row["flops"] != row["flops"] else row["flops"] / 1e9, ",.2f"),
             _num(None if row["flops_profiler"] is None or row["flops_profiler"] != row["flops_profiler"] else row["flops_profiler"] / 1e9, ",.2f"),
         )
         if row["message"]:
-            notes.append(f"{row['label']}: {row['message']}")
+            notes.append(escape(f"{row['label']}: {row['message']}"))
     console.print(table)
     for note in notes:
         console.print(f"  [dim]{note}[/dim]")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import os
 import subprocess
 import sys
 
@@ -87,9 +88,12 @@ def test_dglke_records_its_kernel() -> None:
     assert forced.kernel == "torch-gather"
 
 
+@pytest.mark.dgl
 @pytest.mark.parametrize("model,dis", [("transe", "L2sq"), ("transe", "L1"), ("transr", "L2sq")])
 def test_dglke_dgl_kernel_matches_torch_gather(model: str, dis: str) -> None:
     if (reason := dgl_unavailable_reason()) is not None:
+        if os.environ.get("SPTX_REQUIRE_DGL"):  # the tox environment `dgl`
+            pytest.fail(f"SPTX_REQUIRE_DGL is set but {reason}")
         pytest.skip(reason)
     cfg, train = _cfg(model, dis), TrainConfig(num_negatives=2)
     batch = _batch(train)

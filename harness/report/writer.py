@@ -1,0 +1,234 @@
+"""Build a report folder from records: README.md (the report), PNG charts and CSV tables.
+
+Every file is written to a temporary name and moved into place with os.replace, and README.md is
+written last, so an interrupted run never leaves a half-written file or a README linking a missing one.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import os
+from pathlib import Path
+from typing import Any, Iterable
+
+import pandas as pd
+
+from harness.report import paper
+from harness.report.charts import write_charts
+from harness.report.tables import (
+    environment_table, failures_table, flops_table, latest_records, memory_table, paper_vs_measured,
+    records_to_frame, sort_frame, speedup_table, time_split_table,
+)
+
+__all__ = ["write_report", "write_text_atomic", "markdown_table"]
+
+CSV_FILES: dict[str, str] = {
+    "records.csv": "every cell (newest record per cell): settings, status, message, medians per phase, memory, FLOPs, ratios",
+    "speedup.csv": "step time, speedup of sparse over each framework and the paper's figure where it has one",
+    "time_split.csv": "median ms per phase (prepare / forward / backward / optimizer / step) per framework",
+    "memory.csv": "peak memory per framework (bytes, MiB, what was measured) and the ratio framework / sparse",
+    "flops.csv": "FLOPs per step: sparse-aware and torch.profiler's dense-counting figure",
+    "paper_vs_measured.csv": "every speedup the paper reports beside ours (blank with the reason when we have none)",
+    "failures.csv": "every cell that did not run ok, with its status and message",
+    "environment.csv": "the machines and software the records were measured on",
+}
+
+
+def write_text_atomic(path: Path, text: str) -> Path:
+    """Write text to a temporary file beside `path`, then move it into place."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    return path
+
+
+def _write_csv(frame: pd.DataFrame, path: Path) -> Path:
+    return write_text_atomic(path, frame.to_csv(index=False))
+
+
+def _cell(value: Any, fmt: str | None = None, limit: int = 160) -> str:
+    if value is None or (isinstance(value, float) and value != value) or value is pd.NA:
+        return ""
+    if fmt and isinstance(value, (int, float)):
+        text = format(value, fmt)
+    else:
+        text = str(value)
+    text = " ".join(text.split()).replace("|", "\\|")
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def markdown_table(frame: pd.DataFrame, columns: dict[str, str], formats: dict[str, str] | None = None) -> str:
+    """A GitHub-flavoured markdown table of `frame[columns]` with the given headers and number formats."""
+    formats = formats or {}
+    lines = ["| " + " | ".join(columns.values()) + " |", "|" + "---|" * len(columns)]
+    for _, row in frame.iterrows():
+        lines.append("| " + " | ".join(_cell(row.get(c), formats.get(c)) for c in columns) + " |")
+    return "\n".join(lines)
+
+
+def _ratio_text(row: Any) -> str:
+    if row["status"] != "ok":
+        return str(row["status"]).upper() if row["status"] == "oom" else str(row["status"])
+    value = row["speedup_of_sparse"]
+    if value != value or value is None:
+        return f"(sparse {row['sparse_status']})"
+    return f"{value:.2f}x"
+
+
+def _summary(frame: pd.DataFrame) -> str:
+    """Per device: one row per model and dataset, one column per framework: speedup of sparse or status."""
+    parts = []
+    for device in dict.fromkeys(frame["device"]):
+        d = frame[frame["device"] == device]
+        labels = list(dict.fromkeys(d["label"]))
+        rows = []
+        for (model, dataset, dim, batch, neg, mode), g in d.groupby(
+                ["model", "dataset", "dim", "batch_size", "num_negatives", "mode"], sort=False):
+            row = {"model": model, "dataset": dataset, "settings": f"d={dim} b={batch}x(1+{neg}) {mode}"}
+            for label in labels:
+                match = g[g["label"] == label]
+                row[label] = "" if match.empty else _ratio_text(match.iloc[-1])
+            rows.append(row)
+        table = pd.DataFrame(rows)
+        parts.append(f"**{device}** — speedup of sparse (baseline step time / sparse step time; the sparse "
+                     f"reference is 1.00x; a status where the cell did not run ok):\n\n"
+                     + markdown_table(table, {c: c for c in table.columns}))
+    return "\n\n".join(parts)
+
+
+def _paper_section(pvm: pd.DataFrame) -> str:
+    measured = pvm[pvm["measured_speedup"].notna()]
+    text = [
+        "For every speedup the paper reports (baseline time / SpTransX time), ours on the same device kind, "
+        "model and baseline, on the same dataset or its synthetic stand-in (`synthetic` = yes: **not** the real "
+        "dataset). The paper measured "
+        f"CPU on {paper.PAPER_HARDWARE['cpu']} and GPU on {paper.PAPER_HARDWARE['cuda']} ({paper.PAPER_HARDWARE['software']}), "
+        "with its own sizes; the CPU figures are only in the FB15k artifact table. "
+        f"{len(measured)} of {len(pvm)} rows have a measured speedup; the rest say why not.",
+        "",
+    ]
+    show = pvm.assign(source=pvm["paper_source"].map(lambda s: "artifact" if s.startswith("artifact") else "GPU fig."),
+                      paper=[("OOM" if st == "oom" else f"{v:.2f}x") for v, st in zip(pvm["paper_speedup"], pvm["paper_status"])],
+                      ours=[(f"{v:.2f}x" if v == v and v is not None else "") for v in pvm["measured_speedup"]],
+                      synth=pvm["synthetic"].map(lambda v: "" if v is None or v != v else ("yes" if v else "no")))
+    text.append(markdown_table(show, {
+        "device": "device", "dataset": "dataset", "model": "model", "baseline": "baseline", "source": "source",
+        "paper": "paper", "measured_dataset": "our dataset", "synth": "synthetic", "settings": "our settings",
+        "status": "status", "ours": "ours", "measured_over_paper": "ours / paper", "note": "note",
+    }, {"measured_over_paper": ".2f"}))
+    text += [
+        "",
+        "Headline claims of the paper: " + " ".join(paper.HEADLINES),
+        "Best speedup per model (CPU / GPU, secondary summary): "
+        + ", ".join(f"{m} {c} / {g}" for m, (c, g) in paper.BEST_SPEEDUP_BY_MODEL.items()) + ".",
+        "Secondary review (unverified): peak GPU memory SpTransX vs TorchKGE (GB): "
+        + ", ".join(f"{m} {a} vs {b}" for m, (a, b) in paper.PEAK_GPU_MEMORY_GB.items())
+        + "; FLOPs (x10^10): " + ", ".join(f"{m} {a} vs {b}" for m, (a, b) in paper.FLOPS_E10.items()) + ".",
+    ]
+    return "\n".join(text)
+
+
+def _environment_section(env: pd.DataFrame) -> str:
+    if env.empty:
+        return "No environment recorded."
+    if len(env) == 1:
+        row = env.iloc[0]
+        table = pd.DataFrame({"field": env.columns, "value": [row[c] for c in env.columns]})
+        return markdown_table(table, {"field": "field", "value": "value"})
+    return ("The records come from several environments (compare across them with care):\n\n"
+            + markdown_table(env, {c: c for c in env.columns}))
+
+
+def _caveats(frame: pd.DataFrame, superseded: int) -> str:
+    items = []
+    synthetic = sorted({d for d, k in zip(frame["dataset"], frame["dataset_kind"])
+                        if k == "synthetic" or str(d).startswith("synthetic:")})
+    if synthetic:
+        items.append("Synthetic datasets: " + ", ".join(f"`{d}`" for d in synthetic) + " are shape-matched "
+                     "synthetic stand-ins (same entity, relation and triple counts), measured because the real "
+                     "files were not available; where the paper's value is drawn beside them, it is for the real "
+                     "dataset.")
+    ext = frame[frame["epoch_time_extrapolated"] == True]  # noqa: E712 (object column)
+    if not ext.empty:
+        items.append(f"Epoch times of {len(ext)} of {len(frame)} cells are extrapolated (median step time x "
+                     "batches per epoch), not measured over a whole epoch.")
+    if (frame["memory_kind"] == "cpu_live_tensors").any():
+        items.append("CPU peak memory is the peak of live tensors during one step (not the process RSS, which "
+                     "is in memory.csv as peak_rss_bytes).")
+    items.append("FLOPs: `flops` counts a sparse x dense product as 2 x nnz x d; `flops_profiler` is "
+                 "torch.profiler's figure, which counts the sparse operand as dense.")
+    modes = sorted(set(frame["mode"].dropna()))
+    if "native" in modes:
+        items.append("Some cells ran in `native` mode (each framework's own step), so they do not all do "
+                     "identical work.")
+    items.append("The paper's timings extrapolate one fixed batch, keep anomaly detection on and do not "
+                 "synchronise CUDA; ours time real batches with synchronised timers, so ratios can differ.")
+    if superseded:
+        items.append(f"{superseded} older record(s) of re-run cells were superseded by the newest one.")
+    text = "\n".join(f"- {i}" for i in items)
+    failures = failures_table(frame)
+    if failures.empty:
+        text += "\n\nEvery cell ran ok."
+    else:
+        text += (f"\n\n{len(failures)} cell(s) did not run ok; they are shown as such in every chart and table:\n\n"
+                 + markdown_table(failures, {"device": "device", "dataset": "dataset", "model": "model",
+                                             "label": "framework", "status": "status", "message": "message"}))
+    return text
+
+
+def write_report(records: Iterable[dict[str, Any]], out_dir: str | os.PathLike[str], *, title: str | None = None,
+                 sources: Iterable[str | os.PathLike[str]] = ()) -> list[Path]:
+    """Write the report folder (charts, CSV tables, then README.md); return the paths written."""
+    records = list(records)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    latest = latest_records(records)
+    frame = sort_frame(records_to_frame(latest))
+    written: list[Path] = []
+
+    charts = write_charts(frame, out)
+    written += [c.path for c in charts]
+
+    pvm = paper_vs_measured(frame)
+    env = environment_table(latest)
+    tables = {
+        "records.csv": frame, "speedup.csv": speedup_table(frame), "time_split.csv": time_split_table(frame),
+        "memory.csv": memory_table(frame), "flops.csv": flops_table(frame), "paper_vs_measured.csv": pvm,
+        "failures.csv": failures_table(frame), "environment.csv": env,
+    }
+    for name, table in tables.items():
+        written.append(_write_csv(table, out / name))
+
+    sources = [str(s) for s in sources]
+    title = title or f"sptx report: {', '.join(Path(s).name for s in sources) or 'results'}"
+    counts = frame["status"].value_counts()
+    lines = [
+        f"# {title}",
+        "",
+        f"Generated {_dt.datetime.now(_dt.timezone.utc).isoformat(timespec='seconds')} from "
+        + (", ".join(f"`{s}`" for s in sources) or "records") + f": {len(records)} record(s), {len(frame)} cell(s) "
+        + "(" + ", ".join(f"{n} {s}" for s, n in counts.items()) + "), devices "
+        + ", ".join(f"`{d}`" for d in dict.fromkeys(frame["device"])) + ", models "
+        + ", ".join(dict.fromkeys(frame["model"])) + ".",
+        "",
+        "Speedup = the framework's median step time / the fastest ok `sparse` backend's, within one comparison "
+        "group (model, dataset, device, dim, batch size, negatives, mode). Above 1: `sparse` is faster.",
+        "",
+        "## Summary",
+        "",
+        _summary(frame),
+        "",
+        "## Charts",
+        "",
+    ]
+    for chart in charts:
+        lines += [f"### {chart.title}", "", chart.caption, "", f"![{chart.title}]({chart.path.name})", ""]
+    lines += ["## Paper vs measured", "", _paper_section(pvm), "", "## Tables (CSV)", ""]
+    lines += [f"- [{name}]({name}): {what}" for name, what in CSV_FILES.items()]
+    lines += ["", "## Environment", "", _environment_section(env), "", "## Caveats", "", _caveats(frame, len(records) - len(latest)), ""]
+    written.append(write_text_atomic(out / "README.md", "\n".join(lines)))
+    return written
