@@ -25,7 +25,8 @@ def _l2(x: torch.Tensor) -> torch.Tensor:
 
 
 def _l2_squared(x: torch.Tensor) -> torch.Tensor:
-    return x.norm(p=2, dim=-1) ** 2
+    # sum of squares rather than norm()**2: the same value to rounding, with a far cheaper backward (2 x g)
+    return (x * x).sum(dim=-1)
 
 
 def _torus_l1(x: torch.Tensor) -> torch.Tensor:

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from sparse_impl.backends.base import BackendUnavailable, SpMMBackend
 from sparse_impl.backends.dgl_ops import DGLBackend
+from sparse_impl.backends.segment_sum import SegmentSumBackend
 from sparse_impl.backends.torch_csr import TorchCSRBackend
 
 __all__ = ["BACKENDS", "BackendUnavailable", "SpMMBackend", "get_backend"]
 
 BACKENDS: dict[str, type[SpMMBackend]] = {
     TorchCSRBackend.name: TorchCSRBackend,
+    SegmentSumBackend.name: SegmentSumBackend,
     DGLBackend.name: DGLBackend,
 }
 

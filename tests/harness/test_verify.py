@@ -62,3 +62,13 @@ def test_compare_tensors_accepts_the_reference_own_rounding_error():
     reference = (exact * (1 + 1e-3)).float()  # a reference that is itself 1e-3 off
     assert compare_tensors("x", (exact * (1 - 2e-3)).float(), reference, exact).passed
     assert not compare_tensors("x", (exact * (1 - 5e-3)).float(), reference, exact).passed
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("backend", ["segment"])
+@pytest.mark.parametrize("model", MODEL_NAMES)
+def test_verify_passes_with_every_always_available_backend(shared_datasets_dir, backend, model):
+    dataset = load_dataset("FB15k-237", shared_datasets_dir)
+    cfg = ModelConfig(model, dataset.n_entities, dataset.n_relations, dim=32)
+    report = verify_against_torchkge(cfg, dataset.train, batch_size=2048, backend=backend)
+    assert report.passed, [c for c in report.comparisons if not c.passed]
