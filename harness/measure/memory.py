@@ -73,6 +73,11 @@ class LiveTensorPeak:
         return self.peak_bytes - self.baseline_bytes
 
 
+def _start_ns(event: Any) -> int:
+    """Start time of a kineto event in ns (torch < 2.3 only has start_us)."""
+    return event.start_ns() if hasattr(event, "start_ns") else event.start_us() * 1000
+
+
 def _allocation_deltas(prof: Any, device_type: str) -> list[tuple[int, int]]:
     """(time, signed bytes) of every allocator record of `device_type` seen by the profiler.
 
@@ -81,7 +86,7 @@ def _allocation_deltas(prof: Any, device_type: str) -> list[tuple[int, int]]:
     """
     results = getattr(getattr(prof, "profiler", None), "kineto_results", None)
     if results is not None:
-        return [(ev.start_ns(), ev.nbytes()) for ev in results.events()
+        return [(_start_ns(ev), ev.nbytes()) for ev in results.events()
                 if ev.name() == "[memory]" and ev.device_type().name == device_type.upper()]
     deltas = []
     for ev in prof.events():
