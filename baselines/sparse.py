@@ -10,6 +10,7 @@ from baselines.base import FrameworkStep, adam
 from harness.sampling import Batch
 from harness.spec import ModelConfig, TrainConfig
 from sparse_impl import build_model
+from sparse_impl.backends import DEFAULT_BACKEND
 from sparse_impl.models import PreparedBatch
 
 __all__ = ["SparseStep"]
@@ -22,7 +23,7 @@ class SparseStep(FrameworkStep):
     models = frozenset({"transe", "transr", "transh", "toruse"})
 
     def __init__(self, cfg: ModelConfig, train: TrainConfig, params: Mapping[str, torch.Tensor],
-                 device: torch.device, backend: str = "torch") -> None:
+                 device: torch.device, backend: str = DEFAULT_BACKEND) -> None:
         super().__init__(cfg, train, params, device)
         self.backend = backend
         assert cfg.dissimilarity is not None

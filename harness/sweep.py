@@ -47,7 +47,7 @@ class Grid:
     fallback_synthetic: bool = True
     negatives: int = 1
     seed: int = 0
-    sparse_backends: tuple[str, ...] = ("torch",)
+    sparse_backends: tuple[str, ...] = ("segment",)
     notes: list[str] = field(default_factory=list)
 
 
@@ -96,7 +96,7 @@ def parse_grid(raw: dict[str, Any], source: str) -> Grid:
     return Grid(source=source, datasets=tuple(grid["datasets"]), frameworks=frameworks, scales=scales,
                 fallback_synthetic=bool(grid.get("fallback_synthetic", True)),
                 negatives=int(grid.get("negatives", 1)), seed=int(grid.get("seed", 0)),
-                sparse_backends=tuple(grid.get("sparse_backends", ("torch",))))
+                sparse_backends=tuple(grid.get("sparse_backends", ("segment",))))
 
 
 def load_grid(name_or_path: str) -> Grid:

@@ -18,6 +18,7 @@ import torch
 
 from harness.sampling import Batch, BatchStream, make_sampler
 from harness.spec import ModelConfig, TrainConfig, init_parameters
+from sparse_impl.backends import DEFAULT_BACKEND
 
 __all__ = ["RTOL", "FACTOR", "TensorComparison", "VerifyReport", "compare_tensors", "verify_against_torchkge"]
 
@@ -89,7 +90,7 @@ def _run_one_step(step, batch: Batch) -> dict[str, torch.Tensor]:
 
 
 def verify_against_torchkge(cfg: ModelConfig, train_triples: torch.Tensor, batch_size: int,
-                            backend: str = "torch", train: TrainConfig | None = None,
+                            backend: str = DEFAULT_BACKEND, train: TrainConfig | None = None,
                             device: torch.device | None = None) -> VerifyReport:
     """Compare our SpMM step with TorchKGE's on the first seeded batch of `train_triples`."""
     from baselines.sparse import SparseStep

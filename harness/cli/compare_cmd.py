@@ -13,6 +13,7 @@ from rich.table import Table
 from harness.cli.base import Command, add_data_dir_argument, make_console
 from harness.errors import SptxError
 from harness.spec import MODEL_NAMES
+from sparse_impl.backends import BACKENDS, DEFAULT_BACKEND
 
 __all__ = ["CompareCommand", "add_measurement_arguments", "print_comparison"]
 
@@ -100,7 +101,8 @@ class CompareCommand(Command):
                                  "stand-in when the files are not found)")
         add_data_dir_argument(parser)
         parser.add_argument("--frameworks", default=DEFAULT_FRAMEWORKS, help="comma-separated frameworks to compare")
-        parser.add_argument("--backend", default="torch", help="SpMM backend(s) of `sparse`, comma-separated")
+        parser.add_argument("--backend", default=DEFAULT_BACKEND,
+                            help=f"SpMM backend(s) of `sparse`, comma-separated ({', '.join(BACKENDS)})")
         parser.add_argument("--dim", type=int, default=128, help="embedding dimension (TransR: entity and relation)")
         parser.add_argument("--batch-size", type=int, default=32768, help="positive triples per batch")
         parser.add_argument("--dissimilarity", default=None, help="score function (default per model)")

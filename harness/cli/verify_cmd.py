@@ -11,7 +11,7 @@ from harness.cli.base import Command, add_data_dir_argument, make_console
 from harness.errors import SptxError
 from harness.spec import DISSIMILARITIES, MODEL_NAMES, ModelConfig, TrainConfig
 from harness.verify import FACTOR, RTOL, verify_against_torchkge
-from sparse_impl.backends import BACKENDS, BackendUnavailable
+from sparse_impl.backends import BACKENDS, DEFAULT_BACKEND, BackendUnavailable
 
 __all__ = ["VerifyCommand"]
 
@@ -33,7 +33,7 @@ class VerifyCommand(Command):
         parser.add_argument("--dataset", default="FB15k-237",
                             help="registry name, synthetic:NAME, or a folder with {train,valid,test}.txt[.gz]")
         add_data_dir_argument(parser)
-        parser.add_argument("--backend", default="torch", choices=sorted(BACKENDS), help="SpMM backend")
+        parser.add_argument("--backend", default=DEFAULT_BACKEND, choices=sorted(BACKENDS), help="SpMM backend")
         parser.add_argument("--dissimilarity", default=None,
                             help="score function; default per model: " + ", ".join(
                                 f"{m}: {'/'.join(d)}" for m, d in DISSIMILARITIES.items()))

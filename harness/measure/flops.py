@@ -42,6 +42,8 @@ _SPARSE_LAYOUTS = frozenset({torch.sparse_coo, torch.sparse_csr, torch.sparse_cs
 
 _MATMUL = frozenset({"mm", "addmm", "matmul", "_sparse_mm", "_sparse_addmm", "sspaddmm", "hspmm", "smm",
                      "bmm", "baddbmm", "mv", "addmv", "dot", "vdot"})
+# Weighted segment sums (embedding_bag): one SpMM row per bag, so 2 * nnz * d like a sparse @ dense.
+_SEGMENT_SUM = frozenset({"_embedding_bag", "_embedding_bag_forward_only"})
 _GATHER = frozenset({"embedding", "index_select", "index", "gather", "take", "masked_select",
                      "_unsafe_index"})
 _SCATTER_ADD = frozenset({"embedding_dense_backward", "index_add", "index_put", "_index_put_impl",
@@ -183,6 +185,15 @@ def _touches_float(args: tuple[Any, ...], kwargs: Mapping[str, Any], out: Any) -
     return any(t.is_floating_point() or t.is_complex() for t in _tensors([args, kwargs, out]))
 
 
+def _segment_sum_flops(args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> int:
+    """embedding_bag(weight, indices, offsets, ..., per_sample_weights): a multiply (when weighted) and
+    an add per gathered element."""
+    weight, indices = args[0], args[1]
+    weights = args[6] if len(args) > 6 else kwargs.get("per_sample_weights")
+    row = math.prod(weight.shape[1:])
+    return (2 if weights is not None else 1) * int(indices.numel()) * row
+
+
 def op_flops(func: Any, args: tuple[Any, ...], kwargs: Mapping[str, Any], out: Any) -> int | None:
     """FLOPs of one aten call under the sparse-aware rules; None when the op is unknown."""
     name = _base_name(func)
@@ -192,6 +203,8 @@ def op_flops(func: Any, args: tuple[Any, ...], kwargs: Mapping[str, Any], out: A
         return 0
     if name in _MATMUL:
         return _matmul_flops(name, args)
+    if name in _SEGMENT_SUM:
+        return _segment_sum_flops(args, kwargs)
     if not _touches_float(args, kwargs, out):
         return 0
     if name in _SCATTER_ADD:

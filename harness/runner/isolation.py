@@ -35,9 +35,9 @@ def precheck(cell: Cell, run_id: str, command_line: list[str] | None) -> Record 
         return base_record(cell, run_id, "unsupported", reason, command_line=command_line)
     reason = cls.unavailable_reason()
     if reason is None and cell.framework == "sparse":
-        from sparse_impl.backends import BACKENDS
+        from sparse_impl.backends import BACKENDS, DEFAULT_BACKEND
 
-        backend = BACKENDS.get(cell.backend or "torch")
+        backend = BACKENDS.get(cell.backend or DEFAULT_BACKEND)
         reason = f"unknown SpMM backend {cell.backend!r}" if backend is None else backend.unavailable_reason()
     if reason:
         return base_record(cell, run_id, "unavailable", reason, command_line=command_line)

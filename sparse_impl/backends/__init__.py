@@ -7,13 +7,16 @@ from sparse_impl.backends.dgl_ops import DGLBackend
 from sparse_impl.backends.segment_sum import SegmentSumBackend
 from sparse_impl.backends.torch_csr import TorchCSRBackend
 
-__all__ = ["BACKENDS", "BackendUnavailable", "SpMMBackend", "get_backend"]
+__all__ = ["BACKENDS", "DEFAULT_BACKEND", "BackendUnavailable", "SpMMBackend", "get_backend"]
 
 BACKENDS: dict[str, type[SpMMBackend]] = {
     TorchCSRBackend.name: TorchCSRBackend,
     SegmentSumBackend.name: SegmentSumBackend,
     DGLBackend.name: DGLBackend,
 }
+
+# The fastest measured on CPU (README, "SpMM backends"); `torch` is plain torch.sparse CSR.
+DEFAULT_BACKEND = SegmentSumBackend.name
 
 
 def get_backend(name: str) -> SpMMBackend:

@@ -6,7 +6,7 @@ from typing import Mapping
 
 import torch
 
-from sparse_impl.backends import get_backend
+from sparse_impl.backends import DEFAULT_BACKEND, get_backend
 from sparse_impl.models.base import PreparedBatch, SparseKGEModel
 from sparse_impl.models.toruse import SparseTorusE
 from sparse_impl.models.transe import SparseTransE
@@ -21,6 +21,6 @@ MODELS: dict[str, type[SparseKGEModel]] = {
 
 
 def build_model(model: str, params: Mapping[str, torch.Tensor], n_entities: int, n_relations: int,
-                dissimilarity: str, backend: str = "torch") -> SparseKGEModel:
+                dissimilarity: str, backend: str = DEFAULT_BACKEND) -> SparseKGEModel:
     """The named SpMM model initialised from canonical parameters, on the named backend."""
     return MODELS[model](params, n_entities, n_relations, dissimilarity, get_backend(backend))

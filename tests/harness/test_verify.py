@@ -65,7 +65,7 @@ def test_compare_tensors_accepts_the_reference_own_rounding_error():
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("backend", ["segment"])
+@pytest.mark.parametrize("backend", ["torch"])
 @pytest.mark.parametrize("model", MODEL_NAMES)
 def test_verify_passes_with_every_always_available_backend(shared_datasets_dir, backend, model):
     dataset = load_dataset("FB15k-237", shared_datasets_dir)

@@ -30,7 +30,8 @@ def _step(cls):
 
 @pytest.fixture(scope="module")
 def sparse_count() -> FlopCount:
-    return count_step_flops(_step(SparseStep), Batch(POSITIVES, NEGATIVES))
+    step = SparseStep(CFG, TrainConfig(), init_parameters(CFG), torch.device("cpu"), backend="torch")
+    return count_step_flops(step, Batch(POSITIVES, NEGATIVES))
 
 
 @pytest.fixture(scope="module")
@@ -160,3 +161,20 @@ def test_spmm_count_is_the_same_on_cuda():
     step = SparseStep(CFG, TrainConfig(), init_parameters(CFG), torch.device("cuda"))
     count = count_step_flops(step, Batch(POSITIVES, NEGATIVES), with_profiler=False)
     assert _spmm(count.by_op) == 2 * (2 * NNZ * D)
+
+
+def test_segment_sum_spmm_counts_2_nnz_d_like_a_sparse_product():
+    from harness.measure.flops import SparseAwareFlopCounter
+    from sparse_impl.backends import get_backend
+    from sparse_impl.incidence import translation_incidence
+
+    triples = torch.tensor([[0, 1, 2], [3, 0, 1], [4, 1, 4]])
+    backend = get_backend("segment")
+    matrix = backend.build(translation_incidence(triples, 5, 2))
+    table = torch.randn(7, D, requires_grad=True)
+    with SparseAwareFlopCounter() as counter:
+        backend.spmm(matrix, table).sum().backward()
+    by_op = counter.by_op()
+    bag = sum(n for op, n in by_op.items() if "embedding_bag" in op)
+    assert bag == 2 * (2 * 9 * D)  # forward A @ X and backward A^T @ dY, nnz = 9 each
+    assert not counter.uncounted
