@@ -55,10 +55,13 @@ def bernoulli_head_probabilities(train: torch.Tensor, n_relations: int) -> torch
     tph is the mean number of tails per distinct (head, relation), hpt the mean heads per (relation, tail).
     A relation absent from train gets 1/2. shape: (n_relations,).
     """
-    r = train[:, 1]
+    h, r, t = train[:, 0], train[:, 1], train[:, 2]
     n_triples = torch.bincount(r, minlength=n_relations).double()
-    n_head_groups = torch.bincount(torch.unique(train[:, :2], dim=0)[:, 1], minlength=n_relations).double()
-    n_tail_groups = torch.bincount(torch.unique(train[:, 1:], dim=0)[:, 0], minlength=n_relations).double()
+    # distinct (relation, head) and (relation, tail) pairs, as one int64 key each (1-D unique is fast)
+    head_pairs = torch.unique(r * (int(h.max()) + 1) + h) // (int(h.max()) + 1)
+    tail_pairs = torch.unique(r * (int(t.max()) + 1) + t) // (int(t.max()) + 1)
+    n_head_groups = torch.bincount(head_pairs, minlength=n_relations).double()
+    n_tail_groups = torch.bincount(tail_pairs, minlength=n_relations).double()
     tph = n_triples / n_head_groups.clamp(min=1)
     hpt = n_triples / n_tail_groups.clamp(min=1)
     probs = tph / (tph + hpt)
