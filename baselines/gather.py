@@ -24,13 +24,9 @@ from baselines.base import FrameworkStep, adam
 from harness.sampling import Batch
 from harness.spec import ModelConfig, TrainConfig, normalize_canonical
 from sparse_impl.dissimilarity import dissimilarity
+from sparse_impl.models.toruse import straight_through_frac
 
-__all__ = ["GatherStep", "translated_differences", "straight_through_frac"]
-
-
-def straight_through_frac(x: torch.Tensor) -> torch.Tensor:
-    """frac(x) in value, identity in gradient (what TorchKGE's in-place `.data.frac_()` amounts to)."""
-    return x + (torch.frac(x) - x).detach()
+__all__ = ["GatherStep", "translated_differences"]
 
 
 def translated_differences(model: str, tables: Mapping[str, torch.Tensor], heads: torch.Tensor,

@@ -6,10 +6,10 @@ import torch
 
 from sparse_impl.models.base import PreparedBatch, SparseKGEModel
 
-__all__ = ["SparseTorusE"]
+__all__ = ["SparseTorusE", "straight_through_frac"]
 
 
-def _frac_straight_through(x: torch.Tensor) -> torch.Tensor:
+def straight_through_frac(x: torch.Tensor) -> torch.Tensor:
     """frac(x) in value, identity in gradient: what TorchKGE's in-place `.data.frac_()` amounts to."""
     return x + (torch.frac(x) - x).detach()
 
@@ -22,7 +22,7 @@ class SparseTorusE(SparseKGEModel):
 
     def differences(self, batch: PreparedBatch) -> torch.Tensor:
         table = torch.cat((self.entity, self.relation), dim=0)
-        return self.backend.spmm(batch.matrix, _frac_straight_through(table))
+        return self.backend.spmm(batch.matrix, straight_through_frac(table))
 
     @torch.no_grad()
     def normalize_parameters(self) -> None:
