@@ -5,14 +5,28 @@ from __future__ import annotations
 
 import importlib.util
 from abc import ABC, abstractmethod
-from typing import Any, ClassVar, Mapping
+from dataclasses import dataclass
+from typing import Any, Callable, ClassVar, Mapping
 
 import torch
 
 from harness.sampling import Batch
 from harness.spec import ModelConfig, TrainConfig
 
-__all__ = ["FrameworkStep"]
+__all__ = ["AdapterOption", "FrameworkStep", "adam"]
+
+
+@dataclass(frozen=True)
+class AdapterOption:
+    """One keyword option of a framework's adapter, declared as data (asv-style) so the CLI, the cell's
+    identity and the labels can be derived from it. `in_label`: always shown in the framework's label
+    (e.g. sparse[segment]); otherwise shown as name=value only when it differs from the default."""
+
+    name: str
+    default: Any
+    help: str
+    choices: Callable[[], tuple[Any, ...]] | None = None
+    in_label: bool = False
 
 
 class FrameworkStep(ABC):
@@ -26,6 +40,8 @@ class FrameworkStep(ABC):
     name: ClassVar[str]
     models: ClassVar[frozenset[str]]
     library: ClassVar[str | None] = None  # the importable distribution whose version records carry
+    options: ClassVar[tuple[AdapterOption, ...]] = ()  # keyword options of __init__ (see AdapterOption)
+    has_native: ClassVar[bool] = False  # True: __init__ takes native=True for the framework's own step
 
     def __init__(self, cfg: ModelConfig, train: TrainConfig, params: Mapping[str, torch.Tensor],
                  device: torch.device) -> None:
@@ -39,6 +55,42 @@ class FrameworkStep(ABC):
         if cls.library is not None and importlib.util.find_spec(cls.library) is None:
             return f"{cls.library} is not installed (pip install -c constraints.txt 'sptx[all]')"
         return None
+
+    @classmethod
+    def unavailable_reason_for(cls, options: Mapping[str, Any]) -> str | None:
+        """Why the step cannot run here with these options (by default: its library's reason)."""
+        return cls.unavailable_reason()
+
+    @classmethod
+    def resolve_options(cls, given: Mapping[str, Any]) -> dict[str, Any]:
+        """Every declared option with its value (defaults filled in); unknown names or values raise SptxError."""
+        from harness.errors import SptxError
+
+        declared = {o.name: o for o in cls.options}
+        unknown = sorted(set(given) - set(declared))
+        if unknown:
+            known = ", ".join(declared) or "none"
+            raise SptxError(f"{cls.name} has no option(s) {', '.join(unknown)} (its options: {known})")
+        out = {}
+        for option in cls.options:
+            value = given.get(option.name, option.default)
+            if option.choices is not None and value not in option.choices():
+                raise SptxError(f"{cls.name} {option.name} {value!r}: choose one of "
+                                f"{', '.join(map(str, option.choices()))}")
+            out[option.name] = value
+        return out
+
+    @classmethod
+    def label(cls, options: Mapping[str, Any]) -> str:
+        """`sparse[segment]`, `gather[normalize=rows]`, or the plain name when nothing is worth showing."""
+        parts = []
+        for option in cls.options:
+            value = options.get(option.name, option.default)
+            if option.in_label:
+                parts.append(str(value))
+            elif value != option.default:
+                parts.append(f"{option.name}={value}")
+        return f"{cls.name}[{','.join(parts)}]" if parts else cls.name
 
     @classmethod
     def unsupported_reason(cls, cfg: ModelConfig) -> str | None:

@@ -93,6 +93,7 @@ class DGLKEStep(FrameworkStep):
     name = "dglke"
     models = frozenset({"transe", "transr"})
     library = None  # dgl is optional here: without it the step uses PyTorch gathers (see `kernel`)
+    has_native = True
 
     def __init__(self, cfg: ModelConfig, train: TrainConfig, params: Mapping[str, torch.Tensor],
                  device: torch.device, native: bool = False, kernel: str | None = None,

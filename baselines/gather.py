@@ -20,7 +20,7 @@ import torch
 from torch import nn
 from torch.nn.functional import normalize
 
-from baselines.base import FrameworkStep, adam
+from baselines.base import AdapterOption, FrameworkStep, adam
 from harness.sampling import Batch
 from harness.spec import ModelConfig, TrainConfig, normalize_canonical
 from sparse_impl.dissimilarity import dissimilarity
@@ -31,12 +31,13 @@ __all__ = ["GatherStep", "translated_differences"]
 
 def translated_differences(model: str, tables: Mapping[str, torch.Tensor], heads: torch.Tensor,
                            relations: torch.Tensor, tails: torch.Tensor,
-                           projection_layout: str = "canonical") -> torch.Tensor:
+                           projection_layout: str = "canonical", normalize_rows: bool = False) -> torch.Tensor:
     """The translated difference per triple (what the dissimilarity is applied to), by gathers.
 
     tables: canonical names ("entity", "relation", and "projection" / "normal"), rows indexed by the
     given ids. `projection_layout` "canonical" means projection rows are (rel_dim, dim) matrices applied
     as M_r @ e; "transposed" means (dim, rel_dim) applied as e @ M (DGL-KE's and PyKEEN's layout).
+    `normalize_rows` normalises every gathered entity row (TorchKGE's way) instead of the table once.
     Returns shape (n, d) (n, rel_dim for TransR).
     """
     entity, relation = tables["entity"], tables["relation"]
@@ -44,9 +45,11 @@ def translated_differences(model: str, tables: Mapping[str, torch.Tensor], heads
         ent = straight_through_frac(entity)
         r = straight_through_frac(relation.index_select(0, relations))
         return ent.index_select(0, heads) + r - ent.index_select(0, tails)
-    # normalising the table and gathering rows equals gathering and normalising each row, in fewer flops
-    ent = normalize(entity, p=2, dim=1)
-    x = ent.index_select(0, heads) - ent.index_select(0, tails)  # h - t
+    if normalize_rows:
+        x = normalize(entity.index_select(0, heads), p=2, dim=1) - normalize(entity.index_select(0, tails), p=2, dim=1)
+    else:  # normalising the table and gathering rows equals gathering and normalising each row
+        ent = normalize(entity, p=2, dim=1)
+        x = ent.index_select(0, heads) - ent.index_select(0, tails)  # h - t
     if model == "transe":
         return x + relation.index_select(0, relations)
     if model == "transr":
@@ -76,10 +79,14 @@ class GatherStep(FrameworkStep):
 
     name = "gather"
     models = frozenset({"transe", "transr", "transh", "toruse"})
+    options = (AdapterOption("normalize", "table",
+                             "normalise the entity table once per step (table) or every gathered row, as "
+                             "TorchKGE does (rows); same numbers, different work", choices=lambda: ("table", "rows")),)
 
     def __init__(self, cfg: ModelConfig, train: TrainConfig, params: Mapping[str, torch.Tensor],
-                 device: torch.device) -> None:
-        super().__init__(cfg, train, params, device)  # no `native` kwarg: no native variant
+                 device: torch.device, normalize: str = "table") -> None:
+        super().__init__(cfg, train, params, device)
+        self.normalize_rows = normalize == "rows"
         assert cfg.dissimilarity is not None
         self._dissimilarity = dissimilarity(cfg.dissimilarity)
         self.tables = nn.ParameterDict(
@@ -92,7 +99,7 @@ class GatherStep(FrameworkStep):
 
     def scores(self, prepared: Any) -> tuple[torch.Tensor, torch.Tensor]:
         h, r, t, n_pos = prepared
-        x = translated_differences(self.cfg.model, self.tables, h, r, t)
+        x = translated_differences(self.cfg.model, self.tables, h, r, t, normalize_rows=self.normalize_rows)
         scores = -self._dissimilarity(x)
         return scores[:n_pos], scores[n_pos:]
 

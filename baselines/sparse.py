@@ -6,11 +6,11 @@ from typing import Any, Mapping
 
 import torch
 
-from baselines.base import FrameworkStep, adam
+from baselines.base import AdapterOption, FrameworkStep, adam
 from harness.sampling import Batch
 from harness.spec import ModelConfig, TrainConfig
 from sparse_impl import build_model
-from sparse_impl.backends import DEFAULT_BACKEND
+from sparse_impl.backends import BACKENDS, DEFAULT_BACKEND
 from sparse_impl.models import PreparedBatch
 
 __all__ = ["SparseStep"]
@@ -21,6 +21,13 @@ class SparseStep(FrameworkStep):
 
     name = "sparse"
     models = frozenset({"transe", "transr", "transh", "toruse"})
+    options = (AdapterOption("backend", DEFAULT_BACKEND, "SpMM backend", choices=lambda: tuple(BACKENDS),
+                             in_label=True),)
+
+    @classmethod
+    def unavailable_reason_for(cls, options: Mapping[str, Any]) -> str | None:
+        """Why this step cannot run here with these options (its backend's reason), else None."""
+        return BACKENDS[options.get("backend", DEFAULT_BACKEND)].unavailable_reason()
 
     def __init__(self, cfg: ModelConfig, train: TrainConfig, params: Mapping[str, torch.Tensor],
                  device: torch.device, backend: str = DEFAULT_BACKEND) -> None:

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import itertools
 import tomllib
 from dataclasses import dataclass, field
 from importlib import resources
@@ -10,29 +11,32 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import SptxError
-from harness.runner.cell import Cell
+from harness.runner.cell import Cell, make_cell
+from harness.settings import setting_specs
 from harness.spec import MODEL_NAMES
 
-__all__ = ["Scale", "Grid", "load_grid", "grid_cells", "BUILTIN_GRIDS"]
+__all__ = ["BUILTIN_GRIDS", "Grid", "SETTING_KEYS", "Scale", "grid_cells", "grid_rounds", "load_grid", "scale_datasets"]
 
 BUILTIN_GRIDS: tuple[str, ...] = ("paper",)
 
-_GRID_KEYS = {"datasets", "fallback_synthetic", "negatives", "seed", "sparse_backends"}
+# Run settings a grid or a scale may set, derived from harness.settings (model, dataset and device come
+# from the grid's structure and the command line). A value is a scalar, a list (one cell per value) or
+# a table keyed by model (whose values may again be lists).
+SETTING_KEYS: frozenset[str] = frozenset(name for name, spec, _ in setting_specs()
+                                         if spec.flag is not None and name not in ("model", "dataset", "device"))
+_RUN_KEYS = {"rounds", "time_limit_s", "measure_flops", "measure_memory"}
+_GRID_KEYS = {"datasets", "fallback_synthetic", "sparse_backends"} | _RUN_KEYS | SETTING_KEYS
 _MODEL_KEYS = {"frameworks"}
-_SCALE_KEYS = {"steps", "warmup", "time_limit_s", "measure_flops", "dim", "batch_size", "datasets"}
+_SCALE_KEYS = {"datasets"} | _RUN_KEYS | SETTING_KEYS
 
 
 @dataclass(frozen=True)
 class Scale:
-    """Sizes and measurement effort of one scale; `dim` and `batch_size` are per model."""
+    """Sizes and measurement effort of one scale: run settings (see SETTING_KEYS) and execution keys."""
 
     name: str
-    dim: dict[str, int]
-    batch_size: dict[str, int]
-    steps: int = 20
-    warmup: int = 3
-    time_limit_s: float = 600.0
-    measure_flops: bool = True
+    settings: dict[str, Any]
+    run: dict[str, Any]
     datasets: tuple[str, ...] | None = None
 
 
@@ -44,37 +48,49 @@ class Grid:
     datasets: tuple[str, ...]
     frameworks: dict[str, tuple[str, ...]]
     scales: dict[str, Scale]
+    settings: dict[str, Any] = field(default_factory=dict)
+    run: dict[str, Any] = field(default_factory=dict)
     fallback_synthetic: bool = True
-    negatives: int = 1
-    seed: int = 0
     sparse_backends: tuple[str, ...] = ("segment",)
-    notes: list[str] = field(default_factory=list)
 
 
-def _check_keys(where: str, table: dict[str, Any], allowed: set[str]) -> None:
-    unknown = sorted(set(table) - allowed)
+def _check_keys(where: str, table: dict[str, Any], allowed: set[str] | frozenset[str]) -> None:
+    if not isinstance(table, dict):
+        raise SptxError(f"{where}: expected a table, not {table!r}")
+    unknown = sorted(set(table) - set(allowed))
     if unknown:
         raise SptxError(f"{where}: unknown key(s) {', '.join(unknown)}; allowed: {', '.join(sorted(allowed))}")
 
 
-def _per_model(where: str, value: Any) -> dict[str, int]:
-    if not isinstance(value, dict) or set(value) - set(MODEL_NAMES):
-        raise SptxError(f"{where}: expected a table keyed by model ({', '.join(MODEL_NAMES)})")
-    return {k: int(v) for k, v in value.items()}
+def _check_run(where: str, run: dict[str, Any]) -> dict[str, Any]:
+    """Execution keys with their types and ranges checked."""
+    if "rounds" in run and (not isinstance(run["rounds"], int) or isinstance(run["rounds"], bool) or run["rounds"] < 1):
+        raise SptxError(f"{where}: rounds must be an integer of at least 1, not {run['rounds']!r}")
+    if "time_limit_s" in run and (not isinstance(run["time_limit_s"], (int, float)) or run["time_limit_s"] <= 0):
+        raise SptxError(f"{where}: time_limit_s must be a positive number, not {run['time_limit_s']!r}")
+    for flag in ("measure_flops", "measure_memory"):
+        if flag in run and not isinstance(run[flag], bool):
+            raise SptxError(f"{where}: {flag} must be true or false, not {run[flag]!r}")
+    return run
+
+
+def _split(where: str, table: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(run settings, execution keys) of a [grid] or [scales.*] table."""
+    settings = {k: v for k, v in table.items() if k in SETTING_KEYS}
+    for key, value in settings.items():
+        if isinstance(value, dict) and set(value) - set(MODEL_NAMES):
+            raise SptxError(f"{where} {key}: a table must be keyed by model ({', '.join(MODEL_NAMES)})")
+        if isinstance(value, list) and not value:
+            raise SptxError(f"{where} {key}: an empty list")
+    return settings, _check_run(where, {k: v for k, v in table.items() if k in _RUN_KEYS})
 
 
 def _parse_scale(source: str, name: str, table: dict[str, Any]) -> Scale:
     where = f"{source} [scales.{name}]"
     _check_keys(where, table, _SCALE_KEYS)
-    if "dim" not in table or "batch_size" not in table:
-        raise SptxError(f"{where}: needs `dim` and `batch_size` tables")
+    settings, run = _split(where, table)
     datasets = table.get("datasets")
-    return Scale(name=name, dim=_per_model(f"{where} dim", table["dim"]),
-                 batch_size=_per_model(f"{where} batch_size", table["batch_size"]),
-                 steps=int(table.get("steps", 20)), warmup=int(table.get("warmup", 3)),
-                 time_limit_s=float(table.get("time_limit_s", 600)),
-                 measure_flops=bool(table.get("measure_flops", True)),
-                 datasets=tuple(datasets) if datasets is not None else None)
+    return Scale(name=name, settings=settings, run=run, datasets=tuple(datasets) if datasets is not None else None)
 
 
 def parse_grid(raw: dict[str, Any], source: str) -> Grid:
@@ -93,9 +109,9 @@ def parse_grid(raw: dict[str, Any], source: str) -> Grid:
     scales = {name: _parse_scale(source, name, table) for name, table in raw.get("scales", {}).items()}
     if not grid.get("datasets") or not frameworks or not scales:
         raise SptxError(f"{source}: a grid needs [grid] datasets, at least one [models.*] and one [scales.*]")
+    settings, run = _split(f"{source} [grid]", grid)
     return Grid(source=source, datasets=tuple(grid["datasets"]), frameworks=frameworks, scales=scales,
-                fallback_synthetic=bool(grid.get("fallback_synthetic", True)),
-                negatives=int(grid.get("negatives", 1)), seed=int(grid.get("seed", 0)),
+                settings=settings, run=run, fallback_synthetic=bool(grid.get("fallback_synthetic", True)),
                 sparse_backends=tuple(grid.get("sparse_backends", ("segment",))))
 
 
@@ -108,7 +124,10 @@ def load_grid(name_or_path: str) -> Grid:
         path = Path(name_or_path)
         if not path.is_file():
             raise SptxError(f"grid {name_or_path!r} is neither a built-in grid ({', '.join(BUILTIN_GRIDS)}) nor a file")
-        text, source = path.read_text(encoding="utf-8"), str(path)
+        try:
+            text, source = path.read_text(encoding="utf-8"), str(path)
+        except (OSError, UnicodeDecodeError) as exc:
+            raise SptxError(f"cannot read grid {path}: {exc}") from None
     try:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -116,27 +135,57 @@ def load_grid(name_or_path: str) -> Grid:
     return parse_grid(raw, source)
 
 
+def _values_for(model: str, value: Any) -> list[Any]:
+    """The values a grid entry gives one model: per-model table, list or scalar."""
+    if isinstance(value, dict):
+        value = value.get(model)
+        if value is None:
+            return []
+    return list(value) if isinstance(value, list) else [value]
+
+
+def _setting_combinations(model: str, layers: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Every combination of the settings the layers give `model` (later layers override earlier ones)."""
+    merged: dict[str, Any] = {}
+    for layer in layers:
+        for key, value in layer.items():
+            values = _values_for(model, value)
+            if values:
+                merged[key] = values
+    keys = sorted(merged)
+    return [dict(zip(keys, combo)) for combo in itertools.product(*(merged[k] for k in keys))]
+
+
 def grid_cells(grid: Grid, scale_name: str, device: str, data_dir: str | None,
-               dataset_names: dict[str, str]) -> list[Cell]:
-    """Every cell of the grid at one scale; `dataset_names` maps each grid dataset to the name measured
-    (itself, or its `synthetic:` stand-in)."""
+               datasets: dict[str, tuple[str, str]], code_version: str | None = None) -> list[Cell]:
+    """Round-0 cells of the grid at one scale for the given datasets; `datasets` maps each grid dataset
+    to the (name measured, content sha256) pair (the name is itself or its `synthetic:` stand-in)."""
     if scale_name not in grid.scales:
         raise SptxError(f"{grid.source} has no scale {scale_name!r}; it has: {', '.join(grid.scales)}")
     scale = grid.scales[scale_name]
+    run = {**grid.run, **scale.run}
     cells = []
-    for dataset in scale.datasets or grid.datasets:
+    for dataset, (name, sha256) in datasets.items():
         for model, frameworks in grid.frameworks.items():
-            if model not in scale.dim or model not in scale.batch_size:
-                raise SptxError(f"{grid.source} [scales.{scale_name}]: no dim/batch_size for {model}")
-            for framework in frameworks:
-                for backend in (grid.sparse_backends if framework == "sparse" else (None,)):
-                    cells.append(Cell(
-                        framework=framework, model=model, dataset=dataset_names[dataset], device=device,
-                        dim=scale.dim[model], batch_size=scale.batch_size[model], num_negatives=grid.negatives,
-                        steps=scale.steps, warmup=scale.warmup, seed=grid.seed, backend=backend,
-                        data_dir=data_dir, time_limit_s=scale.time_limit_s, measure_flops=scale.measure_flops,
-                    ))
+            for values in _setting_combinations(model, [grid.settings, scale.settings]):
+                where = f"{grid.source} [scales.{scale_name}] {model}"
+                for framework in frameworks:
+                    for backend in (grid.sparse_backends if framework == "sparse" else (None,)):
+                        try:
+                            cells.append(make_cell(
+                                framework, backend=backend, model=model, dataset=name, dataset_sha256=sha256,
+                                device=device, data_dir=data_dir, time_limit_s=float(run.get("time_limit_s", 600)),
+                                measure_flops=run.get("measure_flops", True),
+                                measure_memory=run.get("measure_memory", True), code_version=code_version or "",
+                                **values))
+                        except SptxError as exc:
+                            raise SptxError(f"{where}: {exc}") from None
     return cells
+
+
+def grid_rounds(grid: Grid, scale_name: str) -> int:
+    """Interleaved rounds per comparison group at this scale (default 1)."""
+    return int({**grid.run, **grid.scales[scale_name].run}.get("rounds", 1))
 
 
 def scale_datasets(grid: Grid, scale_name: str) -> tuple[str, ...]:

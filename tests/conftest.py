@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-__all__ = ["shared_datasets_dir"]
+__all__ = ["shared_datasets_dir", "embedded_datasets_dir", "embedded_wn18rr_dir", "embedded_wn18rr"]
 
 _REPO = Path(__file__).resolve().parents[1]
 
@@ -15,8 +15,34 @@ _REPO = Path(__file__).resolve().parents[1]
 @pytest.fixture(scope="session")
 def shared_datasets_dir() -> Path:
     """The local copies of the real benchmark datasets ($SPTX_SHARED_DATASETS, else `<repo>/../shared/datasets`);
-    skips the test when absent."""
+    skips the test when absent. Use it for FB15k-237 and WN18; WN18RR is always there as `embedded_wn18rr`."""
     path = Path(os.environ.get("SPTX_SHARED_DATASETS") or _REPO / ".." / "shared" / "datasets").resolve()
     if not path.is_dir():
         pytest.skip(f"real datasets not available: {path} does not exist")
     return path
+
+
+@pytest.fixture(scope="session")
+def embedded_datasets_dir() -> Path:
+    """The folder of datasets shipped inside the package (it holds WN18RR/); usable as a data dir on any clone."""
+    from harness.data.embedded import EMBEDDED_ROOT
+
+    return EMBEDDED_ROOT
+
+
+@pytest.fixture(scope="session")
+def embedded_wn18rr_dir(embedded_datasets_dir: Path) -> Path:
+    """The embedded real WN18RR folder ({train,valid,test}.txt.gz), sha256-checked once per session."""
+    from harness.data.embedded import verify_embedded
+
+    folder = embedded_datasets_dir / "WN18RR"
+    verify_embedded(folder)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def embedded_wn18rr(embedded_wn18rr_dir: Path):  # -> harness.data.KGDataset (imported lazily)
+    """The embedded real WN18RR, loaded once per session (40,943 entities, 11 relations, 86,835 train triples)."""
+    from harness.data import load_dataset
+
+    return load_dataset("WN18RR", embedded_wn18rr_dir.parent)

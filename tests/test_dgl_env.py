@@ -49,10 +49,10 @@ def test_without_dgl_the_backend_and_its_cells_are_unavailable_with_the_reason()
     if reason is None:
         pytest.skip("dgl imports here")
     assert "tox environment `dgl`" in reason and "torch" in reason
-    from harness.runner.cell import Cell
+    from harness.runner.cell import make_cell
     from harness.runner.isolation import precheck
 
-    record = precheck(Cell("sparse", "transe", "synthetic:WN18RR", backend="dgl"), "run", None)
+    record = precheck(make_cell("sparse", model="transe", dataset="synthetic:WN18RR", backend="dgl"), "run", None)
     assert record is not None and record.status == "unavailable" and record.message == reason
 
 

@@ -1,4 +1,5 @@
-"""`sptx compare`: one model on one dataset and device across frameworks, on identical work."""
+"""`sptx compare`: one model on one dataset and device across frameworks, on identical work, measured
+in interleaved rounds of fresh processes; speedups are medians of paired per-round ratios with CIs."""
 
 from __future__ import annotations
 
@@ -12,29 +13,50 @@ from rich.table import Table
 
 from harness.cli.base import Command, add_data_dir_argument, make_console
 from harness.errors import SptxError
-from harness.spec import MODEL_NAMES
-from sparse_impl.backends import BACKENDS, DEFAULT_BACKEND
+from harness.settings import add_settings_arguments
 
-__all__ = ["CompareCommand", "add_measurement_arguments", "print_comparison"]
+__all__ = ["CompareCommand", "EXPLAIN_LABELS", "add_execution_arguments", "check_device", "exit_status",
+           "print_comparison"]
 
 DEFAULT_FRAMEWORKS = "sparse,gather,torchkge,pyg,pykeen,dglke"
+FAILED_STATUSES = frozenset({"error", "timeout", "oom", "killed"})
+# --explain: the cells that split sparse's speedup over TorchKGE into its parts, in order.
+EXPLAIN_CELLS: tuple[tuple[str, dict[str, str]], ...] = (
+    ("torchkge", {}), ("gather", {"normalize": "rows"}), ("gather", {"normalize": "table"}), ("sparse", {}))
+EXPLAIN_LABELS = ("torchkge", "gather[normalize=rows]", "gather", "sparse[segment]")
+EXPLAIN_PARTS = (
+    "TorchKGE's own implementation (vs. the same math gathered by us, rows normalised as TorchKGE does)",
+    "normalising the entity table once per step instead of every gathered row",
+    "SpMM over the incidence matrix instead of gathers and scatter-adds",
+)
 
 
-def add_measurement_arguments(parser: argparse.ArgumentParser) -> None:
-    """Options shared by every command that measures cells."""
-    parser.add_argument("--device", default="cpu", help="torch device: cpu, cuda or cuda:N")
-    parser.add_argument("--steps", type=int, default=20, help="measured training steps per cell (real, distinct batches)")
-    parser.add_argument("--warmup", type=int, default=3, help="unmeasured warm-up steps per cell")
-    parser.add_argument("--negatives", type=int, default=1, help="negatives per positive")
-    parser.add_argument("--seed", type=int, default=0, help="seed of parameters, batch order and negatives")
+def add_execution_arguments(parser: argparse.ArgumentParser, rounds: int) -> None:
+    """How cells are executed: rounds, limits, optional passes, resume (shared by compare and sweep)."""
+    parser.add_argument("--rounds", type=int, default=rounds,
+                        help="interleaved rounds: each runs every framework once, in a fresh seeded order, each in "
+                             "its own process; speedups are medians of per-round ratios")
+    parser.add_argument("--reference", default="sparse",
+                        help="what speedups are relative to: a framework (its default options) or a label like "
+                             "sparse[torch]")
     parser.add_argument("--native", action="store_true",
                         help="let each framework use its own native step where it has one (default: identical work)")
     parser.add_argument("--time-limit", type=float, default=600.0, help="seconds per cell before it is recorded as timeout")
     parser.add_argument("--memory-limit-mb", type=int, default=None,
                         help="cap on each cell's extra address space, in MiB (a cell over it is recorded as oom)")
-    parser.add_argument("--no-flops", action="store_true", help="skip FLOP counting")
-    parser.add_argument("--no-memory", action="store_true", help="skip the live-tensor memory measurement")
+    parser.add_argument("--no-flops", action="store_true", help="skip FLOP counting (done in round 1 only)")
+    parser.add_argument("--no-memory", action="store_true", help="skip the live-tensor memory pass (round 1 only)")
     parser.add_argument("--resume", action="store_true", help="skip cells that already have a record in --out")
+
+
+def check_execution_arguments(args: argparse.Namespace) -> None:
+    """One-line errors for execution options out of range."""
+    if args.rounds < 1:
+        raise SptxError("--rounds must be at least 1")
+    if not args.time_limit > 0:
+        raise SptxError("--time-limit must be positive")
+    if args.memory_limit_mb is not None and args.memory_limit_mb < 1:
+        raise SptxError("--memory-limit-mb must be at least 1")
 
 
 def check_device(device: str) -> None:
@@ -47,66 +69,125 @@ def check_device(device: str) -> None:
         raise SptxError(f"--device {device}: use cpu, cuda or cuda:N")
 
 
-def _mib(value) -> str:
-    return "-" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value / 2**20:,.1f}"
-
-
 def _num(value, fmt: str) -> str:
-    return "-" if value is None or (isinstance(value, float) and math.isnan(value)) else format(value, fmt)
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "-"
+    return format(value, fmt)
 
 
-def print_comparison(records: list[dict], console: Console, title: str) -> None:
-    """The per-framework table: ms per phase, speedup of sparse, memory, FLOPs, and why cells failed."""
+def _speedup_text(row) -> str:
+    if row["status"] != "ok" or row["speedup_of_sparse"] is None or row["speedup_of_sparse"] != row["speedup_of_sparse"]:
+        return "-"
+    if row["label"] == row["reference_label"]:
+        return "1.00x (ref)"
+    text = f"{row['speedup_of_sparse']:.2f}x"
+    if row["speedup_rounds"] > 1:
+        text += f" [{row['speedup_ci_low']:.2f}-{row['speedup_ci_high']:.2f}]"
+    return text + (" [red]noisy[/red]" if row["speedup_noisy"] else "")
+
+
+def _ms_text(wall, cpu) -> str:
+    """Wall ms, with CPU ms beside it when they differ by more than 20%."""
+    text = _num(wall, ".1f")
+    if wall and cpu and abs(cpu - wall) > 0.2 * wall:
+        text += f" (cpu {cpu:.1f})"
+    return text
+
+
+def print_comparison(records: list[dict], console: Console, title: str, reference: str = "sparse") -> None:
+    """The per-framework table: ms per phase (wall; CPU where it differs), paired-round speedup with its
+    CI, memory, FLOPs, and why cells failed or are noisy."""
     from harness.report.tables import comparison_table
 
-    frame = comparison_table(records)
+    frame = comparison_table(records, reference)
     table = Table(title=title)
-    headers = ("framework", "status", "prepare ms", "forward ms", "backward ms", "optimizer ms", "step ms",
-               "step 95% CI", "sparse speedup", "peak mem MiB", "mem ratio", "GFLOP/step", "profiler GFLOP")
+    headers = ("framework", "status", "rounds", "prepare ms", "forward ms", "backward ms", "optimizer ms", "step ms",
+               "step 95% CI", f"speedup of {reference} [95% CI]", "peak mem MiB", "mem ratio", "model GFLOP",
+               "executed GFLOP")
     for h in headers:
         table.add_column(h, justify="left" if h in ("framework", "status") else "right")
     notes = []
     for _, row in frame.iterrows():
-        ci = "-" if row["status"] != "ok" else f"{row['step_ci_low_ms']:.1f}-{row['step_ci_high_ms']:.1f}"
+        ok = row["status"] == "ok"
+        ci = "-" if not ok else f"{row['step_ci_low_ms']:.1f}-{row['step_ci_high_ms']:.1f}"
         table.add_row(
-            escape(row["label"]), row["status"], *(_num(row[f"{p}_ms"], ".1f") for p in ("prepare", "forward", "backward", "optimizer", "step")),
-            ci, _num(row["speedup_of_sparse"], ".2f") + ("x" if row["status"] == "ok" else ""),
-            _mib(row["peak_memory_bytes"]), _num(row["memory_ratio_vs_sparse"], ".2f"),
-            _num(None if row["flops"] is None or row["flops"] != row["flops"] else row["flops"] / 1e9, ",.2f"),
-            _num(None if row["flops_profiler"] is None or row["flops_profiler"] != row["flops_profiler"] else row["flops_profiler"] / 1e9, ",.2f"),
+            escape(row["label"]), row["status"], f"{row['rounds_ok']}/{row['rounds']}",
+            *(_ms_text(row[f"{p}_ms"], row[f"{p}_cpu_ms"]) for p in ("prepare", "forward", "backward", "optimizer", "step")),
+            ci, _speedup_text(row),
+            _num(None if row["peak_memory_bytes"] is None else row["peak_memory_bytes"] / 2**20, ",.1f"),
+            _num(row["memory_ratio_vs_sparse"], ".2f"),
+            _num(None if row["flops_model"] is None else row["flops_model"] / 1e9, ",.2f"),
+            _num(None if row["flops_executed"] is None else row["flops_executed"] / 1e9, ",.2f"),
         )
         if row["message"]:
             notes.append(escape(f"{row['label']}: {row['message']}"))
+        if row["noisy_reasons"]:
+            notes.append(escape(f"{row['label']} measured while disturbed: {row['noisy_reasons']}"))
     console.print(table)
     for note in notes:
         console.print(f"  [dim]{note}[/dim]")
+    if frame["speedup_noisy"].fillna(False).astype(bool).any():
+        console.print("  [yellow]noisy[/yellow] = the speedup's 95% CI is wider than +-10% or rests on fewer than "
+                      "3 rounds: repeat with more --rounds on a quieter machine before trusting it")
+
+
+def print_explanation(records: list[dict], console: Console) -> None:
+    """Split sparse's log-speedup over TorchKGE into the parts measured by the --explain cells."""
+    from harness.report.tables import comparison_table
+
+    frame = comparison_table(records, "sparse")
+    steps = {row["label"]: row["speedup_of_sparse"] for _, row in frame.iterrows() if row["status"] == "ok"}
+    if any(steps.get(label) is None for label in EXPLAIN_LABELS):
+        console.print("[yellow]--explain:[/yellow] not every ablation cell ran ok; no breakdown")
+        return
+    ratios = [steps[a] / steps[b] for a, b in zip(EXPLAIN_LABELS, EXPLAIN_LABELS[1:])]
+    total = math.log(steps["torchkge"])
+    console.print(f"Where sparse's {steps['torchkge']:.2f}x over TorchKGE comes from (shares of the log-speedup; "
+                  "each factor is a ratio of the cells' paired speedups):")
+    for part, ratio in zip(EXPLAIN_PARTS, ratios):
+        share = math.log(ratio) / total if total else float("nan")
+        console.print(f"  {ratio:5.2f}x  {share:6.0%}  {part}")
+
+
+def exit_status(records: list[dict], console: Console) -> int:
+    """1 when any cell failed (error, timeout, oom, killed), with a summary line of statuses; else 0."""
+    counts: dict[str, int] = {}
+    for record in records:
+        counts[record["status"]] = counts.get(record["status"], 0) + 1
+    console.print("statuses: " + ", ".join(f"{n} {s}" for s, n in sorted(counts.items())))
+    return 1 if any(s in FAILED_STATUSES for s in counts) else 0
 
 
 class CompareCommand(Command):
     name = "compare"
     help = "compare one model across frameworks on identical work (time per phase, memory, FLOPs)"
     description = (
-        "Runs one cell per framework, each in a fresh process with a time limit: the same batches, negatives, "
-        "initial parameters, loss and optimizer for every framework (unless --native). Prints per-phase "
-        "median times, the step speedup of `sparse` over each framework, peak memory and FLOPs, and appends "
-        "one record per cell to --out. Without dataset files, the default FB15k-237 falls back to a "
-        "shape-matched synthetic graph and says so."
+        "Runs every framework in --rounds interleaved rounds (a fresh seeded order per round), each cell in a "
+        "fresh process with the same thread count and allocator: the same batches, negatives, initial "
+        "parameters, loss and optimizer for every framework (unless --native). Prints per-phase median times "
+        "(wall; CPU time beside where they differ by over 20%), the speedup of the reference over each "
+        "framework as the median of paired per-round ratios with a bootstrap 95% CI, peak memory and FLOPs, "
+        "and appends one record per cell and round to --out. Without dataset files, the default FB15k-237 "
+        "falls back to another real dataset or a synthetic stand-in, and says so."
     )
 
     @classmethod
     def add_arguments(cls, parser: argparse.ArgumentParser) -> None:
-        parser.add_argument("--model", default="transe", choices=MODEL_NAMES, help="model to train")
+        from sparse_impl.backends import BACKENDS, DEFAULT_BACKEND
+
         parser.add_argument("--dataset", default=None,
-                            help="registry name, synthetic:NAME or a folder (default: FB15k-237, or its synthetic "
-                                 "stand-in when the files are not found)")
+                            help="registry name, synthetic:NAME or a folder (default: FB15k-237 where its files are "
+                                 "found, else a fallback the command names)")
         add_data_dir_argument(parser)
         parser.add_argument("--frameworks", default=DEFAULT_FRAMEWORKS, help="comma-separated frameworks to compare")
         parser.add_argument("--backend", default=DEFAULT_BACKEND,
                             help=f"SpMM backend(s) of `sparse`, comma-separated ({', '.join(BACKENDS)})")
-        parser.add_argument("--dim", type=int, default=128, help="embedding dimension (TransR: entity and relation)")
-        parser.add_argument("--batch-size", type=int, default=32768, help="positive triples per batch")
-        parser.add_argument("--dissimilarity", default=None, help="score function (default per model)")
-        add_measurement_arguments(parser)
+        parser.add_argument("--explain", action="store_true",
+                            help="add the ablation cells (TorchKGE; our gather normalising every gathered row; our "
+                                 "gather normalising the table once; sparse) and split sparse's speedup over TorchKGE "
+                                 "into its parts")
+        add_settings_arguments(parser, exclude=("dataset",))
+        add_execution_arguments(parser, rounds=3)
         parser.add_argument("--out", default="results/compare.jsonl", help="JSON Lines file the records are appended to")
         parser.add_argument("--plot", default=None, metavar="DIR", help="also write the report charts for this comparison to DIR")
 
@@ -114,48 +195,59 @@ class CompareCommand(Command):
         from baselines import FRAMEWORKS
         from harness.data.choice import choose_dataset
         from harness.records.store import ResultsStore
-        from harness.runner import Cell, run_cells
+        from harness.runner import make_cell, plan_rounds, run_cells
+        from harness.settings import settings_from_args
 
         check_device(args.device)
-        frameworks = [f.strip() for f in args.frameworks.split(",") if f.strip()]
+        check_execution_arguments(args)
+        frameworks = list(dict.fromkeys(f.strip() for f in args.frameworks.split(",") if f.strip()))
+        if not frameworks:
+            raise SptxError("--frameworks is empty; name at least one of " + ", ".join(FRAMEWORKS))
         unknown = [f for f in frameworks if f not in FRAMEWORKS]
         if unknown:
             raise SptxError(f"unknown framework(s) {', '.join(unknown)}; known: {', '.join(FRAMEWORKS)}")
-        for name, value in (("--dim", args.dim), ("--batch-size", args.batch_size), ("--steps", args.steps),
-                            ("--negatives", args.negatives)):
-            if value < 1:
-                raise SptxError(f"{name} must be at least 1")
+        backends = list(dict.fromkeys(b.strip() for b in args.backend.split(",") if b.strip()))
+        if not backends:
+            raise SptxError("--backend is empty")
         console = make_console()
         choice = choose_dataset(args.dataset or "FB15k-237", args.data_dir, fallback_synthetic=args.dataset is None)
         if choice.notice:
             console.print(f"[yellow]note:[/yellow] {choice.notice}")
-        cells = []
+        settings = settings_from_args(args, dataset=choice.name, dataset_sha256=_fingerprint(choice.name, args.data_dir),
+                                      mode="native" if args.native else "identical")
+        wanted: list[tuple[str, dict[str, str]]] = []
         for framework in frameworks:
-            backends = [b.strip() for b in args.backend.split(",")] if framework == "sparse" else [None]
-            for backend in backends:
-                cells.append(Cell(
-                    framework=framework, model=args.model, dataset=choice.name, device=args.device, dim=args.dim,
-                    batch_size=args.batch_size, num_negatives=args.negatives,
-                    mode="native" if args.native else "identical", steps=args.steps, warmup=args.warmup,
-                    seed=args.seed, backend=backend, dissimilarity=args.dissimilarity, data_dir=args.data_dir,
-                    time_limit_s=args.time_limit,
-                    memory_limit_bytes=None if args.memory_limit_mb is None else args.memory_limit_mb * 2**20,
-                    measure_flops=not args.no_flops, measure_memory=not args.no_memory,
-                ))
+            for options in ([{"backend": b} for b in backends] if framework == "sparse" else [{}]):
+                wanted.append((framework, options))
+        if args.explain:
+            wanted += [cell for cell in EXPLAIN_CELLS if cell not in wanted]
+        limit = None if args.memory_limit_mb is None else args.memory_limit_mb * 2**20
+        made = (make_cell(framework, options=options, data_dir=args.data_dir, time_limit_s=args.time_limit,
+                          memory_limit_bytes=limit, measure_flops=not args.no_flops,
+                          measure_memory=not args.no_memory, **settings.to_dict()) for framework, options in wanted)
+        cells = list({cell.key: cell for cell in made}.values())  # e.g. gather and gather[normalize=table]
+        planned = plan_rounds(cells, args.rounds, settings.seed)
+        console.print(f"{settings.describe()}; {args.rounds} round(s) x {len(cells)} framework cell(s)")
         store = ResultsStore(args.out)
-        summary = run_cells(cells, store, resume=args.resume, command_line=["sptx", *sys.argv[1:]],
-                            progress=True)
-        keys = {c.key for c in cells}
-        records = [r for r in store.records() if r.get("cell_key") in keys]
-        latest = {r["cell_key"]: r for r in records}  # the newest record of each cell
-        title = (f"{args.model} on {choice.name}, {args.device}, d={args.dim}, batch {args.batch_size} x (1 + "
-                 f"{args.negatives}), {'native' if args.native else 'identical work'}, {args.steps} steps")
-        print_comparison(list(latest.values()), console, title)
+        summary = run_cells(planned, store, resume=args.resume, command_line=["sptx", *sys.argv[1:]], progress=True)
+        keys = {c.key for c in planned}
+        latest = {r["cell_key"]: r for r in store.records() if r.get("cell_key") in keys}
+        records = list(latest.values())
+        print_comparison(records, console, settings.describe(), args.reference)
+        if args.explain:
+            print_explanation(records, console)
         console.print(f"{len(summary.records)} record(s) appended to {store.path}"
                       + (f"; {len(summary.skipped)} cell(s) already done (--resume)" if summary.skipped else ""))
         if args.plot:
             from harness.report.charts import write_comparison_charts
 
-            for path in write_comparison_charts(list(latest.values()), args.plot):
+            for path in write_comparison_charts(records, args.plot):
                 console.print(f"chart: {path}")
-        return 0
+        return exit_status(records, console)
+
+
+def _fingerprint(dataset: str, data_dir: str | None) -> str:
+    """The dataset's content hash, part of the run's identity."""
+    from harness.data import dataset_fingerprint
+
+    return dataset_fingerprint(dataset, data_dir)

@@ -1,7 +1,11 @@
 """Fetch a paper dataset from its canonical public source into `<data dir>/<NAME>/{train,valid,test}.txt`.
 
-Downloads go to a temporary file that is renamed only once complete and verified; archives are extracted with
-member checks plus tarfile's `data` filter; the dataset folder appears only when all three splits parse.
+Every file is checked against its pinned sha256; a file without one is refused unless unverified downloads are
+allowed, and then its observed sha256 is reported so that it can be pinned. Downloads go to a temporary file that is
+renamed only once complete and verified. Archives are extracted by our own code (not tarfile's extraction, whose
+path checks depended on the Python version, CVE-2025-4517): links, devices, absolute paths and `..` are refused,
+every member's final path is resolved inside a fresh temporary folder before it is written, and that folder is moved
+into place only when complete. The dataset folder appears only when all three splits parse.
 """
 
 from __future__ import annotations
@@ -9,7 +13,9 @@ from __future__ import annotations
 import gzip
 import hashlib
 import http.client
+import os
 import shutil
+import stat
 import tarfile
 import tempfile
 import urllib.error
@@ -18,6 +24,7 @@ import warnings
 import zipfile
 from collections.abc import Callable
 from pathlib import Path, PurePosixPath
+from typing import IO
 from urllib.parse import unquote, urlparse
 
 import numpy as np
@@ -30,9 +37,11 @@ from harness.errors import SptxError
 
 __all__ = [
     "ProgressCallback",
+    "UnverifiedCallback",
     "download_dataset",
     "fetch",
     "safe_extract",
+    "unverified_urls",
     "normalise_text_split",
     "convert_ogb_split",
 ]
@@ -40,9 +49,10 @@ __all__ = [
 ProgressCallback = Callable[[str, int, "int | None"], None]
 """Called as (url, bytes so far, total bytes or None) while a file downloads."""
 
+UnverifiedCallback = Callable[[str, str], None]
+"""Called as (url, observed sha256) for each file downloaded without a pinned sha256 (only when allowed)."""
+
 _CHUNK = 1 << 20
-_S_IFMT = 0o170000
-_S_IFLNK = 0o120000
 
 
 def _hint(spec: DatasetSpec, data_dir: str | Path | None) -> str:
@@ -57,11 +67,19 @@ def fetch(
     dest: Path,
     sha256: str | None,
     *,
+    allow_unverified: bool = False,
+    on_unverified: UnverifiedCallback | None = None,
     hint: str = "",
     timeout: float = 60.0,
     progress: ProgressCallback | None = None,
 ) -> Path:
-    """Download `url` to `dest` through a `.part` file renamed on success, checking its sha256 when known."""
+    """Download `url` to `dest` through a `.part` file renamed on success; the sha256 must match, and without a
+    pinned one the download is refused unless `allow_unverified` (then the observed hash is reported)."""
+    if sha256 is None and not allow_unverified:
+        raise SptxError(
+            f"refusing to download {url}: no sha256 is pinned for it (it cannot be known offline); "
+            "pass --allow-unverified to download it anyway and print its sha256 so it can be pinned"
+        )
     part = dest.with_name(dest.name + ".part")
     digest = hashlib.sha256()
     request = urllib.request.Request(url, headers={"User-Agent": "sptx-datasets/0.1"})
@@ -82,7 +100,10 @@ def fetch(
         raise SptxError(f"download failed: {url} ({reason}); {hint}".rstrip("; ")) from None
     found = digest.hexdigest()
     if sha256 is None:
-        warnings.warn(f"cannot verify {url}: no sha256 is known for it (downloaded sha256 {found})", stacklevel=2)
+        if on_unverified is not None:
+            on_unverified(url, found)
+        else:
+            warnings.warn(f"unverified download {url}: no sha256 is pinned for it; observed sha256 {found}", stacklevel=2)
     elif found.lower() != sha256.lower():
         part.unlink(missing_ok=True)
         raise SptxError(f"checksum mismatch for {url}: expected sha256 {sha256}, got {found}; the file was discarded")
@@ -90,65 +111,116 @@ def fetch(
     return dest
 
 
-def _unsafe(name: str) -> bool:
-    path = PurePosixPath(name.replace("\\", "/"))
-    return path.is_absolute() or ".." in path.parts or (len(name) > 1 and name[1] == ":")
+def unverified_urls(spec: DatasetSpec) -> list[str]:
+    """The URLs a download of `spec` would fetch that have no pinned sha256."""
+    if spec.archive_layout == "raw":
+        return [spec.url.format(member=m) for m, sha in zip(spec.members, spec.member_sha256) if sha is None]
+    return [] if spec.sha256 is not None else [spec.url]
 
 
-def _escapes(member_dir: PurePosixPath, link: str, relative_to_member: bool) -> bool:
-    if PurePosixPath(link).is_absolute() or (len(link) > 1 and link[1] == ":"):
-        return True
-    base = member_dir if relative_to_member else PurePosixPath()
-    depth = 0
-    for part in (base / link).parts:
-        if part == "..":
-            depth -= 1
-            if depth < 0:
-                return True
-        elif part not in ("", "."):
-            depth += 1
-    return False
+def _member_path(archive: Path, root: Path, name: str) -> Path:
+    """The resolved path member `name` would be written to, refused unless it lies strictly inside `root`."""
+    clean = name.replace("\\", "/")
+    parts = PurePosixPath(clean).parts
+    if (
+        not parts
+        or "\0" in clean
+        or PurePosixPath(clean).is_absolute()
+        or ".." in parts
+        or (len(clean) > 1 and clean[1] == ":")
+    ):
+        raise SptxError(f"{archive}: refusing unsafe archive member {name!r} (absolute path or '..')")
+    try:
+        resolved = (root / PurePosixPath(clean)).resolve()
+    except (OSError, RuntimeError) as exc:
+        raise SptxError(f"{archive}: refusing archive member {name!r}: its path cannot be resolved ({exc})") from None
+    if root not in resolved.parents:
+        raise SptxError(f"{archive}: refusing archive member {name!r}: it resolves outside the extraction folder")
+    return resolved
 
 
-def _check_tar(archive: Path, members: list[tarfile.TarInfo]) -> None:
-    for member in members:
-        if _unsafe(member.name):
-            raise SptxError(f"{archive}: refusing unsafe archive member {member.name!r} (absolute path or '..')")
-        if member.issym() or member.islnk():
-            if _escapes(PurePosixPath(member.name).parent, member.linkname, member.issym()):
+def _write_member(archive: Path, root: Path, name: str, source: IO[bytes]) -> None:
+    """Write one regular file, re-resolving its path just before and never following a link at the last component."""
+    dest = _member_path(archive, root, name)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    if root != dest.parent.resolve() and root not in dest.parent.resolve().parents:
+        raise SptxError(f"{archive}: refusing archive member {name!r}: it resolves outside the extraction folder")
+    flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_BINARY", 0)
+    with os.fdopen(os.open(dest, flags, 0o644), "wb") as out:
+        shutil.copyfileobj(source, out, _CHUNK)
+
+
+def _extract_tar(archive: Path, root: Path) -> None:
+    with tarfile.open(archive, "r:*") as tar:
+        members = tar.getmembers()
+        for member in members:
+            _member_path(archive, root, member.name)
+            if member.issym() or member.islnk():
+                kind = "symbolic link" if member.issym() else "hard link"
                 raise SptxError(
-                    f"{archive}: refusing archive member {member.name!r}: link to {member.linkname!r} "
-                    "points outside the extraction folder"
+                    f"{archive}: refusing archive member {member.name!r}: {kind} to {member.linkname!r} "
+                    "(dataset archives need no links)"
                 )
-        elif not (member.isfile() or member.isdir()):
-            raise SptxError(f"{archive}: refusing archive member {member.name!r}: not a regular file or folder")
+            if not (member.isfile() or member.isdir()):
+                raise SptxError(f"{archive}: refusing archive member {member.name!r}: not a regular file or folder")
+        for member in members:
+            if member.isdir():
+                _member_path(archive, root, member.name).mkdir(parents=True, exist_ok=True)
+                continue
+            source = tar.extractfile(member)
+            if source is None:
+                raise SptxError(f"{archive}: cannot read archive member {member.name!r}")
+            with source:
+                _write_member(archive, root, member.name, source)
+
+
+def _extract_zip(archive: Path, root: Path) -> None:
+    with zipfile.ZipFile(archive) as zf:
+        infos = zf.infolist()
+        for info in infos:
+            _member_path(archive, root, info.filename)
+            mode = (info.external_attr >> 16) & 0o170000
+            if stat.S_ISLNK(mode):
+                raise SptxError(
+                    f"{archive}: refusing archive member {info.filename!r}: symbolic link (dataset archives need no links)"
+                )
+            if mode and not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
+                raise SptxError(f"{archive}: refusing archive member {info.filename!r}: not a regular file or folder")
+        for info in infos:
+            if info.is_dir():
+                _member_path(archive, root, info.filename).mkdir(parents=True, exist_ok=True)
+                continue
+            with zf.open(info) as source:
+                _write_member(archive, root, info.filename, source)
 
 
 def safe_extract(archive: Path, target: Path) -> None:
-    """Extract a tar or zip archive into `target`, refusing absolute paths, `..`, escaping links and devices."""
-    target.mkdir(parents=True, exist_ok=True)
-    if tarfile.is_tarfile(archive):
+    """Extract a tar or zip archive into `target` (absent or empty), through a temporary sibling folder moved into
+    place only when complete; refuses links, devices, absolute paths, `..` and anything resolving outside."""
+    archive, target = Path(archive), Path(target)
+    if target.is_symlink() or (target.exists() and (not target.is_dir() or any(target.iterdir()))):
+        raise SptxError(f"{target}: already exists and is not an empty folder; refusing to extract {archive} into it")
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        work = Path(tempfile.mkdtemp(prefix=f".{target.name}.extract-", dir=target.parent))
+    except OSError as exc:
+        raise SptxError(f"cannot create a folder beside {target} ({exc.strerror or exc})") from None
+    try:
+        root = work.resolve()
         try:
-            with tarfile.open(archive, "r:*") as tar:
-                _check_tar(archive, tar.getmembers())
-                tar.extractall(target, filter="data")
-        except (tarfile.TarError, EOFError, OSError) as exc:
+            if tarfile.is_tarfile(archive):
+                _extract_tar(archive, root)
+            elif zipfile.is_zipfile(archive):
+                _extract_zip(archive, root)
+            else:
+                raise SptxError(f"{archive}: not a tar or zip archive")
+        except (tarfile.TarError, zipfile.BadZipFile, EOFError, OSError) as exc:
             raise SptxError(f"{archive}: cannot extract ({exc})") from None
-    elif zipfile.is_zipfile(archive):
-        try:
-            with zipfile.ZipFile(archive) as zf:
-                for info in zf.infolist():
-                    if _unsafe(info.filename):
-                        raise SptxError(
-                            f"{archive}: refusing unsafe archive member {info.filename!r} (absolute path or '..')"
-                        )
-                    if (info.external_attr >> 16) & _S_IFMT == _S_IFLNK:
-                        raise SptxError(f"{archive}: refusing archive member {info.filename!r}: symbolic link")
-                zf.extractall(target)
-        except (zipfile.BadZipFile, OSError) as exc:
-            raise SptxError(f"{archive}: cannot extract ({exc})") from None
-    else:
-        raise SptxError(f"{archive}: not a tar or zip archive")
+        if target.exists():
+            target.rmdir()
+        work.replace(target)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
 
 
 def _find_member(root: Path, suffix: str, archive_name: str) -> Path:
@@ -211,14 +283,17 @@ def _basename(url: str) -> str:
     return name or "download"
 
 
-def _stage(spec: DatasetSpec, work: Path, staging: Path, hint: str, timeout: float, progress: ProgressCallback | None) -> None:
+_Getter = Callable[[str, Path, "str | None"], Path]
+
+
+def _stage(spec: DatasetSpec, work: Path, staging: Path, get: _Getter) -> None:
     if spec.archive_layout == "raw":
         for split, member, sha in zip(SPLITS, spec.members, spec.member_sha256):
             url = spec.url.format(member=member)
-            raw = fetch(url, work / f"{split}-{_basename(url)}", sha, hint=hint, timeout=timeout, progress=progress)
+            raw = get(url, work / f"{split}-{_basename(url)}", sha)
             normalise_text_split(raw, staging / f"{split}.txt")
         return
-    archive = fetch(spec.url, work / _basename(spec.url), spec.sha256, hint=hint, timeout=timeout, progress=progress)
+    archive = get(spec.url, work / _basename(spec.url), spec.sha256)
     extracted = work / "extracted"
     safe_extract(archive, extracted)
     for split, member in zip(SPLITS, spec.members):
@@ -237,8 +312,14 @@ def download_dataset(
     force: bool = False,
     timeout: float = 60.0,
     progress: ProgressCallback | None = None,
+    allow_unverified: bool = False,
+    on_unverified: UnverifiedCallback | None = None,
 ) -> Path:
-    """Download, verify, extract and normalise one registry dataset; returns its folder (skips if already there)."""
+    """Download, verify, extract and normalise one registry dataset; returns its folder (skips if already there).
+
+    A file without a pinned sha256 is refused before anything is fetched, unless `allow_unverified`; its observed
+    hash then goes to `on_unverified` (else a warning).
+    """
     spec = dataset if isinstance(dataset, DatasetSpec) else get_spec(dataset)
     root = resolve_data_dir(data_dir).path
     target = root / spec.name
@@ -246,6 +327,12 @@ def download_dataset(
         return target
     if not force and target.exists() and any(target.iterdir()):
         raise SptxError(f"{target} exists but lacks some split files; remove it or download with --force to replace it")
+    unverified = unverified_urls(spec)
+    if unverified and not allow_unverified:
+        raise SptxError(
+            f"refusing to download {spec.name}: no sha256 is pinned for {', '.join(unverified)} (it cannot be known "
+            "offline); pass --allow-unverified to download anyway and print the observed sha256 so it can be pinned"
+        )
     hint = _hint(spec, data_dir)
     try:
         root.mkdir(parents=True, exist_ok=True)
@@ -253,10 +340,15 @@ def download_dataset(
     except OSError as exc:
         raise SptxError(f"cannot create the data folder {root} ({exc.strerror or exc}); {hint}") from None
     work = Path(work_dir)
+
+    def get(url: str, dest: Path, sha256: str | None) -> Path:
+        return fetch(url, dest, sha256, allow_unverified=allow_unverified, on_unverified=on_unverified, hint=hint,
+                     timeout=timeout, progress=progress)
+
     try:
         staging = work / "staged"
         staging.mkdir()
-        _stage(spec, work, staging, hint, timeout, progress)
+        _stage(spec, work, staging, get)
         for split in SPLITS:
             read_triples_file(staging / f"{split}.txt")
         if target.exists():

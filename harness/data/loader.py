@@ -2,30 +2,43 @@
 
 The fast path parses with pandas; whenever it fails or its result looks wrong, a line-by-line validator finds the
 first bad line so that the error names the file and the line number. Nothing is returned unless all three splits
-parse cleanly.
+parse cleanly. Every loaded dataset carries `content_sha256`, which `dataset_fingerprint` computes without parsing.
 """
 
 from __future__ import annotations
 
 import csv
 import gzip
+import hashlib
 import io
 import logging
 import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import torch
 
-from harness.data.dataset import DatasetKind, KGDataset
-from harness.data.locate import SPLIT_SUFFIXES, SplitFiles, expected_layout, find_split_files, locate_dataset
-from harness.data.registry import SPLITS, dataset_names, find_spec, warn_on_count_mismatch
-from harness.data.synthetic import generate_synthetic, is_synthetic_name
+from harness.data.dataset import DatasetKind, KGDataset, combine_split_sha256
+from harness.data.embedded import verify_embedded
+from harness.data.locate import (
+    EMBEDDED_SOURCE,
+    SplitFiles,
+    expected_layout,
+    locate_dataset,
+    locate_folder,
+    named_folder,
+    resolve_data_dir,
+)
+from harness.data.registry import SPLITS, DatasetSpec, dataset_names, find_spec, warn_on_count_mismatch
+from harness.data.synthetic import generate_synthetic, is_synthetic_name, synthetic_fingerprint
 from harness.errors import SptxError
 
 __all__ = [
     "DatasetNotFoundError",
+    "SplitScan",
     "Triples",
     "load_dataset",
     "resolve_dataset",
@@ -34,17 +47,31 @@ __all__ = [
     "load_split_files",
     "load_folder",
     "dataset_counts",
+    "find_dataset_files",
+    "scan_split_files",
+    "dataset_fingerprint",
 ]
 
 Triples = tuple[np.ndarray, np.ndarray, np.ndarray]
 """One split as three equally long object arrays of string labels: heads, relations, tails."""
 
 _FIELDS = ("head", "relation", "tail")
+_CHUNK = 1 << 20
 _log = logging.getLogger(__name__)
 
 
 class DatasetNotFoundError(SptxError):
     """A registry dataset whose files are not in the data folder (the only failure a synthetic fallback covers)."""
+
+
+def _read_error(path: Path, exc: BaseException) -> SptxError:
+    if isinstance(exc, FileNotFoundError):
+        return SptxError(f"{path}: split file not found")
+    if isinstance(exc, IsADirectoryError):
+        return SptxError(f"{path}: is a folder, expected a split file")
+    if isinstance(exc, (gzip.BadGzipFile, EOFError, zlib.error)):
+        return SptxError(f"{path}: not a valid gzip file ({exc})")
+    return SptxError(f"{path}: cannot read ({getattr(exc, 'strerror', None) or exc})")
 
 
 def _read_bytes(path: Path) -> bytes:
@@ -53,14 +80,18 @@ def _read_bytes(path: Path) -> bytes:
             with gzip.open(path, "rb") as handle:
                 return handle.read()
         return path.read_bytes()
-    except FileNotFoundError:
-        raise SptxError(f"{path}: split file not found") from None
-    except IsADirectoryError:
-        raise SptxError(f"{path}: is a folder, expected a split file") from None
-    except (gzip.BadGzipFile, EOFError, zlib.error) as exc:
-        raise SptxError(f"{path}: not a valid gzip file ({exc})") from None
-    except OSError as exc:
-        raise SptxError(f"{path}: cannot read ({exc.strerror or exc})") from None
+    except (OSError, EOFError, zlib.error) as exc:
+        raise _read_error(path, exc) from None
+
+
+def _chunks(path: Path) -> Iterator[bytes]:
+    try:
+        opener = gzip.open if path.name.endswith(".gz") else open
+        with opener(path, "rb") as handle:
+            while chunk := handle.read(_CHUNK):
+                yield chunk
+    except (OSError, EOFError, zlib.error) as exc:
+        raise _read_error(path, exc) from None
 
 
 def _decode(path: Path, data: bytes) -> str:
@@ -92,10 +123,8 @@ def _first_bad_line(path: Path, text: str) -> SptxError:
     return SptxError(f"{path}: cannot be parsed as head<TAB>relation<TAB>tail lines")
 
 
-def read_triples_file(path: str | Path) -> Triples:
-    """Parse one split file into label arrays; any malformed input raises SptxError naming the file and line."""
-    path = Path(path)
-    text = _decode(path, _read_bytes(path)).rstrip("\r\n")
+def _parse_triples(path: Path, data: bytes) -> Triples:
+    text = _decode(path, data).rstrip("\r\n")
     if text.strip() == "":
         raise SptxError(f"{path}, line 1: empty file (expected head<TAB>relation<TAB>tail lines)")
     try:
@@ -117,6 +146,12 @@ def read_triples_file(path: str | Path) -> Triples:
     if len(frame) != n_lines or any((col == "").any() for col in columns):
         raise _first_bad_line(path, text)
     return columns
+
+
+def read_triples_file(path: str | Path) -> Triples:
+    """Parse one split file into label arrays; any malformed input raises SptxError naming the file and line."""
+    path = Path(path)
+    return _parse_triples(path, _read_bytes(path))
 
 
 def encode_splits(splits: dict[str, Triples]) -> tuple[dict[str, torch.Tensor], tuple[str, ...], tuple[str, ...]]:
@@ -141,10 +176,52 @@ def encode_splits(splits: dict[str, Triples]) -> tuple[dict[str, torch.Tensor], 
     return tensors, tuple(str(x) for x in entity_labels), tuple(str(x) for x in relation_labels)
 
 
+@dataclass(frozen=True)
+class SplitScan:
+    """What one pass over the split files gives without parsing: the content hash and the triple-line counts."""
+
+    content_sha256: str
+    counts: dict[str, int]
+
+
+def _scan_file(path: Path) -> tuple[str, int]:
+    digest = hashlib.sha256()
+    newlines, tail, seen = 0, b"", False
+    for chunk in _chunks(path):
+        digest.update(chunk)
+        newlines += chunk.count(b"\n")
+        stripped = chunk.rstrip(b"\r\n")
+        if stripped:
+            seen, tail = True, chunk[len(stripped) :]
+        else:
+            tail += chunk
+    return digest.hexdigest(), (newlines - tail.count(b"\n") + 1) if seen else 0
+
+
+def scan_split_files(files: SplitFiles) -> SplitScan:
+    """Hash the uncompressed split files and count their lines (as `n_train`, `n_valid`, `n_test`); embedded files
+    are sha256-checked first."""
+    if files.source == EMBEDDED_SOURCE:
+        verify_embedded(files.folder)
+    hashes: dict[str, str] = {}
+    counts: dict[str, int] = {}
+    for split, path in files.as_dict().items():
+        hashes[split], counts[f"n_{split}"] = _scan_file(path)
+    return SplitScan(combine_split_sha256(hashes), counts)
+
+
 def load_split_files(files: SplitFiles, name: str, kind: DatasetKind = "real") -> KGDataset:
-    """Read and id-map the three split files of one dataset; all-or-nothing."""
-    splits = {split: read_triples_file(path) for split, path in files.as_dict().items()}
+    """Read and id-map the three split files of one dataset (embedded ones sha256-checked first); all-or-nothing."""
+    if files.source == EMBEDDED_SOURCE:
+        verify_embedded(files.folder)
+    hashes: dict[str, str] = {}
+    splits: dict[str, Triples] = {}
+    for split, path in files.as_dict().items():
+        data = _read_bytes(path)
+        hashes[split] = hashlib.sha256(data).hexdigest()
+        splits[split] = _parse_triples(path, data)
     tensors, entity_labels, relation_labels = encode_splits(splits)
+    source = str(files.folder) if files.source == "folder" else f"{files.folder} ({files.source})"
     return KGDataset(
         name=name,
         kind=kind,
@@ -153,7 +230,8 @@ def load_split_files(files: SplitFiles, name: str, kind: DatasetKind = "real") -
         train=tensors["train"],
         valid=tensors["valid"],
         test=tensors["test"],
-        source=str(files.folder),
+        source=source,
+        content_sha256=combine_split_sha256(hashes),
         entity_labels=entity_labels,
         relation_labels=relation_labels,
     )
@@ -162,17 +240,9 @@ def load_split_files(files: SplitFiles, name: str, kind: DatasetKind = "real") -
 def load_folder(folder: str | Path, name: str | None = None) -> KGDataset:
     """Load `folder/{train,valid,test}.txt[.gz]`; a missing split is an error naming the file looked for."""
     folder = Path(folder)
-    if not folder.is_dir():
-        raise SptxError(f"{folder}: dataset folder not found")
-    files = find_split_files(folder)
+    files = locate_folder(folder)
     if files is None:
-        missing = [
-            split for split in SPLITS if not any((folder / f"{split}{sfx}").is_file() for sfx in SPLIT_SUFFIXES)
-        ]
-        raise SptxError(
-            f"{folder / missing[0]}.txt[.gz]: missing split file "
-            f"(a dataset folder needs {', '.join(f'{s}.txt' for s in SPLITS)}, optionally gzipped)"
-        )
+        raise SptxError(f"{folder}: dataset folder not found")
     return load_split_files(files, name or folder.name)
 
 
@@ -187,42 +257,67 @@ def dataset_counts(dataset: KGDataset) -> dict[str, int]:
     }
 
 
-def _load_registered(name: str, data_dir: str | Path | None) -> KGDataset:
+def _not_found(spec: DatasetSpec, data_dir: str | Path | None) -> DatasetNotFoundError:
+    return DatasetNotFoundError(
+        f"dataset {spec.name} not found: looked for {expected_layout(spec.name, data_dir)}; "
+        f"get it with `sptx datasets --download {spec.name}`, put the files there, "
+        f"or use synthetic:{spec.name} for a stand-in of the same size"
+    )
+
+
+def find_dataset_files(name: str, data_dir: str | Path | None = None) -> SplitFiles:
+    """The split files `load_dataset(name, data_dir)` reads: a registry name (data folder, then embedded copy), a
+    folder path, or a folder NAME inside the data folder; not found is a one-line error."""
+    name = str(name).strip()
     spec = find_spec(name)
-    assert spec is not None
-    files = locate_dataset(spec.name, data_dir)
-    if files is None:
-        raise DatasetNotFoundError(
-            f"dataset {spec.name} not found: looked for {expected_layout(spec.name, data_dir)}; "
-            f"get it with `sptx datasets --download {spec.name}`, put the files there, "
-            f"or use synthetic:{spec.name} for a stand-in of the same size"
-        )
-    dataset = load_split_files(files, spec.name)
-    warn_on_count_mismatch(spec, dataset_counts(dataset), str(files.folder))
-    return dataset
+    if spec is not None:
+        files = locate_dataset(spec.name, data_dir)
+        if files is None:
+            raise _not_found(spec, data_dir)
+        return files
+    direct = locate_folder(Path(name).expanduser()) if name else None
+    if direct is not None:
+        return direct
+    resolved = resolve_data_dir(data_dir)
+    inside = locate_folder(named_folder(resolved.path, name), resolved.source) if name else None
+    if inside is not None:
+        return inside
+    raise SptxError(
+        f"unknown dataset {name!r}: not a folder here or in the data folder {resolved.path} (from {resolved.origin}), "
+        f"and not one of {', '.join(dataset_names())} (or synthetic:NAME for any of them)"
+    )
+
+
+def _checked(dataset: KGDataset, spec: DatasetSpec | None, where: str) -> KGDataset:
+    if spec is None or not warn_on_count_mismatch(spec, dataset_counts(dataset), where):
+        return dataset
+    return replace(dataset, kind="modified")
 
 
 def load_dataset(name: str, data_dir: str | Path | None = None, *, seed: int = 0) -> KGDataset:
-    """Load a dataset by registry name (real files), `synthetic:NAME` (generated with `seed`) or folder path.
+    """Load a dataset by registry name (real files), `synthetic:NAME` (generated with `seed`), folder path or folder
+    NAME in the data folder.
 
-    This is the one entry point later stages use; every failure is an SptxError with a one-line message.
+    A registry dataset (or a folder named like one) whose files do not reproduce the published counts is of kind
+    "modified", with a warning. This is the one entry point later stages use; every failure is an SptxError with a
+    one-line message.
     """
     name = str(name).strip()
     if is_synthetic_name(name):
         return generate_synthetic(name, seed=seed)
-    if find_spec(name) is not None:
-        return _load_registered(name, data_dir)
-    folder = Path(name).expanduser()
-    if folder.is_dir():
-        dataset = load_folder(folder)
-        spec = find_spec(folder.name)
-        if spec is not None:
-            warn_on_count_mismatch(spec, dataset_counts(dataset), str(folder))
-        return dataset
-    raise SptxError(
-        f"unknown dataset {name!r}: not a folder, and not one of {', '.join(dataset_names())} "
-        "(or synthetic:NAME for any of them)"
-    )
+    files = find_dataset_files(name, data_dir)
+    registered = find_spec(name)
+    label = registered.name if registered is not None else files.folder.name
+    return _checked(load_split_files(files, label), registered or find_spec(files.folder.name), str(files.folder))
+
+
+def dataset_fingerprint(name: str, data_dir: str | Path | None = None, *, seed: int = 0) -> str:
+    """The `content_sha256` that `load_dataset(name, data_dir, seed=seed)` would give, without parsing or id-mapping
+    (hashes the uncompressed split files; for `synthetic:NAME`, the generator's name, version and parameters)."""
+    name = str(name).strip()
+    if is_synthetic_name(name):
+        return synthetic_fingerprint(name, seed)
+    return scan_split_files(find_dataset_files(name, data_dir)).content_sha256
 
 
 def resolve_dataset(

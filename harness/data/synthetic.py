@@ -6,6 +6,9 @@ They let every stage run and be timed where the real files are missing; results 
 
 from __future__ import annotations
 
+import hashlib
+import json
+
 import numpy as np
 import torch
 
@@ -15,15 +18,19 @@ from harness.errors import SptxError
 
 __all__ = [
     "SYNTHETIC_PREFIX",
+    "SYNTHETIC_VERSION",
     "ENTITY_EXPONENT",
     "RELATION_EXPONENT",
     "is_synthetic_name",
     "synthetic_base_name",
     "synthetic_split_sizes",
+    "synthetic_fingerprint",
     "generate_synthetic",
 ]
 
 SYNTHETIC_PREFIX = "synthetic:"
+SYNTHETIC_VERSION = 1
+"""Bumped whenever `generate_synthetic` would produce different triples for the same parameters."""
 ENTITY_EXPONENT = 0.65
 RELATION_EXPONENT = 1.0
 
@@ -89,6 +96,24 @@ def _cover_all_ids(rng: np.random.Generator, train: np.ndarray, n_entities: int,
     return train[rng.permutation(len(train))]
 
 
+def synthetic_fingerprint(name: str, seed: int = 0) -> str:
+    """The content hash of `synthetic:NAME` with `seed`: sha256 of the generator's name, version and parameters."""
+    spec = get_spec(synthetic_base_name(name))
+    parameters = {
+        "generator": "harness.data.synthetic.generate_synthetic",
+        "version": SYNTHETIC_VERSION,
+        "dataset": spec.name,
+        "n_entities": spec.n_entities,
+        "n_relations": spec.n_relations,
+        "split_sizes": list(synthetic_split_sizes(spec)),
+        "entity_exponent": ENTITY_EXPONENT,
+        "relation_exponent": RELATION_EXPONENT,
+        "seed": seed,
+    }
+    text = json.dumps(parameters, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
 def generate_synthetic(name: str, seed: int = 0) -> KGDataset:
     """A deterministic stand-in for the paper dataset `name` (with or without the `synthetic:` prefix).
 
@@ -114,4 +139,5 @@ def generate_synthetic(name: str, seed: int = 0) -> KGDataset:
         valid=torch.from_numpy(valid),
         test=torch.from_numpy(test),
         source=f"synthetic generator (Zipf exponents {ENTITY_EXPONENT}/{RELATION_EXPONENT}, seed={seed})",
+        content_sha256=synthetic_fingerprint(spec.name, seed),
     )

@@ -1,21 +1,28 @@
-"""FLOPs of one training step, counted sparse-aware at the aten level, beside the profiler's dense count.
+"""FLOPs a training step executes, counted at the aten level under one rule for every framework,
+beside the profiler's dense count (kept in records, labelled, never charted).
 
 The counter is a TorchDispatchMode, so it sees every aten op below autograd, the backward pass
-included. Rules (one count per op call):
+included. One rule for all frameworks (one count per op call):
 
-- sparse @ dense (any mm/addmm with a CSR/CSC/BSR/COO operand): 2 * nnz * d, nnz from the sparse operand;
+- an add or a multiply: 1 per element; a sign (multiplying by +-1) is free;
+- gathers (embedding, index_select, index, gather, take): 0, they move data;
+- a +-1 incidence product or segment sum (sparse @ dense with +-1 values, embedding_bag without
+  weights or with +-1 weights): (nnz - non-empty rows) * d adds;
+- a weighted one (any other values): 2 * nnz * d (a multiply and an add per stored element);
 - dense mm / bmm / addmm / baddbmm / mv / dot: 2 * M * K * N (a bias add is not counted);
-- gathers (embedding, index_select, index, gather, take): 0;
 - scatter-adds (embedding_dense_backward, index_add, index_put(accumulate=True), scatter_add,
-  scatter_reduce): the number of source elements added;
+  scatter_reduce): 1 per source element added;
 - elementwise ops on floating tensors (arithmetic, comparisons, where, masked_fill, their backward
-  kernels, optimizer `_foreach_*` kernels): one per output element;
-- reductions (sum, mean, norm, linalg_vector_norm, cumsum, ...): one per input element;
+  kernels, optimizer `_foreach_*` kernels): 1 per output element;
+- reductions (sum, mean, norm, linalg_vector_norm, cumsum, ...): 1 per input element;
 - data movement and creation (view, copy, cat, clone, zeros, fill, to, empty, sparse constructors): 0;
 - ops touching no floating tensor (index arithmetic, sort, bincount on int64): 0, as they are not FLOPs;
 - anything else: 0, with its name collected in `FlopCount.uncounted_ops`.
 
+So identical math costs the same whichever way it is executed: TransE's h + r - t is 2 adds per
+element by gathers and adds, and 2 adds per row element by a 3-non-zero +-1 incidence product.
 Work done outside aten (e.g. DGL's own C++ kernels) is invisible to the dispatcher and not counted.
+The model's analytic FLOPs (the same for every framework) are in harness.measure.model_flops.
 """
 
 from __future__ import annotations
@@ -29,11 +36,13 @@ import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_flatten
 
+from harness.measure.driver import Probe, drive_step
+
 if TYPE_CHECKING:
     from baselines.base import FrameworkStep
     from harness.sampling import Batch
 
-__all__ = ["FlopCount", "SparseAwareFlopCounter", "count_step_flops", "profiler_flops", "op_flops"]
+__all__ = ["FlopCount", "FlopProbe", "SparseAwareFlopCounter", "count_step_flops", "profiler_flops", "op_flops"]
 
 STEP_PHASES: tuple[str, ...] = ("prepare", "forward", "backward")
 
@@ -82,10 +91,10 @@ _MOVEMENT = frozenset({
 
 @dataclass(frozen=True)
 class FlopCount:
-    """FLOPs of one step. `sparse_aware` and `by_op` cover prepare + forward + backward; `optimizer`
+    """FLOPs of one step. `executed` and `by_op` cover prepare + forward + backward; `optimizer`
     is `optimizer_step()` counted apart; `profiler` is torch.profiler's dense-counting figure."""
 
-    sparse_aware: int
+    executed: int
     profiler: int | None
     by_op: dict[str, int]
     optimizer: int = 0
@@ -108,10 +117,41 @@ def _numel(t: torch.Tensor) -> int:
     return math.prod(t.shape)
 
 
+def _is_sign_only(values: torch.Tensor | None) -> bool:
+    """True when every value is +1 or -1 (or there are no weights): multiplying by them is free."""
+    return values is None or bool((values.abs() == 1).all())
+
+
+def _nonempty_segments(starts: torch.Tensor, total: int) -> int:
+    """Segments with at least one element, from segment start offsets over `total` elements."""
+    ends = torch.cat((starts[1:], starts.new_tensor([total])))
+    return int((ends > starts).sum())
+
+
+def _sparse_values(a: torch.Tensor) -> torch.Tensor:
+    return a.values() if a.layout != torch.sparse_coo else a._values()
+
+
+def _sparse_rows(a: torch.Tensor) -> int:
+    """Non-empty rows of a sparse matrix."""
+    if a.layout == torch.sparse_csr:
+        crow = a.crow_indices()
+        return int((crow[1:] > crow[:-1]).sum())
+    if a.layout == torch.sparse_coo:
+        return int(a._indices()[0].unique().numel())
+    return a.shape[0]
+
+
+def _sparse_product_flops(nnz: int, rows: int, width: int, values: torch.Tensor | None) -> int:
+    """(nnz - rows) * width adds for a +-1 matrix, 2 * nnz * width for a weighted one."""
+    return (nnz - rows) * width if _is_sign_only(values) else 2 * nnz * width
+
+
 def _mm_flops(a: torch.Tensor, b: torch.Tensor) -> int:
-    """2*nnz*d when one operand is sparse, else 2*M*K*N (batched: times the batch)."""
+    """Sparse @ dense under the incidence rule, else 2*M*K*N (batched: times the batch)."""
     if _is_sparse(a):
-        return 2 * a._nnz() * (math.prod(b.shape[1:]) if b.dim() > 1 else 1)
+        width = math.prod(b.shape[1:]) if b.dim() > 1 else 1
+        return _sparse_product_flops(a._nnz(), _sparse_rows(a), width, _sparse_values(a))
     if _is_sparse(b):
         return 2 * b._nnz() * (a.shape[-2] if a.dim() > 1 else 1)
     if a.dim() == 1 and b.dim() == 1:
@@ -186,12 +226,12 @@ def _touches_float(args: tuple[Any, ...], kwargs: Mapping[str, Any], out: Any) -
 
 
 def _segment_sum_flops(args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> int:
-    """embedding_bag(weight, indices, offsets, ..., per_sample_weights): a multiply (when weighted) and
-    an add per gathered element."""
-    weight, indices = args[0], args[1]
+    """embedding_bag(weight, indices, offsets, ..., per_sample_weights) in sum mode: a segment sum of
+    gathered rows, under the incidence rule."""
+    weight, indices, offsets = args[0], args[1], args[2]
     weights = args[6] if len(args) > 6 else kwargs.get("per_sample_weights")
-    row = math.prod(weight.shape[1:])
-    return (2 if weights is not None else 1) * int(indices.numel()) * row
+    nnz = int(indices.numel())
+    return _sparse_product_flops(nnz, _nonempty_segments(offsets, nnz), math.prod(weight.shape[1:]), weights)
 
 
 def op_flops(func: Any, args: tuple[Any, ...], kwargs: Mapping[str, Any], out: Any) -> int | None:
@@ -250,14 +290,20 @@ class SparseAwareFlopCounter(TorchDispatchMode):
         return dict(merged)
 
 
-def _run_phases(step: FrameworkStep, batch: Batch, on_phase: Callable[[str], None]) -> None:
-    """prepare, forward, backward of one step, announcing each phase first."""
-    on_phase("prepare")
-    prepared = step.prepare(batch)
-    on_phase("forward")
-    loss = step.forward(prepared)
-    on_phase("backward")
-    step.backward(loss)
+class FlopProbe(Probe):
+    """Counts the FLOPs of each phase of a driven step with a SparseAwareFlopCounter."""
+
+    def __init__(self) -> None:
+        self.counter = SparseAwareFlopCounter()
+
+    def step_start(self, index: int) -> None:
+        self.counter.__enter__()
+
+    def phase_start(self, phase: str) -> None:
+        self.counter.phase = phase
+
+    def step_end(self, index: int, loss: torch.Tensor | None) -> None:
+        self.counter.__exit__(None, None, None)
 
 
 def profiler_flops(fn: Callable[[], object]) -> int | None:
@@ -273,27 +319,21 @@ def profiler_flops(fn: Callable[[], object]) -> int | None:
 
 
 def count_step_flops(step: FrameworkStep, batch: Batch, with_profiler: bool = True) -> FlopCount:
-    """Run one full step (prepare, forward, backward, optimizer_step) under the sparse-aware counter,
-    the optimizer counted apart in `optimizer`; then, if asked, a second step under the profiler.
+    """Drive one full step under the counter (the optimizer counted apart in `optimizer`); then, if
+    asked, prepare + forward + backward of a second step under the profiler.
 
     The step object advances (its parameters and optimizer state are updated once or twice).
     """
-    counter = SparseAwareFlopCounter()
-
-    def enter(phase: str) -> None:
-        counter.phase = phase
-
-    with counter:
-        _run_phases(step, batch, enter)
-        enter("optimizer")
-        step.optimizer_step()
+    probe = FlopProbe()
+    drive_step(step, batch, [probe])
     profiler = None
     if with_profiler:
-        profiler = profiler_flops(lambda: _run_phases(step, batch, lambda _: None))
+        profiler = profiler_flops(lambda: drive_step(step, batch, phases=STEP_PHASES))
         step.optimizer_step()
+    counter = probe.counter
     totals = counter.phase_totals()
     return FlopCount(
-        sparse_aware=sum(totals.get(p, 0) for p in STEP_PHASES),
+        executed=sum(totals.get(p, 0) for p in STEP_PHASES),
         profiler=profiler,
         by_op=counter.by_op(STEP_PHASES),
         optimizer=totals.get("optimizer", 0),

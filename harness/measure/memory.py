@@ -21,6 +21,7 @@ except ImportError:  # pragma: no cover - Windows
 __all__ = [
     "CudaPeakTracker",
     "LiveTensorPeak",
+    "RssProbe",
     "cuda_peak_tracker",
     "current_rss_bytes",
     "live_tensor_peak",
@@ -140,16 +141,32 @@ def state_bytes(obj: Any, device_type: str = "cpu") -> int:
 
 
 def step_live_tensor_peak(step: Any, batch: Any) -> LiveTensorPeak:
-    """Live CPU tensor peak of one full step (prepare, forward, backward, optimizer_step), over the bytes
-    the step object holds at its start (parameters and optimizer state)."""
+    """Live CPU tensor peak of one full driven step (prepare, forward, backward, optimizer), over the
+    bytes the step object holds at its start (parameters and optimizer state)."""
+    from harness.measure.driver import drive_step
 
-    def run() -> None:
-        loss = step.forward(step.prepare(batch))
-        step.backward(loss)
-        del loss
-        step.optimizer_step()
+    return live_tensor_peak(lambda: drive_step(step, batch), baseline_bytes=state_bytes(step))
 
-    return live_tensor_peak(run, baseline_bytes=state_bytes(step))
+
+@dataclass
+class RssProbe:
+    """Resident-set growth of each driven step (bytes after minus before): with an allocator that keeps
+    freed memory, the first step shows the step's working set and later steps should show ~0."""
+
+    growth_bytes: list[int] = field(default_factory=list)
+    _before: int = 0
+
+    def step_start(self, index: int) -> None:
+        self._before = current_rss_bytes()
+
+    def phase_start(self, phase: str) -> None:
+        pass
+
+    def phase_end(self, phase: str) -> None:
+        pass
+
+    def step_end(self, index: int, loss: Any) -> None:
+        self.growth_bytes.append(current_rss_bytes() - self._before)
 
 
 def peak_rss_bytes() -> int:

@@ -1,21 +1,23 @@
-"""Per-phase wall-clock timing of training steps, synchronised on CUDA, and robust summaries.
+"""Summaries of measured samples: the median with its inter-quartile range and a bootstrap 95%
+confidence interval (scipy), for one cell's per-step samples and for paired per-round ratios.
 
-Each phase (prepare, forward, backward, optimizer) is timed on its own; `step` is their sum for the
-same step. Warm-up steps run but are not recorded. Every measured step uses the next real batch.
+Following Kalibera & Jones (ISMM 2013), the speedup of a comparison is computed where its variance
+lives: one ratio per round (each round measures every framework in a fresh process, in a fresh order),
+then the median of those ratios with a bootstrap interval over rounds.
 """
 
 from __future__ import annotations
 
-import time
-from dataclasses import dataclass, field
-from typing import Callable, Iterator
+import math
+from dataclasses import dataclass
+from typing import Sequence
 
 import numpy as np
-import torch
 
-__all__ = ["PHASES", "PhaseStats", "StepTimes", "summarize", "time_steps", "Clock"]
+__all__ = ["NOISY_CI_HALF_WIDTH", "PhaseStats", "RatioStats", "ratio_stats", "summarize"]
 
-PHASES: tuple[str, ...] = ("prepare", "forward", "backward", "optimizer", "step")
+# A ratio whose 95% CI reaches further than this fraction of the ratio on either side is "noisy".
+NOISY_CI_HALF_WIDTH = 0.10
 
 
 @dataclass(frozen=True)
@@ -31,91 +33,51 @@ class PhaseStats:
         return {"median": self.median, "iqr": self.iqr, "ci_low": self.ci_low, "ci_high": self.ci_high}
 
 
-def summarize(samples_ms: list[float], seed: int = 0) -> PhaseStats:
-    """Summary of one phase's samples; the CI is scipy's percentile bootstrap of the median."""
-    values = np.asarray(samples_ms, dtype=float)
-    if values.size == 0:
-        nan = float("nan")
-        return PhaseStats(nan, nan, nan, nan)
-    q1, median, q3 = np.percentile(values, [25, 50, 75])
+def _median_ci(values: np.ndarray, seed: int) -> tuple[float, float]:
+    """Percentile-bootstrap 95% CI of the median; min..max when there are too few distinct values."""
     if values.size < 3 or np.ptp(values) == 0:
-        low, high = float(values.min()), float(values.max())
-    else:
-        from scipy.stats import bootstrap
+        return float(values.min()), float(values.max())
+    from scipy.stats import bootstrap
 
-        result = bootstrap((values,), np.median, confidence_level=0.95, n_resamples=2000,
-                           method="percentile", random_state=np.random.default_rng(seed))
-        low, high = float(result.confidence_interval.low), float(result.confidence_interval.high)
+    result = bootstrap((values,), np.median, confidence_level=0.95, n_resamples=2000, method="percentile",
+                       random_state=np.random.default_rng(seed))
+    return float(result.confidence_interval.low), float(result.confidence_interval.high)
+
+
+def summarize(samples: Sequence[float], seed: int = 0) -> PhaseStats | None:
+    """Summary of one phase's samples; None when there are none (never NaN in a record)."""
+    values = np.asarray([v for v in samples if math.isfinite(v)], dtype=float)
+    if values.size == 0:
+        return None
+    q1, median, q3 = np.percentile(values, [25, 50, 75])
+    low, high = _median_ci(values, seed)
     return PhaseStats(float(median), float(q3 - q1), low, high)
 
 
-class Clock:
-    """Seconds since an arbitrary origin, after waiting for queued device work (CUDA) to finish.
+@dataclass(frozen=True)
+class RatioStats:
+    """The median of paired per-round ratios, its bootstrap 95% CI and how many rounds it rests on."""
 
-    On CUDA it also tracks the allocator's peak per phase: `now()` ends one phase and starts the next.
-    """
+    median: float
+    ci_low: float
+    ci_high: float
+    rounds: int
 
-    def __init__(self, device: torch.device) -> None:
-        self.device = device
-        self.cuda = device.type == "cuda"
+    @property
+    def half_width(self) -> float:
+        """The CI's larger distance from the median, as a fraction of the median."""
+        return max(self.median - self.ci_low, self.ci_high - self.median) / self.median
 
-    def now(self) -> float:
-        if self.cuda:
-            torch.cuda.synchronize(self.device)
-        return time.perf_counter()
-
-    def phase_peak_bytes(self) -> int:
-        """CUDA allocator peak since the last call (0 on CPU), then reset for the next phase."""
-        if not self.cuda:
-            return 0
-        peak = int(torch.cuda.max_memory_allocated(self.device))
-        torch.cuda.reset_peak_memory_stats(self.device)
-        return peak
+    @property
+    def noisy(self) -> bool:
+        """True when the CI is wider than +-10% of the ratio, or rests on fewer than 3 rounds."""
+        return self.rounds < 3 or self.half_width > NOISY_CI_HALF_WIDTH
 
 
-@dataclass
-class StepTimes:
-    """Samples in ms per phase over the measured steps, and the losses seen (for sanity checks)."""
-
-    samples_ms: dict[str, list[float]] = field(default_factory=lambda: {p: [] for p in PHASES})
-    losses: list[float] = field(default_factory=list)
-    peak_memory_bytes_by_phase: dict[str, int] = field(default_factory=dict)  # CUDA only
-
-    def stats(self) -> dict[str, PhaseStats]:
-        return {phase: summarize(values) for phase, values in self.samples_ms.items()}
-
-
-def time_steps(step, batches: Iterator, warmup: int, steps: int, device: torch.device,
-               on_step: Callable[[int], None] | None = None) -> StepTimes:
-    """Run `warmup` + `steps` training steps of a FrameworkStep on successive batches, timing each phase.
-
-    `on_step(i)` is called after every step (warm-up included), e.g. to advance a progress bar.
-    """
-    clock = Clock(device)
-    times = StepTimes()
-    for i in range(warmup + steps):
-        batch = next(batches)
-        t0 = clock.now()
-        clock.phase_peak_bytes()
-        prepared = step.prepare(batch)
-        t1 = clock.now()
-        peaks = {"prepare": clock.phase_peak_bytes()}
-        loss = step.forward(prepared)
-        t2 = clock.now()
-        peaks["forward"] = clock.phase_peak_bytes()
-        step.backward(loss)
-        t3 = clock.now()
-        peaks["backward"] = clock.phase_peak_bytes()
-        step.optimizer_step()
-        t4 = clock.now()
-        peaks["optimizer"] = clock.phase_peak_bytes()
-        if i >= warmup and clock.cuda:
-            for phase, peak in peaks.items():
-                times.peak_memory_bytes_by_phase[phase] = max(peak, times.peak_memory_bytes_by_phase.get(phase, 0))
-        if i >= warmup:
-            for phase, (a, b) in zip(PHASES, ((t0, t1), (t1, t2), (t2, t3), (t3, t4), (t0, t4))):
-                times.samples_ms[phase].append((b - a) * 1e3)
-            times.losses.append(float(loss.detach()))
-        if on_step is not None:
-            on_step(i)
-    return times
+def ratio_stats(ratios: Sequence[float], seed: int = 0) -> RatioStats | None:
+    """Median and bootstrap CI of per-round ratios (None when no round has both sides)."""
+    values = np.asarray([r for r in ratios if math.isfinite(r) and r > 0], dtype=float)
+    if values.size == 0:
+        return None
+    low, high = _median_ci(values, seed)
+    return RatioStats(float(np.median(values)), low, high, int(values.size))

@@ -83,4 +83,21 @@ def environment(seed: int, command_line: list[str] | None = None) -> dict[str, A
         "command_line": command_line if command_line is not None else sys.argv,
         "seed": seed,
         "omp_num_threads": os.environ.get("OMP_NUM_THREADS"),
+        "process_env": {k: os.environ.get(k) for k in _RECORDED_VARIABLES},
+        "transparent_hugepages": _transparent_hugepages(),
     }
+
+
+# Variables that change how a measuring process runs: threads, allocator, BLAS kernels.
+_RECORDED_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "GLIBC_TUNABLES",
+                       "LD_PRELOAD", "OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
+
+
+def _transparent_hugepages() -> str | None:
+    """The kernel's THP mode (the bracketed word of /sys/kernel/mm/transparent_hugepage/enabled)."""
+    try:
+        text = Path("/sys/kernel/mm/transparent_hugepage/enabled").read_text()
+    except OSError:
+        return None
+    start, end = text.find("["), text.find("]")
+    return text[start + 1:end] if 0 <= start < end else text.strip()

@@ -1,73 +1,130 @@
 """The public data format: one self-describing record per measured cell (JSON Lines).
 
 Field names are part of the format; `schema_version` changes when they do, and `migrate` brings
-older records up to date when they are read.
+older records up to date when they are read (version 1 records are still read by `sptx report`).
+What identified the run is the `settings` block (harness.settings.RunSettings), written whole.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
-__all__ = ["SCHEMA_VERSION", "STATUSES", "Record", "migrate"]
+__all__ = ["SCHEMA_VERSION", "STATUSES", "Record", "migrate", "strict_json_value"]
 
-SCHEMA_VERSION = 1
-Status = Literal["ok", "oom", "timeout", "error", "unsupported", "unavailable"]
-STATUSES: tuple[str, ...] = ("ok", "oom", "timeout", "error", "unsupported", "unavailable")
+SCHEMA_VERSION = 2
+Status = Literal["ok", "oom", "timeout", "killed", "error", "unsupported", "unavailable"]
+STATUSES: tuple[str, ...] = ("ok", "oom", "timeout", "killed", "error", "unsupported", "unavailable")
 
 
 @dataclass
 class Record:
-    """One (framework, model, dataset, device, settings) cell and what was measured for it.
+    """One framework measured under one `settings` block in one round, and what was measured.
 
-    Times are in milliseconds per training step (`time_ms[phase]` has median, iqr, ci_low, ci_high);
-    `peak_memory_bytes` is the CUDA allocator peak on CUDA and the live-tensor peak on CPU
-    (`memory_kind` says which); `flops` counts sparse products as 2 * nnz * d, `flops_profiler` is
-    torch.profiler's dense-counting figure.
+    Times are wall-clock ms per training step: `time_ms[phase]` has median, iqr, ci_low, ci_high over
+    the measured steps, `cpu_time_ms[phase]` the same for user + system CPU time (all threads), and
+    `samples` keeps every raw per-step value (wall, user and system ms per phase, page faults, RSS
+    growth). `peak_memory_bytes` is the CUDA allocator peak on CUDA and the live-tensor peak of one
+    step on CPU (`memory_kind` says which). `flops_model` is the model's analytic FLOPs per step (the
+    same for every framework); `flops_executed` is what the counter saw this framework execute, under
+    one rule for all; `flops_profiler_dense` is torch.profiler's dense-counting figure, for reference.
+    `load` holds the machine's load at the start and end of the measurement, and `noisy_reasons` why
+    the record's times may be disturbed (empty when none).
     """
 
     run_id: str
     cell_key: str
+    group_key: str
     framework: str
-    backend: str | None
-    model: str
-    dissimilarity: str
-    dataset: str
-    dataset_kind: str
-    device: str
-    dim: int
-    rel_dim: int | None
-    batch_size: int
-    num_negatives: int
-    mode: str
+    options: dict[str, Any]
+    label: str
+    settings: dict[str, Any]
     status: Status
     message: str = ""
+    round: int = 0
+    rounds: int = 1
+    dataset_kind: str = ""
     steps_measured: int = 0
-    warmup_steps: int = 0
-    seed: int = 0
     time_ms: dict[str, dict[str, float]] = field(default_factory=dict)
+    cpu_time_ms: dict[str, dict[str, float]] = field(default_factory=dict)
+    cuda_event_step_ms: dict[str, float] | None = None
+    samples: dict[str, Any] = field(default_factory=dict)
+    losses: list[float] = field(default_factory=list)
     batches_per_epoch: int | None = None
     epoch_time_s: float | None = None
     epoch_time_extrapolated: bool | None = None
     peak_memory_bytes: int | None = None
     memory_kind: str | None = None
     peak_memory_bytes_by_phase: dict[str, int] = field(default_factory=dict)
-    peak_rss_bytes: int | None = None
-    flops: int | None = None
-    flops_profiler: int | None = None
-    losses: list[float] = field(default_factory=list)
+    rss_growth_first_step_bytes: int | None = None
+    rss_growth_step_bytes: int | None = None
+    flops_model: int | None = None
+    flops_executed: int | None = None
+    flops_optimizer: int | None = None
+    flops_profiler_dense: int | None = None
+    load: dict[str, float | None] = field(default_factory=dict)
+    noisy_reasons: list[str] = field(default_factory=list)
     wall_time_s: float | None = None
     timestamp: str = ""
+    code_version: str = ""
     env: dict[str, Any] = field(default_factory=dict)
     schema_version: int = SCHEMA_VERSION
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return strict_json_value(asdict(self))
+
+
+def strict_json_value(value: Any) -> Any:
+    """`value` with every non-finite float replaced by None, so the JSON written is strict (no NaN)."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: strict_json_value(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [strict_json_value(v) for v in value]
+    return value
+
+
+_V1_SETTINGS = ("model", "dataset", "device", "dim", "rel_dim", "dissimilarity", "batch_size", "num_negatives",
+                "mode", "seed")
+
+
+def _migrate_v1(raw: dict[str, Any]) -> dict[str, Any]:
+    """Version 1 kept the settings as flat fields, one sparse backend field, a lifetime RSS peak and
+    FLOPs under the older rule (a +-1 segment sum charged 2 * nnz * d)."""
+    from harness.settings import settings_key
+
+    env = raw.get("env") or {}
+    settings = {k: raw.get(k) for k in _V1_SETTINGS}
+    settings.update(sampler="bernoulli", steps=raw.get("steps_measured", 0), warmup=raw.get("warmup_steps", 0),
+                    threads=env.get("threads"), allocator="default", dataset_sha256="")
+    backend = raw.get("backend")
+    options = {"backend": backend} if backend else {}
+    framework = raw.get("framework", "")
+    out = {k: v for k, v in raw.items() if k not in (*_V1_SETTINGS, "backend", "warmup_steps", "flops",
+                                                       "flops_profiler", "peak_rss_bytes")}
+    out.update(settings=settings, options=options, group_key=settings_key(settings),
+               label=f"{framework}[{backend}]" if backend else framework,
+               flops_executed=raw.get("flops"), flops_profiler_dense=raw.get("flops_profiler"),
+               code_version=env.get("git_commit") or "", schema_version=2, migrated_from=1)
+    return out
 
 
 def migrate(raw: dict[str, Any]) -> dict[str, Any]:
-    """Bring a record read from disk to the current schema (version 1 is the first: nothing to do yet)."""
+    """Bring a record read from disk to the current schema; raises ValueError for what cannot be read."""
+    if not isinstance(raw, dict):
+        raise ValueError(f"a record is a JSON object, not {type(raw).__name__}")
     version = raw.get("schema_version", 1)
+    if not isinstance(version, int) or version < 1:
+        raise ValueError(f"bad schema_version {version!r}")
     if version > SCHEMA_VERSION:
         raise ValueError(f"record schema {version} is newer than this sptx ({SCHEMA_VERSION}); upgrade sptx")
+    if version == 1:
+        raw = _migrate_v1(raw)
+    for required in ("framework", "settings", "status"):
+        if required not in raw:
+            raise ValueError(f"record has no {required!r}")
+    if not isinstance(raw["settings"], dict):
+        raise ValueError("record's settings is not an object")
     return raw

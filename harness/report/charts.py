@@ -122,18 +122,18 @@ class _Group:
 
 def _groups(frame: pd.DataFrame) -> list[_Group]:
     """The comparison groups of a frame, datasets in order; settings named when a dataset has several."""
-    keys = ["dataset", "dim", "batch_size", "num_negatives", "mode"]
     out = []
     per_dataset: dict[str, int] = {}
-    for key, rows in frame.groupby(keys, sort=False, dropna=False):
-        per_dataset[key[0]] = per_dataset.get(key[0], 0) + 1
-    for key, rows in frame.groupby(keys, sort=False, dropna=False):
+    for _, rows in frame.groupby("group_key", sort=False, dropna=False):
+        dataset = rows.iloc[0]["dataset"]
+        per_dataset[dataset] = per_dataset.get(dataset, 0) + 1
+    for key, rows in frame.groupby("group_key", sort=False, dropna=False):
         first = rows.iloc[0]
         synthetic = first["dataset_kind"] == "synthetic" or str(first["dataset"]).startswith("synthetic:")
         label = str(first["dataset"]).replace("synthetic:", "synthetic:\n") if synthetic else str(first["dataset"])
         if synthetic:
             label += "\n(stand-in)"
-        if per_dataset[key[0]] > 1:
+        if per_dataset[first["dataset"]] > 1:
             label += "\n" + settings_label(first)
         out.append(_Group(key, label, rows, str(first["dataset"]), str(first["device"]), str(first["model"]), synthetic))
     return out
@@ -422,7 +422,7 @@ def memory_chart(frame: pd.DataFrame, device: str, out_dir: Path, stem: str) -> 
 
 
 def flops_chart(frame: pd.DataFrame, device: str, out_dir: Path, stem: str) -> Chart:
-    """FLOPs per step: sparse-aware count (solid) beside torch.profiler's dense-counting figure (hatched)."""
+    """FLOPs per step: what each framework executed (solid) beside the model's analytic figure (hatched)."""
     models = list(dict.fromkeys(frame["model"]))
     labels = _ordered_labels(frame)
     colors = _colors(labels)
@@ -448,8 +448,8 @@ def flops_chart(frame: pd.DataFrame, device: str, out_dir: Path, stem: str) -> C
                 return v / 1e9, None
             return value
 
-        series = [_Series("sparse-aware", getter("flops", True), annotate=lambda g, s, v: _fmt(v)),
-                  _Series("profiler", getter("flops_profiler", False), hatch="///", alpha=0.45,
+        series = [_Series("executed", getter("flops_executed", True), annotate=lambda g, s, v: _fmt(v)),
+                  _Series("model", getter("flops_model", False), hatch="///", alpha=0.45,
                           annotate=lambda g, s, v: _fmt(v))]
         _grouped_bars(ax, _groups(mframe), slots, series, colors,
                       fail_height=lambda: min(values) if values else 0.3)
@@ -459,16 +459,17 @@ def flops_chart(frame: pd.DataFrame, device: str, out_dir: Path, stem: str) -> C
         ax.set_xlabel("dataset")
         ax.set_title(f"{MODEL_NAMES.get(model, model)}\n{_describe_settings(mframe)}", fontsize=10)
         handles = [Patch(color=colors[s], label=s) for s in slots]
-        handles += [Patch(facecolor="#999999", label="sparse-aware count (solid)"),
+        handles += [Patch(facecolor="#999999", label="executed, one rule for all (solid)"),
                     Patch(facecolor="#999999", alpha=0.45, hatch="///", edgecolor="#666666",
-                          label="torch.profiler, counts sparse\nas dense (hatched)"), _fail_handle()]
+                          label="the model's analytic FLOPs,\nequal for all (hatched)"), _fail_handle()]
         _legend(ax, handles)
     title = f"FLOPs per training step, {device}"
     fig.suptitle(title, fontsize=12)
     path = _save(fig, out_dir / f"{stem}flops-{_slug(device)}.png")
-    caption = ("GFLOP per training step: solid bars count a sparse x dense product as 2 * nnz * d (what is "
-               "really computed); hatched bars beside them are torch.profiler's figure, which counts the sparse "
-               "operand as dense (and misses ops it has no formula for).")
+    caption = ("GFLOP per training step: solid bars are what each framework executed, counted under one rule "
+               "for all (a gather is free, an add or multiply is 1 per element, a +-1 incidence product "
+               "(nnz - rows) x d adds); hatched bars are the model's analytic FLOPs, the same for every framework "
+               "(harness/measure/model_flops.py).")
     return Chart(path, title, caption)
 
 

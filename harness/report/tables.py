@@ -2,79 +2,189 @@
 
 from __future__ import annotations
 
+import json
+import math
+from collections import defaultdict
 from typing import Any, Iterable
 
 import pandas as pd
 
+from harness.measure.timing import ratio_stats, summarize
+from harness.settings import GROUP_FIELDS
+
 __all__ = [
-    "GROUP_KEYS", "FRAMEWORK_ORDER", "framework_label", "latest_records", "records_to_frame", "comparison_table",
-    "settings_label", "speedup_table", "time_split_table", "memory_table", "flops_table", "paper_vs_measured",
-    "failures_table", "environment_table",
+    "GROUP_KEYS", "FRAMEWORK_ORDER", "DEFAULT_REFERENCE", "framework_label", "latest_records", "records_to_frame",
+    "comparison_table", "settings_label", "speedup_table", "time_split_table", "memory_table", "flops_table",
+    "paper_vs_measured", "failures_table", "environment_table", "reference_labels", "round_ratios",
 ]
 
-# A comparison group: the same work measured by several frameworks.
-GROUP_KEYS: tuple[str, ...] = ("model", "dataset", "device", "dim", "batch_size", "num_negatives", "mode")
+# A comparison group is every framework measured under one RunSettings: all of its fields, derived
+# from the one declaration (harness.settings), so L1 and L2sq, two seeds or two thread counts never mix.
+GROUP_KEYS: tuple[str, ...] = GROUP_FIELDS
 PHASE_COLUMNS: tuple[str, ...] = ("prepare", "forward", "backward", "optimizer", "step")
 # The order frameworks appear in in tables and charts (others follow, by name).
 FRAMEWORK_ORDER: tuple[str, ...] = ("sparse", "gather", "torchkge", "pyg", "pykeen", "dglke")
+# Speedups are "framework step time / reference step time": `sparse` with its default options.
+DEFAULT_REFERENCE = "sparse"
 
 
 def framework_label(framework: str, backend: str | None) -> str:
-    """`sparse[torch]` for our model on a backend, the framework's name otherwise."""
+    """`sparse[torch]` for our model on a backend, the framework's name otherwise (version-1 records)."""
     return f"{framework}[{backend}]" if framework == "sparse" and backend else framework
 
 
-def records_to_frame(records: Iterable[dict[str, Any]]) -> pd.DataFrame:
-    """One row per record with the columns reports use (medians in ms, bytes, FLOPs)."""
-    rows = []
+def _step_median(record: dict[str, Any]) -> float | None:
+    value = ((record.get("time_ms") or {}).get("step") or {}).get("median")
+    return float(value) if isinstance(value, (int, float)) and math.isfinite(value) and value > 0 else None
+
+
+def reference_labels(records: Iterable[dict[str, Any]], reference: str = DEFAULT_REFERENCE) -> dict[str, str]:
+    """The reference label of each comparison group: `reference` itself when it is a label there; else,
+    when it names a framework, that framework with its default options, else its fastest ok variant."""
+    from baselines import FRAMEWORKS
+
+    ok: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
+    framework_of: dict[str, str] = {}
     for r in records:
-        row = {k: r.get(k) for k in ("framework", "backend", "model", "dataset", "dataset_kind", "device", "dim",
-                                     "batch_size", "num_negatives", "mode", "status", "message", "peak_memory_bytes",
-                                     "peak_rss_bytes", "flops", "flops_profiler", "epoch_time_s",
-                                     "epoch_time_extrapolated", "steps_measured", "memory_kind")}
-        row["label"] = framework_label(r.get("framework", ""), r.get("backend"))
-        for phase in PHASE_COLUMNS:
-            stats = (r.get("time_ms") or {}).get(phase) or {}
-            row[f"{phase}_ms"] = stats.get("median")
-            if phase == "step":
-                row["step_ci_low_ms"], row["step_ci_high_ms"] = stats.get("ci_low"), stats.get("ci_high")
-                row["step_iqr_ms"] = stats.get("iqr")
-        rows.append(row)
+        step = _step_median(r)
+        if r.get("status") == "ok" and step is not None:
+            ok[r["group_key"]][r["label"]].append(step)
+            framework_of[r["label"]] = r.get("framework", "")
+    default = FRAMEWORKS[reference].label({}) if reference in FRAMEWORKS else None
+    out = {}
+    for group, labels in ok.items():
+        if reference in labels:
+            out[group] = reference
+        elif default in labels:
+            out[group] = default
+        else:
+            variants = [lbl for lbl in labels if framework_of[lbl] == reference]
+            if variants:
+                out[group] = min(variants, key=lambda lbl: sorted(labels[lbl])[len(labels[lbl]) // 2])
+    return out
+
+
+def round_ratios(records: Iterable[dict[str, Any]], reference: str = DEFAULT_REFERENCE) -> dict[tuple[str, str], list[float]]:
+    """Paired ratios (framework step / reference step), one per round in which both ran ok, keyed by
+    (group_key, label). Rounds pair by (code version, round): the processes measured side by side, since
+    the newest record of each cell (latest_records) is unique per round and code version. Version-1
+    records have one round per run, so they pair by run_id."""
+    records = list(records)
+    refs = reference_labels(records, reference)
+
+    def pair(r: dict[str, Any]) -> tuple[str, str, str, int]:
+        run = r.get("run_id", "") if r.get("migrated_from") == 1 else ""
+        return (r["group_key"], str(r.get("code_version", "")), run, int(r.get("round", 0)))
+
+    ref_steps: dict[tuple[str, str, str, int], float] = {}
+    for r in records:
+        step = _step_median(r)
+        if r.get("status") == "ok" and step is not None and refs.get(r["group_key"]) == r["label"]:
+            ref_steps[pair(r)] = step
+    ratios: dict[tuple[str, str], list[float]] = defaultdict(list)
+    for r in records:
+        step = _step_median(r)
+        ref = ref_steps.get(pair(r))
+        if r.get("status") == "ok" and step is not None and ref is not None:
+            ratios[(r["group_key"], r["label"])].append(step / ref)
+    return dict(ratios)
+
+
+def _pooled(records: list[dict[str, Any]], kind: str, phase: str) -> list[float]:
+    """Every raw sample of one phase over the given records (all rounds)."""
+    out: list[float] = []
+    for r in records:
+        out.extend(((r.get("samples") or {}).get(kind) or {}).get(phase) or [])
+    return out
+
+
+def _first(records: list[dict[str, Any]], name: str) -> Any:
+    """The first non-missing value of a field among records (round 0's FLOPs and memory, say)."""
+    for r in sorted(records, key=lambda r: int(r.get("round", 0))):
+        value = r.get(name)
+        if value is not None and value != {} and value != []:
+            return value
+    return None
+
+
+def _summary_row(records: list[dict[str, Any]]) -> dict[str, Any]:
+    """One row for one framework label in one comparison group, over all its rounds."""
+    import numpy as np
+
+    ok = [r for r in records if r.get("status") == "ok"]
+    newest = records[-1]
+    base = ok[-1] if ok else newest
+    settings = base.get("settings") or {}
+    row: dict[str, Any] = {k: settings.get(k) for k in GROUP_KEYS}
+    options = base.get("options") or {}
+    statuses = sorted({str(r.get("status")) for r in records})
+    row.update(group_key=base["group_key"], framework=base.get("framework", ""), backend=options.get("backend"),
+               options=json.dumps(options, sort_keys=True), label=base.get("label") or base.get("framework", ""),
+               dataset_kind=base.get("dataset_kind"), status="ok" if ok else str(newest.get("status")),
+               statuses=",".join(statuses), rounds_ok=len(ok), rounds=len(records),
+               message="; ".join(dict.fromkeys(str(r.get("message")) for r in records if r.get("message"))),
+               noisy_reasons="; ".join(dict.fromkeys(x for r in ok for x in (r.get("noisy_reasons") or []))),
+               code_version=base.get("code_version"), run_ids=",".join(dict.fromkeys(str(r.get("run_id")) for r in records)))
+    for name in ("peak_memory_bytes", "memory_kind", "flops_model", "flops_executed", "flops_optimizer",
+                 "flops_profiler_dense", "rss_growth_first_step_bytes", "epoch_time_extrapolated",
+                 "batches_per_epoch"):
+        row[name] = _first(ok, name)
+    row["steps_measured"] = sum(int(r.get("steps_measured") or 0) for r in ok)
+    for phase in PHASE_COLUMNS:
+        wall = _pooled(ok, "wall_ms", phase)
+        if not wall:  # version-1 records: no raw samples, use each record's median
+            wall = [v for v in (((r.get("time_ms") or {}).get(phase) or {}).get("median") for r in ok) if v is not None]
+        cpu = [u + s for u, s in zip(_pooled(ok, "user_ms", phase), _pooled(ok, "system_ms", phase))]
+        row[f"{phase}_ms"] = float(np.median(wall)) if wall else None
+        row[f"{phase}_cpu_ms"] = float(np.median(cpu)) if cpu else None
+    stats = summarize(_pooled(ok, "wall_ms", "step"))
+    if stats is None and ok:
+        stats = summarize([v for v in (_step_median(r) for r in ok) if v is not None])
+    row["step_ci_low_ms"], row["step_ci_high_ms"] = (stats.ci_low, stats.ci_high) if stats else (None, None)
+    row["step_iqr_ms"] = stats.iqr if stats else None
+    epochs = [r.get("epoch_time_s") for r in ok if r.get("epoch_time_s") is not None]
+    row["epoch_time_s"] = float(np.median(epochs)) if epochs else None
+    return row
+
+
+def records_to_frame(records: Iterable[dict[str, Any]], reference: str = DEFAULT_REFERENCE) -> pd.DataFrame:
+    """One row per (comparison group, framework label), over all rounds: pooled medians per phase (wall
+    and CPU), memory and FLOPs, and the speedup of the reference over it as the median of paired
+    per-round ratios with a bootstrap 95% CI (`speedup_noisy` when wider than +-10% or < 3 rounds)."""
+    records = [r for r in records if r.get("group_key")]
+    by_label: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
+    for r in records:
+        by_label[(r["group_key"], r.get("label") or r.get("framework", ""))].append(r)
+    rows = [_summary_row(rs) for rs in by_label.values()]
     frame = pd.DataFrame(rows)
-    if not frame.empty:
-        frame = _add_ratios(frame)
+    if frame.empty:
+        return frame
+    ratios = round_ratios(records, reference)
+    refs = reference_labels(records, reference)
+    speed = [ratio_stats(ratios.get((g, lbl), [])) for g, lbl in zip(frame["group_key"], frame["label"])]
+    nan = float("nan")
+    frame["speedup_of_sparse"] = [x.median if x else nan for x in speed]
+    frame["speedup_ci_low"] = [x.ci_low if x else nan for x in speed]
+    frame["speedup_ci_high"] = [x.ci_high if x else nan for x in speed]
+    frame["speedup_rounds"] = [x.rounds if x else 0 for x in speed]
+    frame["speedup_noisy"] = [bool(x.noisy) if x else None for x in speed]
+    frame["reference_label"] = frame["group_key"].map(refs)
+    ref_rows = frame[frame["label"] == frame["reference_label"]].set_index("group_key")
+    frame["sparse_step_ms"] = frame["group_key"].map(ref_rows["step_ms"]) if not ref_rows.empty else None
+    status_of = {}
+    for _, row in frame.iterrows():
+        if row["framework"] == reference or row["label"] == reference:
+            status_of.setdefault(row["group_key"], set()).add(str(row["status"]))
+    frame["sparse_status"] = [",".join(sorted(status_of.get(g, {"missing"}))) for g in frame["group_key"]]
+    mem = frame["group_key"].map(ref_rows["peak_memory_bytes"]) if not ref_rows.empty else None
+    frame["memory_ratio_vs_sparse"] = (pd.to_numeric(frame["peak_memory_bytes"]) / pd.to_numeric(mem)
+                                       if mem is not None else float("nan"))
     return frame
 
 
-def _add_ratios(frame: pd.DataFrame) -> pd.DataFrame:
-    """Speedup and memory ratio of `sparse` over each framework within its comparison group."""
-    frame = frame.copy()
-    frame["speedup_of_sparse"] = float("nan")
-    frame["memory_ratio_vs_sparse"] = float("nan")
-    frame["reference_label"] = None
-    frame["sparse_step_ms"] = float("nan")
-    frame["sparse_status"] = None
-    for _, group in frame.groupby(list(GROUP_KEYS), dropna=False):
-        sparse_rows = group[group["framework"] == "sparse"]
-        frame.loc[group.index, "sparse_status"] = (
-            "missing" if sparse_rows.empty else ",".join(sorted(set(sparse_rows["status"].astype(str)))))
-        ours = sparse_rows[sparse_rows["status"] == "ok"]
-        if ours.empty:
-            continue
-        ref = ours.sort_values("step_ms").iloc[0]
-        frame.loc[group.index, "reference_label"] = ref["label"]
-        frame.loc[group.index, "sparse_step_ms"] = ref["step_ms"]
-        ok = group["status"] == "ok"
-        idx = group.index[ok]
-        frame.loc[idx, "speedup_of_sparse"] = group.loc[idx, "step_ms"] / ref["step_ms"]
-        if ref["peak_memory_bytes"]:
-            frame.loc[idx, "memory_ratio_vs_sparse"] = group.loc[idx, "peak_memory_bytes"] / ref["peak_memory_bytes"]
-    return frame
-
-
-def comparison_table(records: Iterable[dict[str, Any]]) -> pd.DataFrame:
+def comparison_table(records: Iterable[dict[str, Any]], reference: str = DEFAULT_REFERENCE) -> pd.DataFrame:
     """The table `sptx compare` prints: one row per framework, fastest first, failures last."""
-    frame = records_to_frame(records)
+    frame = records_to_frame(records, reference)
     if frame.empty:
         return frame
     frame["_order"] = (frame["status"] != "ok").astype(int)
@@ -93,7 +203,7 @@ def latest_records(records: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
     """
     latest: dict[Any, dict[str, Any]] = {}
     for r in records:
-        key = r.get("cell_key") or tuple(str(r.get(k)) for k in (*GROUP_KEYS, "framework", "backend"))
+        key = r.get("cell_key") or (r.get("group_key"), r.get("label"), r.get("run_id"), r.get("round"))
         latest[key] = r
     return list(latest.values())
 
@@ -123,14 +233,20 @@ def sort_frame(frame: pd.DataFrame) -> pd.DataFrame:
         return frame
     frame = frame.assign(_rank=frame["framework"].map(_framework_rank), _mrank=frame["model"].map(_model_rank),
                          _drank=frame["dataset"].map(_dataset_rank))
-    keys = ["device", "_mrank", "model", "_drank", "dataset", "dim", "batch_size", "num_negatives", "mode", "_rank",
-            "label"]
+    keys = ["device", "_mrank", "model", "_drank", "dataset", "dissimilarity", "dim", "batch_size", "num_negatives",
+            "mode", "threads", "allocator", "seed", "group_key", "_rank", "label"]
     return frame.sort_values(keys, kind="stable").drop(columns=["_rank", "_mrank", "_drank"]).reset_index(drop=True)
 
 
 def settings_label(row: Any) -> str:
-    """'d=64 b=8192x(1+1) identical' for a comparison group."""
-    return f"d={row['dim']} b={row['batch_size']}x(1+{row['num_negatives']}) {row['mode']}"
+    """'L2sq d=64 b=8192x(1+1) identical 2thr pinned' for a comparison group (plus seed/sampler when set)."""
+    text = f"{row['dissimilarity']} d={row['dim']} b={row['batch_size']}x(1+{row['num_negatives']}) {row['mode']}"
+    text += f" {row['threads']}thr {row['allocator']}"
+    if row.get("seed"):
+        text += f" seed={row['seed']}"
+    if row.get("sampler") not in (None, "bernoulli"):
+        text += f" {row['sampler']}"
+    return text
 
 
 def _is_missing(value: Any) -> bool:
@@ -146,7 +262,8 @@ def _why_blank(row: Any) -> str:
     return ""
 
 
-_ID = ["device", "dataset", "dataset_kind", "model", "dim", "batch_size", "num_negatives", "mode", "label", "status"]
+_ID = ["device", "dataset", "dataset_kind", "model", "dissimilarity", "dim", "batch_size", "num_negatives", "mode",
+       "threads", "allocator", "seed", "label", "status"]
 
 
 def speedup_table(frame: pd.DataFrame) -> pd.DataFrame:
@@ -156,8 +273,9 @@ def speedup_table(frame: pd.DataFrame) -> pd.DataFrame:
     if frame.empty:
         return frame
     frame = sort_frame(frame)
-    out = frame[_ID + ["step_ms", "step_ci_low_ms", "step_ci_high_ms", "sparse_step_ms", "reference_label",
-                       "speedup_of_sparse", "epoch_time_s", "epoch_time_extrapolated"]].copy()
+    out = frame[_ID + ["step_ms", "step_ci_low_ms", "step_ci_high_ms", "step_cpu_ms", "sparse_step_ms",
+                       "reference_label", "speedup_of_sparse", "speedup_ci_low", "speedup_ci_high", "speedup_rounds",
+                       "speedup_noisy", "noisy_reasons", "epoch_time_s", "epoch_time_extrapolated"]].copy()
     papers = [paper_speedup(r["device"], r["dataset"], r["model"], r["framework"]) for _, r in frame.iterrows()]
     out["paper_speedup"] = [p.speedup if p else None for p in papers]
     out["paper_status"] = [p.status if p else None for p in papers]
@@ -181,22 +299,25 @@ def memory_table(frame: pd.DataFrame) -> pd.DataFrame:
     if frame.empty:
         return frame
     frame = sort_frame(frame)
-    out = frame[_ID + ["memory_kind", "peak_memory_bytes", "peak_rss_bytes", "memory_ratio_vs_sparse"]].copy()
-    out.insert(out.columns.get_loc("peak_rss_bytes"), "peak_memory_mib", pd.to_numeric(out["peak_memory_bytes"]) / 2**20)
+    out = frame[_ID + ["memory_kind", "peak_memory_bytes", "rss_growth_first_step_bytes",
+                       "memory_ratio_vs_sparse"]].copy()
+    out.insert(out.columns.get_loc("rss_growth_first_step_bytes"), "peak_memory_mib",
+               pd.to_numeric(out["peak_memory_bytes"]) / 2**20)
     out["note"] = [_why_blank(r) for _, r in frame.iterrows()]
     return out
 
 
 def flops_table(frame: pd.DataFrame) -> pd.DataFrame:
-    """FLOPs per step: sparse-aware (2 * nnz * d per SpMM) and torch.profiler's dense-counting figure."""
+    """FLOPs per step: the model's analytic figure (equal across frameworks) and what each executed,
+    counted under one rule for all (see harness.measure.flops); the profiler's dense figure is not here."""
     if frame.empty:
         return frame
     frame = sort_frame(frame)
-    out = frame[_ID + ["flops", "flops_profiler"]].copy()
-    flops, profiler = pd.to_numeric(out["flops"]), pd.to_numeric(out["flops_profiler"])
-    out["gflop_per_step"] = flops / 1e9
-    out["profiler_gflop_per_step"] = profiler / 1e9
-    out["profiler_over_sparse_aware"] = profiler / flops.where(flops > 0)
+    out = frame[_ID + ["flops_model", "flops_executed"]].copy()
+    model, executed = pd.to_numeric(out["flops_model"]), pd.to_numeric(out["flops_executed"])
+    out["model_gflop_per_step"] = model / 1e9
+    out["executed_gflop_per_step"] = executed / 1e9
+    out["executed_over_model"] = executed / model.where(model > 0)
     out["note"] = [_why_blank(r) if r["status"] != "ok" else "" for _, r in frame.iterrows()]
     return out
 
@@ -250,7 +371,8 @@ def paper_vs_measured(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 _ENV_FIELDS = ("hostname", "cpu", "cores_physical", "cores_logical", "threads", "omp_num_threads",
-               "memory_total_bytes", "gpu", "gpu_memory_bytes", "cuda", "python", "platform", "git_commit")
+               "memory_total_bytes", "gpu", "gpu_memory_bytes", "cuda", "python", "platform", "git_commit",
+               "transparent_hugepages")
 
 
 def environment_table(records: Iterable[dict[str, Any]]) -> pd.DataFrame:
@@ -259,6 +381,8 @@ def environment_table(records: Iterable[dict[str, Any]]) -> pd.DataFrame:
     for r in records:
         env = r.get("env") or {}
         row = {k: env.get(k) for k in _ENV_FIELDS}
+        for variable, value in sorted((env.get("process_env") or {}).items()):
+            row[f"env.{variable}"] = value
         for lib, version in sorted((env.get("versions") or {}).items()):
             row[f"version.{lib}"] = version if version is not None else "not installed"
         row["devices"] = r.get("device")

@@ -17,17 +17,17 @@ from harness.report import paper
 from harness.report.charts import write_charts
 from harness.report.tables import (
     environment_table, failures_table, flops_table, latest_records, memory_table, paper_vs_measured,
-    records_to_frame, sort_frame, speedup_table, time_split_table,
+    records_to_frame, settings_label, sort_frame, speedup_table, time_split_table,
 )
 
 __all__ = ["write_report", "write_text_atomic", "markdown_table"]
 
 CSV_FILES: dict[str, str] = {
-    "records.csv": "every cell (newest record per cell): settings, status, message, medians per phase, memory, FLOPs, ratios",
+    "records.csv": "one row per comparison group and framework over all rounds: settings, status, pooled medians per phase (wall and CPU), memory, FLOPs, paired-ratio speedups with CIs",
     "speedup.csv": "step time, speedup of sparse over each framework and the paper's figure where it has one",
     "time_split.csv": "median ms per phase (prepare / forward / backward / optimizer / step) per framework",
     "memory.csv": "peak memory per framework (bytes, MiB, what was measured) and the ratio framework / sparse",
-    "flops.csv": "FLOPs per step: sparse-aware and torch.profiler's dense-counting figure",
+    "flops.csv": "FLOPs per step: the model's analytic count and what each framework executed (one rule for all)",
     "paper_vs_measured.csv": "every speedup the paper reports beside ours (blank with the reason when we have none)",
     "failures.csv": "every cell that did not run ok, with its status and message",
     "environment.csv": "the machines and software the records were measured on",
@@ -74,9 +74,15 @@ def _ratio_text(row: Any) -> str:
     if row["status"] != "ok":
         return str(row["status"]).upper() if row["status"] == "oom" else str(row["status"])
     value = row["speedup_of_sparse"]
-    if value != value or value is None:
+    if value is None or value != value:
         return f"(sparse {row['sparse_status']})"
-    return f"{value:.2f}x"
+    if row["label"] == row.get("reference_label"):
+        return "1.00x (ref)"
+    low, high = row.get("speedup_ci_low"), row.get("speedup_ci_high")
+    text = f"{value:.2f}x"
+    if low is not None and low == low and row.get("speedup_rounds", 0) > 1:
+        text += f" [{low:.2f}-{high:.2f}]"
+    return text + (" noisy" if row.get("speedup_noisy") else "")
 
 
 def _summary(frame: pd.DataFrame) -> str:
@@ -86,16 +92,17 @@ def _summary(frame: pd.DataFrame) -> str:
         d = frame[frame["device"] == device]
         labels = list(dict.fromkeys(d["label"]))
         rows = []
-        for (model, dataset, dim, batch, neg, mode), g in d.groupby(
-                ["model", "dataset", "dim", "batch_size", "num_negatives", "mode"], sort=False):
-            row = {"model": model, "dataset": dataset, "settings": f"d={dim} b={batch}x(1+{neg}) {mode}"}
+        for _, g in d.groupby("group_key", sort=False):
+            first = g.iloc[0]
+            row = {"model": first["model"], "dataset": first["dataset"], "settings": settings_label(first)}
             for label in labels:
                 match = g[g["label"] == label]
                 row[label] = "" if match.empty else _ratio_text(match.iloc[-1])
             rows.append(row)
         table = pd.DataFrame(rows)
-        parts.append(f"**{device}** — speedup of sparse (baseline step time / sparse step time; the sparse "
-                     f"reference is 1.00x; a status where the cell did not run ok):\n\n"
+        parts.append(f"**{device}** — speedup of sparse (baseline step time / sparse step time, the median of "
+                     f"paired per-round ratios with its bootstrap 95% CI in brackets; `noisy` = CI wider than "
+                     f"+-10% or fewer than 3 rounds; a status where the cell did not run ok):\n\n"
                      + markdown_table(table, {c: c for c in table.columns}))
     return "\n\n".join(parts)
 
@@ -157,10 +164,15 @@ def _caveats(frame: pd.DataFrame, superseded: int) -> str:
         items.append(f"Epoch times of {len(ext)} of {len(frame)} cells are extrapolated (median step time x "
                      "batches per epoch), not measured over a whole epoch.")
     if (frame["memory_kind"] == "cpu_live_tensors").any():
-        items.append("CPU peak memory is the peak of live tensors during one step (not the process RSS, which "
-                     "is in memory.csv as peak_rss_bytes).")
-    items.append("FLOPs: `flops` counts a sparse x dense product as 2 x nnz x d; `flops_profiler` is "
-                 "torch.profiler's figure, which counts the sparse operand as dense.")
+        items.append("CPU peak memory is the peak of live tensors during one step; memory.csv also has the "
+                     "RSS growth of the first step (rss_growth_first_step_bytes).")
+    items.append("FLOPs: `flops_model` is the model's analytic count (equal for every framework); "
+                 "`flops_executed` is what each framework executed under one rule for all (harness/measure/flops.py).")
+    noisy = frame[frame["noisy_reasons"].fillna("") != ""] if "noisy_reasons" in frame else frame.iloc[0:0]
+    if not noisy.empty:
+        items.append(f"{len(noisy)} row(s) were measured while the machine was disturbed: "
+                     + "; ".join(f"{r['label']} {r['model']} {r['dataset']}: {r['noisy_reasons']}"
+                                 for _, r in noisy.head(10).iterrows()))
     modes = sorted(set(frame["mode"].dropna()))
     if "native" in modes:
         items.append("Some cells ran in `native` mode (each framework's own step), so they do not all do "
@@ -215,8 +227,10 @@ def write_report(records: Iterable[dict[str, Any]], out_dir: str | os.PathLike[s
         + ", ".join(f"`{d}`" for d in dict.fromkeys(frame["device"])) + ", models "
         + ", ".join(dict.fromkeys(frame["model"])) + ".",
         "",
-        "Speedup = the framework's median step time / the fastest ok `sparse` backend's, within one comparison "
-        "group (model, dataset, device, dim, batch size, negatives, mode). Above 1: `sparse` is faster.",
+        "Speedup = the framework's step time / the reference's (`sparse` with its default backend), as the median "
+        "of paired per-round ratios, within one comparison group (every run setting equal: model, "
+        "dissimilarity, dataset and its content hash, device, sizes, sampler, seed, steps, threads, allocator, "
+        "mode). Above 1: `sparse` is faster.",
         "",
         "## Summary",
         "",

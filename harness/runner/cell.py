@@ -1,63 +1,116 @@
-"""A cell: one (framework, model, dataset, device, settings) measurement, the unit of isolation,
-of results and of --resume."""
+"""A cell: one framework (with its options) measured once under one RunSettings, in one round; the
+unit of process isolation, of records and of --resume."""
 
 from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict, dataclass, fields
-from typing import Any
+from dataclasses import asdict, dataclass, field, fields, replace
+from typing import Any, Mapping
 
-__all__ = ["Cell", "KEY_FIELDS"]
+from harness.settings import RunSettings
 
-# The settings that make two cells the same measurement (limits and paths do not).
-KEY_FIELDS: tuple[str, ...] = (
-    "framework", "backend", "model", "dissimilarity", "dataset", "device", "dim", "rel_dim", "batch_size",
-    "num_negatives", "mode", "steps", "warmup", "seed", "sampler",
-)
+__all__ = ["Cell", "make_cell", "with_round"]
 
 
 @dataclass(frozen=True)
 class Cell:
-    """Everything one isolated measurement needs; `dataset` is a registry name or `synthetic:NAME`."""
+    """Everything one isolated measurement needs.
+
+    `settings` identify the work (and the comparison group); `options` are the framework adapter's
+    declared options, resolved with their defaults; `round` is which of `rounds` interleaved repetitions
+    this is. Limits and the data folder do not change what is measured, so they are not in the key.
+    """
 
     framework: str
-    model: str
-    dataset: str
-    device: str = "cpu"
-    dim: int = 128
-    batch_size: int = 32768
-    num_negatives: int = 1
-    mode: str = "identical"
-    steps: int = 20
-    warmup: int = 3
-    seed: int = 0
-    backend: str | None = None
-    dissimilarity: str | None = None
-    rel_dim: int | None = None
-    sampler: str = "bernoulli"
+    settings: RunSettings
+    options: tuple[tuple[str, Any], ...] = ()
+    round: int = 0
+    rounds: int = 1
     data_dir: str | None = None
     time_limit_s: float = 600.0
     memory_limit_bytes: int | None = None
     measure_flops: bool = True
     measure_memory: bool = True
+    code_version: str = field(default="", compare=False)
+
+    @property
+    def option_dict(self) -> dict[str, Any]:
+        return dict(self.options)
 
     @property
     def key(self) -> str:
-        """Stable identity of the measurement, for --resume and for joining records."""
-        payload = json.dumps({k: getattr(self, k) for k in KEY_FIELDS}, sort_keys=True)
+        """Stable identity for --resume: framework, options, settings, round and the code version."""
+        payload = json.dumps({"framework": self.framework, "options": self.option_dict,
+                              "settings": self.settings.to_dict(), "round": self.round,
+                              "code_version": self.code_version}, sort_keys=True, default=str)
         return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
     @property
+    def group_key(self) -> str:
+        """The comparison group: every framework measured under the same settings."""
+        return self.settings.key
+
+    @property
+    def framework_label(self) -> str:
+        """`sparse[segment]`, `gather[normalize=rows]`, `torchkge`: the adapter's label for these options."""
+        from baselines import FRAMEWORKS
+
+        cls = FRAMEWORKS.get(self.framework)
+        if cls is None:
+            return self.framework
+        return cls.label(self.option_dict)
+
+    @property
     def label(self) -> str:
-        backend = f"[{self.backend}]" if self.backend else ""
-        return f"{self.framework}{backend} {self.model} {self.dataset} {self.device} d={self.dim} b={self.batch_size}"
+        s = self.settings
+        return (f"{self.framework_label} {s.model} {s.dataset} {s.device} d={s.dim} b={s.batch_size} "
+                f"round {self.round + 1}/{self.rounds}")
 
     def to_json(self) -> str:
-        return json.dumps(asdict(self))
+        raw = asdict(self)
+        raw["options"] = self.option_dict
+        return json.dumps(raw)
 
     @classmethod
     def from_json(cls, text: str) -> "Cell":
         raw: dict[str, Any] = json.loads(text)
         names = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in raw.items() if k in names})
+        values = {k: v for k, v in raw.items() if k in names}
+        values["settings"] = RunSettings.from_dict(values["settings"])
+        values["options"] = tuple(sorted((values.get("options") or {}).items()))
+        return cls(**values)
+
+
+_CELL_FIELDS = frozenset(f.name for f in fields(Cell)) - {"framework", "settings", "options"}
+_SETTING_FIELDS = frozenset(f.name for f in fields(RunSettings))
+
+
+def make_cell(framework: str, options: Mapping[str, Any] | None = None, **values: Any) -> Cell:
+    """A Cell from flat keywords: RunSettings fields, Cell fields, and `backend` as sparse's option.
+
+    The adapter's declared options are resolved (defaults filled in), so keys and labels are explicit.
+    """
+    from baselines import FRAMEWORKS
+
+    given = dict(options or {})
+    backend = values.pop("backend", None)
+    if backend is not None:
+        given["backend"] = backend
+    unknown = set(values) - _CELL_FIELDS - _SETTING_FIELDS
+    if unknown:
+        raise TypeError(f"unknown cell field(s): {', '.join(sorted(unknown))}")
+    settings = RunSettings(**{k: v for k, v in values.items() if k in _SETTING_FIELDS})
+    cls = FRAMEWORKS.get(framework)
+    resolved = cls.resolve_options(given) if cls is not None else given
+    if not values.get("code_version"):
+        from harness.records.environment import git_commit
+
+        values["code_version"] = git_commit() or "unknown"
+    return Cell(framework=framework, settings=settings, options=tuple(sorted(resolved.items())),
+                **{k: v for k, v in values.items() if k in _CELL_FIELDS})
+
+
+def with_round(cell: Cell, round_index: int, rounds: int, **changes: Any) -> Cell:
+    """The same cell in another round (e.g. without the FLOP and memory passes after round 0)."""
+    return replace(cell, round=round_index, rounds=rounds, **changes)

@@ -13,6 +13,7 @@ from pathlib import Path
 from harness.errors import SptxError
 from harness.records.schema import Record
 from harness.runner.cell import Cell
+from harness.runner.process_env import worker_environment
 from harness.runner.worker import base_record
 
 __all__ = ["run_cell_isolated", "precheck"]
@@ -26,22 +27,19 @@ def precheck(cell: Cell, run_id: str, command_line: list[str] | None) -> Record 
     cls = FRAMEWORKS.get(cell.framework)
     if cls is None:
         return base_record(cell, run_id, "error", f"unknown framework {cell.framework!r}", command_line=command_line)
+    s = cell.settings
     try:
-        probe = ModelConfig(cell.model, 1, 1, 1, rel_dim=cell.rel_dim, dissimilarity=cell.dissimilarity)
+        probe = ModelConfig(s.model, 1, 1, 1, rel_dim=s.rel_dim, dissimilarity=s.dissimilarity)
+        options = cls.resolve_options(cell.option_dict)
     except SptxError as exc:
         return base_record(cell, run_id, "error", str(exc), command_line=command_line)
     reason = cls.unsupported_reason(probe)
     if reason:
         return base_record(cell, run_id, "unsupported", reason, command_line=command_line)
-    reason = cls.unavailable_reason()
-    if reason is None and cell.framework == "sparse":
-        from sparse_impl.backends import BACKENDS, DEFAULT_BACKEND
-
-        backend = BACKENDS.get(cell.backend or DEFAULT_BACKEND)
-        reason = f"unknown SpMM backend {cell.backend!r}" if backend is None else backend.unavailable_reason()
+    reason = cls.unavailable_reason_for(options)
     if reason:
         return base_record(cell, run_id, "unavailable", reason, command_line=command_line)
-    if cell.device.startswith("cuda"):
+    if s.device.startswith("cuda"):
         import torch
 
         if not torch.cuda.is_available():
@@ -59,6 +57,28 @@ def _die_with_parent() -> None:
         pass
 
 
+def _cgroup_oom_kills() -> int | None:
+    """The cgroup's count of out-of-memory kills (cgroup v2 memory.events), None where unreadable."""
+    try:
+        for line in Path("/sys/fs/cgroup/memory.events").read_text().splitlines():
+            name, _, value = line.partition(" ")
+            if name == "oom_kill":
+                return int(value)
+    except (OSError, ValueError):
+        return None
+    return None
+
+
+def _classify_kill(signal_name: str, oom_kills_before: int | None) -> tuple[str, str]:
+    """'oom' only when the cgroup counted an OOM kill meanwhile; 'killed' for a SIGKILL of unknown origin."""
+    if signal_name != "SIGKILL":
+        return "error", f"worker killed by {signal_name}"
+    after = _cgroup_oom_kills()
+    if oom_kills_before is not None and after is not None and after > oom_kills_before:
+        return "oom", "worker killed by SIGKILL: the out-of-memory killer (cgroup memory.events oom_kill rose)"
+    return "killed", "worker killed by SIGKILL from outside (no out-of-memory kill was counted; it may still be one)"
+
+
 def _last_error_line(stderr: str) -> str:
     lines = [line.strip() for line in stderr.strip().splitlines() if line.strip()]
     return lines[-1][:500] if lines else ""
@@ -73,12 +93,17 @@ def run_cell_isolated(cell: Cell, run_id: str, command_line: list[str] | None = 
     with tempfile.TemporaryDirectory(prefix="sptx-cell-") as tmp:
         cell_path, out_path = Path(tmp, "cell.json"), Path(tmp, "record.json")
         cell_path.write_text(cell.to_json(), encoding="utf-8")
-        env = dict(os.environ, SPTX_COMMAND_LINE=json.dumps(command_line))
+        try:
+            env = worker_environment(os.environ, cell.settings.threads, cell.settings.allocator)
+        except SptxError as exc:
+            return base_record(cell, run_id, "unavailable", str(exc), command_line=command_line)
+        env["SPTX_COMMAND_LINE"] = json.dumps(command_line)
         proc = subprocess.Popen(
             [python, "-m", "harness.runner.worker", str(cell_path), str(out_path), run_id],
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env, start_new_session=True,
             preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None,
         )
+        oom_kills_before = _cgroup_oom_kills()
         try:
             _, stderr = proc.communicate(timeout=cell.time_limit_s)
         except subprocess.TimeoutExpired:
@@ -94,9 +119,7 @@ def run_cell_isolated(cell: Cell, run_id: str, command_line: list[str] | None = 
             raw = json.loads(out_path.read_text(encoding="utf-8"))
             return Record(**raw)
         if proc.returncode is not None and proc.returncode < 0:
-            sig = signal.Signals(-proc.returncode).name
-            status = "oom" if sig == "SIGKILL" else "error"
-            message = f"worker killed by {sig}" + (" (likely the kernel's out-of-memory killer)" if status == "oom" else "")
+            status, message = _classify_kill(signal.Signals(-proc.returncode).name, oom_kills_before)
         else:
             status, message = "error", f"worker exited with {proc.returncode}: {_last_error_line(stderr)}"
         return base_record(cell, run_id, status, message, command_line=command_line)

@@ -1,17 +1,17 @@
-"""Measure one cell in this process: load, build the framework step, time real batches, then count
-memory and FLOPs. Run as `python -m harness.runner.worker CELL.json OUT.json` by the isolation layer,
-so every number belongs to a fresh process."""
+"""Measure one cell in this process: load, build the framework step, drive warm-up and measured
+steps with the timing / CPU / page-fault / RSS probes, then (round 0 only) memory and FLOPs.
+Run as `python -m harness.runner.worker CELL.json OUT.json RUN_ID` by the isolation layer, whose
+environment already fixes the thread count and the allocator (harness/runner/process_env.py).
+"""
 
 from __future__ import annotations
 
 import datetime as _dt
-import inspect
 import os
 import resource
 import sys
 import time
 import traceback
-from itertools import islice
 from typing import Any
 
 import torch
@@ -25,18 +25,15 @@ __all__ = ["base_record", "measure_cell", "classify_failure", "main"]
 
 def base_record(cell: Cell, run_id: str, status: str, message: str = "", *, dataset_kind: str | None = None,
                 command_line: list[str] | None = None) -> Record:
-    """A record holding the cell's settings, a status and a message; measurements are filled in later."""
-    from harness.spec import DEFAULT_DISSIMILARITY
-
-    kind = dataset_kind or ("synthetic" if cell.dataset.startswith("synthetic:") else "real")
+    """A record holding the cell's identity, a status and a message; measurements are filled in later."""
+    settings = cell.settings
+    kind = dataset_kind or ("synthetic" if settings.dataset.startswith("synthetic:") else "real")
     return Record(
-        run_id=run_id, cell_key=cell.key, framework=cell.framework, backend=cell.backend, model=cell.model,
-        dissimilarity=cell.dissimilarity or DEFAULT_DISSIMILARITY.get(cell.model, ""), dataset=cell.dataset,
-        dataset_kind=kind, device=cell.device, dim=cell.dim, rel_dim=cell.rel_dim, batch_size=cell.batch_size,
-        num_negatives=cell.num_negatives, mode=cell.mode, status=status, message=message,
-        warmup_steps=cell.warmup, seed=cell.seed,
+        run_id=run_id, cell_key=cell.key, group_key=cell.group_key, framework=cell.framework,
+        options=cell.option_dict, label=cell.framework_label, settings=settings.to_dict(), status=status,
+        message=message, round=cell.round, rounds=cell.rounds, dataset_kind=kind,
         timestamp=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-        env=environment(cell.seed, command_line),
+        code_version=cell.code_version, env=environment(settings.seed, command_line),
     )
 
 
@@ -65,57 +62,107 @@ def _unlimit_memory() -> None:
     resource.setrlimit(resource.RLIMIT_AS, (hard, hard))
 
 
-def _build_step(cell: Cell, cfg, train, params, device):
+def build_step(cell: Cell, cfg, train, params, device):
+    """The framework's adapter with the cell's declared options (and native=True in native mode)."""
     from baselines import get_framework
 
     cls = get_framework(cell.framework)
-    options: dict[str, Any] = {}
-    accepted = inspect.signature(cls.__init__).parameters
-    if cell.backend is not None and "backend" in accepted:
-        options["backend"] = cell.backend
-    if cell.mode == "native" and "native" in accepted:
+    options: dict[str, Any] = cls.resolve_options(cell.option_dict)
+    if cell.settings.mode == "native" and cls.has_native:
         options["native"] = True
     return cls(cfg, train, params, device, **options)
+
+
+def _stats(samples: dict[str, list[float]]) -> dict[str, dict[str, float]]:
+    from harness.measure.timing import summarize
+
+    out = {}
+    for phase, values in samples.items():
+        stats = summarize(values)
+        if stats is not None:
+            out[phase] = stats.as_dict()
+    return out
+
+
+def _median(values: list[float]) -> float | None:
+    import numpy as np
+
+    return float(np.median(values)) if values else None
 
 
 def measure_cell(cell: Cell, run_id: str, command_line: list[str] | None = None) -> Record:
     """Run the cell here and return its record (status 'ok', or the failure it met)."""
     from harness.data import load_dataset
-    from harness.measure.timing import time_steps
+    from harness.measure import load as machine_load
+    from harness.measure.driver import CudaEventTimer, PhaseTimer, ResourceProbe, drive_steps, monotonic_clock
+    from harness.measure.memory import RssProbe
     from harness.sampling import BatchStream, make_sampler
     from harness.spec import ModelConfig, TrainConfig, init_parameters
 
     started = time.perf_counter()
-    device = torch.device(cell.device)
-    dataset = load_dataset(cell.dataset, cell.data_dir)
+    s = cell.settings
+    torch.set_num_threads(s.threads)
+    device = torch.device(s.device)
+    dataset = load_dataset(s.dataset, cell.data_dir)
     record = base_record(cell, run_id, "ok", dataset_kind=dataset.kind, command_line=command_line)
-    cfg = ModelConfig(cell.model, dataset.n_entities, dataset.n_relations, cell.dim, rel_dim=cell.rel_dim,
-                      dissimilarity=cell.dissimilarity)
-    train = TrainConfig(num_negatives=cell.num_negatives, sampler=cell.sampler, seed=cell.seed)
-    sampler = make_sampler(cell.sampler, dataset.train, dataset.n_entities, dataset.n_relations)
-    stream = BatchStream(dataset.train, cell.batch_size, sampler, cell.num_negatives, cell.seed)
-    params = init_parameters(cfg, seed=cell.seed)
+    actual = getattr(dataset, "content_sha256", "")
+    if s.dataset_sha256 and actual and actual != s.dataset_sha256:
+        raise RuntimeError(f"the files of {s.dataset} changed since the run started (sha256 {actual[:12]}, "
+                           f"expected {s.dataset_sha256[:12]})")
+    if s.batch_size > dataset.train.shape[0]:
+        raise ValueError(f"batch size {s.batch_size} is larger than the {dataset.train.shape[0]} training "
+                         f"triples of {s.dataset}")
+    cfg = ModelConfig(s.model, dataset.n_entities, dataset.n_relations, s.dim, rel_dim=s.rel_dim,
+                      dissimilarity=s.dissimilarity)
+    train = TrainConfig(num_negatives=s.num_negatives, sampler=s.sampler, seed=s.seed)
+    sampler = make_sampler(s.sampler, dataset.train, dataset.n_entities, dataset.n_relations)
+    stream = BatchStream(dataset.train, s.batch_size, sampler, s.num_negatives, s.seed)
+    params = init_parameters(cfg, seed=s.seed)
     if cell.memory_limit_bytes is not None:
         _limit_memory(cell.memory_limit_bytes)
 
-    step = _build_step(cell, cfg, train, params, device)
-    if cell.mode == "native" and "native" not in inspect.signature(type(step).__init__).parameters:
-        record.message = f"{cell.framework} has no native variant: the identical-work step was measured"
-    notes = [record.message] if record.message else []
+    step = build_step(cell, cfg, train, params, device)
+    notes = []
+    if s.mode == "native" and not type(step).has_native:
+        notes.append(f"{cell.framework} has no native variant: the identical-work step was measured")
     kernel = getattr(step, "kernel", None)
     if kernel:
         notes.append(f"kernel: {kernel}")
 
     batches = iter(stream)
-    times = time_steps(step, batches, cell.warmup, cell.steps, device)
-    record.steps_measured = cell.steps
-    record.losses = times.losses
-    record.time_ms = {phase: stats.as_dict() for phase, stats in times.stats().items()}
-    record.peak_memory_bytes_by_phase = dict(getattr(times, "peak_memory_bytes_by_phase", {}) or {})
+    warm_rss = RssProbe()
+    drive_steps(step, batches, s.warmup, [warm_rss])
+    rss, resources, timer = RssProbe(), ResourceProbe(), PhaseTimer(monotonic_clock(device))
+    before = machine_load.snapshot()
+    drive_steps(step, batches, s.steps, [rss, resources, timer])  # the clock sits closest to the phases
+    record.load = machine_load.load_between(before, machine_load.snapshot())
+    if device.type == "cuda":  # the step total without per-phase synchronisation
+        events = CudaEventTimer(device)
+        drive_steps(step, batches, s.steps, [events])
+        from harness.measure.timing import summarize
+
+        stats = summarize(events.finish())
+        record.cuda_event_step_ms = stats.as_dict() if stats else None
+
+    record.steps_measured = timer.steps
+    record.losses = timer.losses
+    record.time_ms = _stats(timer.samples_ms)
+    cpu = {p: [u + sy for u, sy in zip(resources.user_ms[p], resources.system_ms[p])] for p in resources.user_ms}
+    record.cpu_time_ms = _stats(cpu)
+    record.samples = {"wall_ms": timer.samples_ms, "user_ms": resources.user_ms, "system_ms": resources.system_ms,
+                      "minor_faults": resources.minor_faults, "major_faults": resources.major_faults,
+                      "rss_growth_bytes": rss.growth_bytes}
+    record.rss_growth_first_step_bytes = (warm_rss.growth_bytes or rss.growth_bytes or [None])[0]
+    median_growth = _median(rss.growth_bytes)
+    record.rss_growth_step_bytes = None if median_growth is None else int(median_growth)
+    from harness.measure.load import noisy_reasons
+
+    record.noisy_reasons = noisy_reasons(record.load, _median(resources.system_ms["step"]),
+                                         record.time_ms.get("step", {}).get("median"))
 
     per_epoch = stream.batches_per_epoch()
     record.batches_per_epoch = per_epoch
-    step_samples = times.samples_ms["step"]
+    step_samples = timer.samples_ms["step"]
     if len(step_samples) >= per_epoch:
         record.epoch_time_s = sum(step_samples[:per_epoch]) / 1e3
         record.epoch_time_extrapolated = False
@@ -123,38 +170,43 @@ def measure_cell(cell: Cell, run_id: str, command_line: list[str] | None = None)
         record.epoch_time_s = record.time_ms["step"]["median"] * per_epoch / 1e3
         record.epoch_time_extrapolated = True
 
+    from harness.measure.model_flops import model_flops_per_step
+
+    assert s.dissimilarity is not None
+    record.flops_model = model_flops_per_step(s.model, s.dissimilarity, s.dim, s.rel_dim, s.batch_size,
+                                              s.num_negatives)
     if cell.measure_memory:
         _measure_memory(record, step, batches, device)
     if cell.measure_flops:
         _count_flops(record, cell, cfg, train, params, device, next(batches), notes)
-    from harness.measure.memory import peak_rss_bytes
-
-    record.peak_rss_bytes = peak_rss_bytes()
     record.message = "; ".join(n for n in notes if n)
     record.wall_time_s = time.perf_counter() - started
     return record
 
 
 def _measure_memory(record: Record, step, batches, device: torch.device) -> None:
-    """CUDA: the allocator's peak over the measured steps. CPU: live-tensor peak of one more step."""
+    """CUDA: the allocator's peak over one driven step. CPU: live-tensor peak of one more step."""
     from harness.measure import memory
+    from harness.measure.driver import drive_step
 
     if device.type == "cuda":
         record.memory_kind = "cuda_allocator"
-        by_phase = record.peak_memory_bytes_by_phase
-        record.peak_memory_bytes = max(by_phase.values()) if by_phase else int(torch.cuda.max_memory_allocated(device))
+        with memory.cuda_peak_tracker(device) as tracker, tracker.phase("step"):
+            drive_step(step, next(batches))
+        record.peak_memory_bytes = int(tracker.peaks["step"])
         return
     record.memory_kind = "cpu_live_tensors"
     record.peak_memory_bytes = int(memory.step_live_tensor_peak(step, next(batches)).peak_bytes)
 
 
 def _count_flops(record: Record, cell: Cell, cfg, train, params, device, batch, notes: list[str]) -> None:
-    """Sparse-aware and profiler FLOPs of one step, on a fresh step so the timed one is untouched."""
+    """Executed and profiler FLOPs of one step, on a fresh step so the timed one is untouched."""
     from harness.measure.flops import count_step_flops
 
-    counted = count_step_flops(_build_step(cell, cfg, train, params, device), batch)
-    record.flops = int(counted.sparse_aware)
-    record.flops_profiler = None if counted.profiler is None else int(counted.profiler)
+    counted = count_step_flops(build_step(cell, cfg, train, params, device), batch)
+    record.flops_executed = int(counted.executed)
+    record.flops_optimizer = int(counted.optimizer)
+    record.flops_profiler_dense = None if counted.profiler is None else int(counted.profiler)
     if counted.uncounted_ops:
         notes.append("FLOPs not counted for: " + ", ".join(sorted(counted.uncounted_ops)))
 
@@ -178,7 +230,7 @@ def main(argv: list[str] | None = None) -> int:
         record = base_record(cell, run_id, status, message, command_line=command_line)
     tmp = out_path + ".tmp"
     with open(tmp, "w", encoding="utf-8") as fh:
-        json.dump(record.to_dict(), fh, default=str)
+        json.dump(record.to_dict(), fh, default=str, allow_nan=False)
     os.replace(tmp, out_path)
     return 0
 

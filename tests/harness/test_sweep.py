@@ -16,20 +16,31 @@ def test_the_paper_grid_covers_seven_datasets_and_four_models():
     assert set(grid.frameworks) == {"transe", "transr", "transh", "toruse"}
     assert {"torchkge", "dglke", "pyg"} <= set(grid.frameworks["transe"])  # the paper's TransE baselines
     assert "dglke" in grid.frameworks["transr"] and "pyg" not in grid.frameworks["transr"]
-    paper = grid.scales["paper"]
-    assert (paper.dim["transe"], paper.batch_size["transe"]) == (1024, 393216)
-    assert (paper.dim["transr"], paper.batch_size["transr"]) == (128, 65536)
-    assert (paper.dim["transh"], paper.batch_size["transh"]) == (128, 32768)
-    names = {d: f"synthetic:{d}" for d in PAPER_DATASETS}
+    paper = grid.scales["paper"].settings
+    assert (paper["dim"]["transe"], paper["batch_size"]["transe"]) == (1024, 393216)
+    assert (paper["dim"]["transr"], paper["batch_size"]["transr"]) == (128, 65536)
+    assert (paper["dim"]["transh"], paper["batch_size"]["transh"]) == (128, 32768)
+    names = {d: (f"synthetic:{d}", "") for d in PAPER_DATASETS}
     cells = grid_cells(grid, "quick", "cpu", None, names)
     per_dataset = sum(len(f) for f in grid.frameworks.values())
     assert len(cells) == 7 * per_dataset and len({c.key for c in cells}) == len(cells)
+    assert {c.settings.allocator for c in cells} == {"pinned"}
+
+
+def test_a_list_of_values_makes_one_comparison_group_per_value(tmp_path):
+    path = tmp_path / "g.toml"
+    path.write_text("[grid]\ndatasets=['WN18RR']\n[models.transe]\nframeworks=['sparse', 'gather']\n"
+                    "[scales.s]\nthreads=[1, 2]\ndim={transe=[8, 16]}\n")
+    cells = grid_cells(load_grid(str(path)), "s", "cpu", None, {"WN18RR": ("WN18RR", "")})
+    assert len(cells) == 2 * 2 * 2
+    assert len({c.group_key for c in cells}) == 4  # threads x dim; both frameworks share a group
+    assert {(c.settings.threads, c.settings.dim) for c in cells} == {(1, 8), (1, 16), (2, 8), (2, 16)}
 
 
 @pytest.mark.parametrize("text,message", [
     ("[grid]\ndatasets=['WN18RR']\ncolour='red'\n", "unknown key(s) colour"),
     ("[grid]\ndatasets=['WN18RR']\n[models.distmult]\nframeworks=['sparse']\n", "unknown model(s) distmult"),
-    ("[grid]\ndatasets=['WN18RR']\n[models.transe]\nframeworks=['sparse']\n[scales.s]\nsteps=1\n", "needs `dim`"),
+    ("[grid]\ndatasets=['WN18RR']\n[models.transe]\nframeworks=['sparse']\n[scales.s]\nrounds=0\n", "rounds must be"),
     ("[grid\n", "not valid TOML"),
 ])
 def test_bad_grids_are_one_line_errors(tmp_path, text, message):
@@ -39,9 +50,29 @@ def test_bad_grids_are_one_line_errors(tmp_path, text, message):
         load_grid(str(path))
 
 
+@pytest.mark.parametrize("scale,message", [
+    ("steps = 'one'", "must be an integer"),
+    ("steps = 0", "--steps must be at least 1"),
+    ("warmup = -2", "--warmup must be at least 0"),
+    ("allocator = 'mine'", "--allocator 'mine'"),
+])
+def test_out_of_range_settings_in_a_grid_are_one_line_errors(tmp_path, scale, message):
+    path = tmp_path / "g.toml"
+    path.write_text(f"[grid]\ndatasets=['WN18RR']\n[models.transe]\nframeworks=['sparse']\n[scales.s]\n{scale}\n")
+    with pytest.raises(SptxError, match=message):
+        grid_cells(load_grid(str(path)), "s", "cpu", None, {"WN18RR": ("WN18RR", "")})
+
+
+def test_a_strict_subset_of_the_paper_datasets_runs(capsys):
+    """`--datasets WN18RR` once died with KeyError: 'FB13'."""
+    assert main(["sweep", "paper", "--scale", "smoke", "--datasets", "WN18RR", "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert "WN18RR" in out and "FB13" not in out
+
+
 TINY_GRID = """
 [grid]
-datasets = ["WN18RR"]
+datasets = ["FB13"]
 fallback_synthetic = true
 [models.transe]
 frameworks = ["sparse", "gather"]
@@ -66,11 +97,11 @@ def test_a_user_grid_runs_and_resumes(tmp_path, monkeypatch, capsys):
     assert main(["sweep", str(grid), "--scale", "tiny", "--out", str(out)]) == 0
     records = ResultsStore(out).records()
     assert len(records) == 4
-    assert {r["dataset"] for r in records} == {"synthetic:WN18RR"}
+    assert {r["settings"]["dataset"] for r in records} == {"synthetic:FB13"}
     assert {r["dataset_kind"] for r in records} == {"synthetic"}
-    status = {(r["framework"], r["model"]): r["status"] for r in records}
+    status = {(r["framework"], r["settings"]["model"]): r["status"] for r in records}
     assert status[("pyg", "transh")] == "unsupported"
     assert [s for k, s in status.items() if k != ("pyg", "transh")] == ["ok", "ok", "ok"]
-    assert "synthetic:WN18RR" in capsys.readouterr().out
+    assert "synthetic:FB13" in capsys.readouterr().out
     assert main(["sweep", str(grid), "--scale", "tiny", "--out", str(out), "--resume"]) == 0
     assert len(ResultsStore(out).records()) == 4

@@ -5,20 +5,20 @@ import json
 import pytest
 
 from harness.cli import main
-from harness.runner import Cell
+from harness.runner import make_cell
 from harness.runner.worker import base_record
 
 
 def _results(path, frameworks=(("sparse", 10.0), ("torchkge", 30.0))):
     lines = []
     for framework, step in frameworks:
-        cell = Cell(framework=framework, model="transe", dataset="FB15k", dim=8, batch_size=16,
+        cell = make_cell(framework, model="transe", dataset="FB15k", dim=8, batch_size=16,
                     backend="torch" if framework == "sparse" else None)
         record = base_record(cell, "run-1", "ok")
         record.time_ms = {p: {"median": step / 5, "iqr": 0.1, "ci_low": step / 5, "ci_high": step / 5}
                           for p in ("prepare", "forward", "backward", "optimizer")}
         record.time_ms["step"] = {"median": step, "iqr": 0.1, "ci_low": step * 0.9, "ci_high": step * 1.1}
-        record.peak_memory_bytes, record.flops, record.flops_profiler = 2**20, 10**6, 10**8
+        record.peak_memory_bytes, record.flops_executed, record.flops_model = 2**20, 10**6, 10**8
         lines.append(json.dumps(record.to_dict()))
     path.write_text("\n".join(lines) + "\n")
     return path

@@ -1,4 +1,5 @@
-"""Downloads against local sources: checksums, malicious archives, layouts, and the no-network message."""
+"""Downloads against local sources: checksums, refusing unverified files, malicious archives (the CVE-2025-4517
+PATH_MAX symlink attack included), layouts, and the no-network message."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import functools
 import hashlib
 import http.server
 import io
+import os
 import socket
 import tarfile
 import threading
@@ -91,12 +93,39 @@ def test_checksum_mismatch_keeps_nothing(tmp_path: Path) -> None:
     assert list(data.iterdir()) == []
 
 
-def test_unknown_checksum_warns_it_cannot_verify(tmp_path: Path) -> None:
+def test_unknown_checksum_is_refused_before_fetching_anything(tmp_path: Path) -> None:
+    """Issue 8 item 2: without a pinned sha256 nothing is downloaded (the old code warned and extracted anyway)."""
+    spec = replace(get_spec("FB15k-237"), url=f"http://127.0.0.1:{_closed_port()}/FB15k-237.tar.gz", sha256=None)
+    with pytest.raises(SptxError) as info:
+        download_dataset(spec, tmp_path / "data")
+    message = str(info.value)
+    assert message.startswith("refusing to download FB15k-237: no sha256 is pinned for http://127.0.0.1:")
+    assert "--allow-unverified" in message and "\n" not in message
+    assert not (tmp_path / "data").exists()
+
+
+def test_allow_unverified_downloads_and_reports_the_observed_hash(tmp_path: Path) -> None:
     archive = _tar_gz(tmp_path / "x.tar.gz", SPLITS)
     spec = replace(get_spec("FB15k-237"), url=archive.as_uri(), sha256=None)
-    with pytest.warns(UserWarning, match="cannot verify"):
-        download_dataset(spec, tmp_path / "data")
-    assert (tmp_path / "data" / "FB15k-237" / "test.txt").is_file()
+    seen: list[tuple[str, str]] = []
+    folder = download_dataset(spec, tmp_path / "data", allow_unverified=True,
+                              on_unverified=lambda url, sha: seen.append((url, sha)))
+    assert seen == [(archive.as_uri(), _sha(archive))]
+    assert (folder / "test.txt").read_bytes() == b"c\tr1\ta\n"
+    with pytest.warns(UserWarning, match=f"observed sha256 {_sha(archive)}"):
+        download_dataset(spec, tmp_path / "data2", allow_unverified=True)
+
+
+def test_every_registry_download_is_pinned_or_needs_allow_unverified() -> None:
+    from harness.data import REGISTRY
+    from harness.data.download import unverified_urls
+
+    for spec in REGISTRY:
+        urls = unverified_urls(spec)
+        if urls:
+            with pytest.raises(SptxError, match=f"refusing to download {spec.name}.*--allow-unverified"):
+                download_dataset(spec, "/nonexistent-sptx-data")
+    assert unverified_urls(get_spec("WN18")) == [get_spec("WN18").url.format(member="train.txt")]
 
 
 @pytest.mark.parametrize(
@@ -104,8 +133,11 @@ def test_unknown_checksum_warns_it_cannot_verify(tmp_path: Path) -> None:
     [
         ({"../evil.txt": b"x", **SPLITS}, None, "unsafe archive member '../evil.txt'"),
         ({"/tmp/evil.txt": b"x", **SPLITS}, None, "unsafe archive member '/tmp/evil.txt'"),
-        (SPLITS, {"escape": ("../../outside", tarfile.SYMTYPE)}, "points outside"),
-        (SPLITS, {"hard": ("/etc/passwd", tarfile.LNKTYPE)}, "points outside"),
+        (SPLITS, {"escape": ("../../outside", tarfile.SYMTYPE)}, "symbolic link to '../../outside'"),
+        (SPLITS, {"hard": ("/etc/passwd", tarfile.LNKTYPE)}, "hard link to '/etc/passwd'"),
+        (SPLITS, {"inside": ("train.txt", tarfile.SYMTYPE)}, "symbolic link to 'train.txt'"),
+        (SPLITS, {"inside": ("train.txt", tarfile.LNKTYPE)}, "hard link to 'train.txt'"),
+        (SPLITS, {"fifo": ("", tarfile.FIFOTYPE)}, "not a regular file or folder"),
     ],
 )
 def test_malicious_archive_is_rejected(
@@ -129,6 +161,100 @@ def test_zip_with_parent_member_is_rejected(tmp_path: Path) -> None:
     assert not (tmp_path / "evil.txt").exists()
 
 
+def test_zip_symlink_is_refused(tmp_path: Path) -> None:
+    archive = tmp_path / "link.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        info = zipfile.ZipInfo("train.txt")
+        info.external_attr = 0o120777 << 16
+        zf.writestr(info, "train.txt")
+    with pytest.raises(SptxError, match="symbolic link"):
+        safe_extract(archive, tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+
+
+def _path_max_attack(archive: Path, target: Path, up: int = 1) -> Path:
+    """The CVE-2025-4517 archive (as in CPython's test_realpath_limit_attack): 16 long directory names reached
+    through symlinks push `os.path.realpath` past PATH_MAX, so a final `..` symlink is never expanded by the check
+    while the kernel follows it; `escape` then points `up` levels above `target`, where the archive overwrites
+    `flag` through a hard link and creates `newfile`."""
+    steps = "abcdefghijklmnop"
+    max_path = os.pathconf(str(target.parent), "PC_PATH_MAX")
+    component = "d" * ((max_path - len(str(target)) - 1) // (len(steps) + 1))
+
+    def add(tar: tarfile.TarFile, name: str, kind: bytes = tarfile.REGTYPE, link: str = "", data: bytes = b"") -> None:
+        info = tarfile.TarInfo(name)
+        info.type, info.linkname = kind, link
+        info.mode = 0o777 if kind == tarfile.DIRTYPE else 0o644
+        info.size = len(data) if kind == tarfile.REGTYPE else 0
+        tar.addfile(info, io.BytesIO(data) if kind == tarfile.REGTYPE else None)
+
+    with tarfile.open(archive, "w") as tar:
+        path = ""
+        for step in steps:
+            add(tar, os.path.join(path, component), tarfile.DIRTYPE)
+            add(tar, os.path.join(path, step), tarfile.SYMTYPE, component)
+            path = os.path.join(path, component)
+        linkpath = os.path.join(*steps, "l" * 254)
+        add(tar, linkpath, tarfile.SYMTYPE, os.path.join(*[".."] * len(steps)))
+        add(tar, "escape", tarfile.SYMTYPE, os.path.join(linkpath, *[".."] * up))
+        add(tar, "flaglink", tarfile.LNKTYPE, "escape/flag")
+        add(tar, "flaglink", data=b"overwrite")
+        add(tar, "escape/newfile", data=b"new")
+        for name, data in SPLITS.items():
+            add(tar, name, data=data)
+    return archive
+
+
+def _tree(folder: Path) -> dict[str, bytes | None]:
+    return {str(p.relative_to(folder)): (p.read_bytes() if p.is_file() and not p.is_symlink() else None)
+            for p in folder.rglob("*")}
+
+
+def test_path_max_symlink_attack_cannot_escape(tmp_path: Path) -> None:
+    """Issue 8 item 1: on Python 3.11.7 the old `safe_extract` let this archive write `../newfile` and overwrite
+    `../flag`; now every link is refused before anything is written and nothing lands outside."""
+    outer = tmp_path / "outer"
+    outer.mkdir()
+    (outer / "flag").write_bytes(b"original")
+    target = outer / "dest"
+    archive = _path_max_attack(tmp_path / "attack.tar", target)
+    before = _tree(tmp_path)
+    with pytest.raises(SptxError, match="symbolic link") as info:
+        safe_extract(archive, target)
+    assert "\n" not in str(info.value)
+    assert (outer / "flag").read_bytes() == b"original"
+    assert not (outer / "newfile").exists() and not target.exists()
+    assert _tree(tmp_path) == before
+
+
+def test_path_max_symlink_attack_through_download(tmp_path: Path) -> None:
+    data = tmp_path / "d"
+    data.mkdir()
+    (data / "flag").write_bytes(b"original")
+    # the download extracts into <data>/.WN18RR.download-XXXXXXXX/extracted: size the components for that depth
+    target = data / ".WN18RR.download-XXXXXXXX" / "extracted"
+    archive = _path_max_attack(tmp_path / "attack.tar", target, up=2)
+    spec = replace(get_spec("WN18RR"), url=archive.as_uri(), sha256=_sha(archive))
+    before = _tree(tmp_path)
+    with pytest.raises(SptxError, match="refusing archive member .*symbolic link"):
+        download_dataset(spec, data)
+    assert (data / "flag").read_bytes() == b"original" and not (data / "newfile").exists()
+    assert _tree(tmp_path) == before
+
+
+def test_extraction_is_all_or_nothing(tmp_path: Path) -> None:
+    """A member that fails while writing (its parent is a file) leaves no partial target and no temporary folder."""
+    archive = _tar_gz(tmp_path / "x.tar.gz", {"train.txt": b"a\tr\tb\n", "train.txt/oops": b"x"})
+    target = tmp_path / "out" / "extracted"
+    with pytest.raises(SptxError, match="cannot extract"):
+        safe_extract(archive, target)
+    assert list((tmp_path / "out").iterdir()) == []
+    safe_extract(_tar_gz(tmp_path / "ok.tar.gz", SPLITS), target)
+    assert sorted(p.name for p in target.iterdir()) == sorted(SPLITS)
+    with pytest.raises(SptxError, match="already exists"):
+        safe_extract(tmp_path / "ok.tar.gz", target)
+
+
 def test_raw_layout_over_local_http_server(http_root: tuple[Path, str], tmp_path: Path) -> None:
     root, base = http_root
     (root / "wn18").mkdir()
@@ -144,13 +270,13 @@ def test_raw_layout_over_local_http_server(http_root: tuple[Path, str], tmp_path
 
 def test_http_404_is_a_download_failure(http_root: tuple[Path, str], tmp_path: Path) -> None:
     _, base = http_root
-    spec = replace(get_spec("YAGO3-10"), url=f"{base}/missing.tar.gz")
+    spec = replace(get_spec("YAGO3-10"), url=f"{base}/missing.tar.gz", sha256="0" * 64)
     with pytest.raises(SptxError, match="download failed: .*missing.tar.gz"):
         download_dataset(spec, tmp_path / "data")
 
 
 def test_no_network_says_where_to_put_files(tmp_path: Path) -> None:
-    spec = replace(get_spec("FB15k-237"), url=f"http://127.0.0.1:{_closed_port()}/FB15k-237.tar.gz")
+    spec = replace(get_spec("FB15k-237"), url=f"http://127.0.0.1:{_closed_port()}/FB15k-237.tar.gz", sha256="0" * 64)
     with pytest.raises(SptxError) as info:
         download_dataset(spec, tmp_path / "data", timeout=5)
     message = str(info.value)

@@ -130,10 +130,15 @@ def test_unknown_name_lists_known_datasets() -> None:
 
 
 def test_resolve_dataset_falls_back_to_synthetic(tmp_path: Path) -> None:
-    ds = resolve_dataset("WN18RR", tmp_path, fallback_synthetic=True)
-    assert ds.kind == "synthetic" and ds.label == "synthetic:WN18RR"
+    ds = resolve_dataset("WN18", tmp_path, fallback_synthetic=True)
+    assert ds.kind == "synthetic" and ds.label == "synthetic:WN18"
     with pytest.raises(DatasetNotFoundError):
-        resolve_dataset("WN18RR", tmp_path, fallback_synthetic=False)
+        resolve_dataset("WN18", tmp_path, fallback_synthetic=False)
+
+
+def test_resolve_dataset_finds_the_embedded_wn18rr_instead_of_a_stand_in(tmp_path: Path) -> None:
+    ds = resolve_dataset("WN18RR", tmp_path, fallback_synthetic=True)
+    assert ds.kind == "real" and ds.label == "WN18RR" and ds.train.shape == (86_835, 3)
 
 
 def test_data_dir_env_and_count_mismatch_warning(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -142,10 +147,11 @@ def test_data_dir_env_and_count_mismatch_warning(tmp_path: Path, monkeypatch: py
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         ds = resolve_dataset("wn18rr", None, fallback_synthetic=False)
-    assert ds.kind == "real" and ds.n_entities == 4
+    assert ds.kind == "modified" and ds.label == "WN18RR" and ds.n_entities == 4
     messages = [str(w.message) for w in caught]
-    assert any(m.startswith("dataset WN18RR: n_entities expected 40,943, found 4") for m in messages)
-    assert len(messages) == 5 and all("\n" not in m for m in messages)
+    assert len(messages) == 1 and "\n" not in messages[0]
+    assert messages[0].startswith("dataset WN18RR: n_entities expected 40,943, found 4; n_relations expected 11")
+    assert f"(files in {tmp_path / 'WN18RR'})" in messages[0] and "dataset_kind 'modified'" in messages[0]
 
 
 def test_cache_dir_honours_xdg(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -167,12 +173,15 @@ PUBLISHED = {
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(PUBLISHED))
-def test_shared_real_dataset_counts(shared_datasets_dir: Path, name: str) -> None:
-    if not (shared_datasets_dir / name).is_dir():
-        pytest.skip(f"{shared_datasets_dir / name} does not exist")
+def test_shared_real_dataset_counts(request: pytest.FixtureRequest, name: str) -> None:
+    """FB15k-237 and WN18 from the shared copies (skipped without them); WN18RR from the embedded copy, always."""
+    data_dir = request.getfixturevalue("embedded_datasets_dir" if name == "WN18RR" else "shared_datasets_dir")
+    if not (data_dir / name).is_dir():
+        pytest.skip(f"{data_dir / name} does not exist")
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        ds = load_dataset(name, shared_datasets_dir)
+        ds = load_dataset(name, data_dir)
+    assert ds.kind == "real"
     counts = dataset_counts(ds)
     assert tuple(counts.values()) == PUBLISHED[name]
     for split in (ds.train, ds.valid, ds.test):

@@ -6,12 +6,12 @@ import pandas as pd
 import pytest
 
 from harness.records import Record, ResultsStore, read_records, records_frame
-from harness.runner import Cell
+from harness.runner import make_cell
 from harness.runner.worker import base_record
 
 
 def _record(framework: str, status: str = "ok") -> Record:
-    cell = Cell(framework=framework, model="transe", dataset="synthetic:WN18RR", dim=8, batch_size=16)
+    cell = make_cell(framework, model="transe", dataset="synthetic:WN18RR", dim=8, batch_size=16)
     record = base_record(cell, "run-1", status)
     record.time_ms = {"step": {"median": 2.0, "iqr": 0.1, "ci_low": 1.9, "ci_high": 2.1}}
     return record
@@ -22,7 +22,7 @@ def test_append_writes_one_whole_line_per_record(tmp_path):
     store.append(_record("sparse"))
     store.append(_record("gather", "oom"))
     lines = store.path.read_text().splitlines()
-    assert len(lines) == 2 and all(json.loads(line)["schema_version"] == 1 for line in lines)
+    assert len(lines) == 2 and all(json.loads(line)["schema_version"] == 2 for line in lines)
     assert store.completed_keys() == {_record("sparse").cell_key, _record("gather").cell_key}
 
 

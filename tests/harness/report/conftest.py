@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.runner import Cell
+from harness.runner import make_cell
 from harness.runner.worker import base_record
 
 MODEL_FRAMEWORKS = {
@@ -23,7 +23,7 @@ def make_record(framework: str, *, model: str = "transe", dataset: str = "FB15k"
                 flops: int | None = 10**9, flops_profiler: int | None = 5 * 10**10, message: str = "",
                 dim: int = 64, batch_size: int = 1024, run_id: str = "run-1") -> dict:
     """One record as it would come from the store; phases split 10/30/40/20 % of the step."""
-    cell = Cell(framework=framework, model=model, dataset=dataset, device=device, dim=dim, batch_size=batch_size,
+    cell = make_cell(framework, model=model, dataset=dataset, device=device, dim=dim, batch_size=batch_size,
                 backend="torch" if framework == "sparse" else None)
     record = base_record(cell, run_id, status, message)
     if status == "ok":
@@ -34,7 +34,8 @@ def make_record(framework: str, *, model: str = "transe", dataset: str = "FB15k"
                           "backward": stats(step_ms * 0.4), "optimizer": stats(step_ms * 0.2), "step": stats(step_ms)}
         record.peak_memory_bytes = memory
         record.memory_kind = "cuda_allocator" if device.startswith("cuda") else "cpu_live_tensors"
-        record.flops, record.flops_profiler = flops, flops_profiler
+        record.flops_executed, record.flops_profiler_dense = flops, flops_profiler
+        record.flops_model = 10**9
         record.steps_measured, record.batches_per_epoch = 5, 100
         record.epoch_time_s, record.epoch_time_extrapolated = step_ms * 100 / 1e3, True
     return record.to_dict()

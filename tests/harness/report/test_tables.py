@@ -29,8 +29,8 @@ def test_speedup_memory_and_the_oom_row(simple_records):
     assert _by_label(memory, "torchkge")["peak_memory_mib"] == 250.0
     assert _by_label(memory, "pyg")["status"] == "oom"
     flops = flops_table(frame)
-    assert _by_label(flops, "torchkge")["gflop_per_step"] == 2.0
-    assert _by_label(flops, "torchkge")["profiler_gflop_per_step"] == 3.0
+    assert _by_label(flops, "torchkge")["executed_gflop_per_step"] == 2.0
+    assert _by_label(flops, "torchkge")["model_gflop_per_step"] == 1.0
     split = time_split_table(frame)
     assert _by_label(split, "sparse[torch]")["backward_ms"] == 4.0 and _by_label(split, "pyg")["status"] == "oom"
     assert list(failures_table(frame)["label"]) == ["pyg"]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import time
 
 import torch
@@ -51,4 +53,15 @@ class SlowStep(GatherStep):
 
     def forward(self, prepared):
         time.sleep(0.2)
+        return super().forward(prepared)
+
+
+@register_framework
+class KilledStep(GatherStep):
+    """Its process is killed with SIGKILL mid-step, as by a user or a supervisor (not the OOM killer)."""
+
+    name = "test-killed"
+
+    def forward(self, prepared):
+        os.kill(os.getpid(), signal.SIGKILL)
         return super().forward(prepared)

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from harness.records.store import ResultsStore
-from harness.runner import Cell, run_cells
+from harness.runner import Cell, make_cell, run_cells
 
 HERE = Path(__file__).resolve().parent
 PLUGIN_ENV = {"SPTX_PLUGINS": "faulty_frameworks",
@@ -33,10 +33,10 @@ def plugin_env(monkeypatch):
 
 
 def tiny_cell(framework: str, **changes) -> Cell:
-    settings = dict(framework=framework, model="transe", dataset="synthetic:WN18RR", dim=8, batch_size=256,
+    settings = dict(model="transe", dataset="synthetic:WN18RR", dim=8, batch_size=256,
                     steps=3, warmup=1, time_limit_s=60.0, measure_flops=False)
     settings.update(changes)
-    return Cell(**settings)
+    return make_cell(framework, **settings)
 
 
 def test_failures_become_records_and_the_run_goes_on(plugin_env, tmp_path):
@@ -45,6 +45,7 @@ def test_failures_become_records_and_the_run_goes_on(plugin_env, tmp_path):
         tiny_cell("test-sleeps", time_limit_s=8.0),
         tiny_cell("test-greedy", memory_limit_bytes=512 * 2**20),
         tiny_cell("pyg", model="transr"),
+        tiny_cell("test-killed"),
         tiny_cell("sparse", measure_flops=True),
     ]
     store = ResultsStore(tmp_path / "r.jsonl")
@@ -57,11 +58,14 @@ def test_failures_become_records_and_the_run_goes_on(plugin_env, tmp_path):
     assert "time limit" in by_framework["test-sleeps"]["message"]
     assert by_framework["test-greedy"]["status"] == "oom", by_framework["test-greedy"]["message"]
     assert by_framework["pyg"]["status"] == "unsupported" and "transr" in by_framework["pyg"]["message"]
+    # a SIGKILL from outside is not called an out-of-memory kill (it was once recorded as "oom")
+    assert by_framework["test-killed"]["status"] == "killed", by_framework["test-killed"]["message"]
     ok = by_framework["sparse"]
-    assert ok["status"] == "ok" and ok["steps_measured"] == 3 and ok["flops"] > 0
+    assert ok["status"] == "ok" and ok["steps_measured"] == 3 and ok["flops_executed"] > 0
     assert set(ok["time_ms"]) == {"prepare", "forward", "backward", "optimizer", "step"}
     assert ok["time_ms"]["step"]["ci_low"] <= ok["time_ms"]["step"]["median"] <= ok["time_ms"]["step"]["ci_high"]
-    assert ok["dataset_kind"] == "synthetic" and ok["peak_memory_bytes"] > 0 and ok["peak_rss_bytes"] > 0
+    assert ok["dataset_kind"] == "synthetic" and ok["peak_memory_bytes"] > 0
+    assert ok["rss_growth_first_step_bytes"] is not None
 
 
 def test_unavailable_device_is_a_record_not_a_crash(tmp_path):
@@ -83,7 +87,43 @@ def test_records_carry_the_environment(tmp_path):
     for key in ("python", "versions", "cpu", "cores_logical", "threads", "gpu", "git_commit", "command_line", "seed"):
         assert key in env, key
     assert env["versions"]["torch"] and env["command_line"] == ["sptx", "test"]
-    assert record["schema_version"] == 1 and record["run_id"]
+    assert record["schema_version"] == 2 and record["run_id"]
+
+
+def test_a_record_carries_what_makes_its_numbers_interpretable(tmp_path):
+    """Threads, allocator, raw samples, rounds, page faults, CPU time, load, code version, settings, FLOPs."""
+    store = ResultsStore(tmp_path / "r.jsonl")
+    cell = tiny_cell("gather", steps=4, threads=1, measure_flops=True)
+    run_cells([cell], store, progress=False)
+    (record,) = store.records()
+    assert record["status"] == "ok", record["message"]
+    settings = record["settings"]
+    assert settings["threads"] == 1 and settings["allocator"] == "pinned" and settings["steps"] == 4
+    assert record["env"]["threads"] == 1 and record["env"]["process_env"]["OMP_NUM_THREADS"] == "1"
+    assert "mmap_threshold" in record["env"]["process_env"]["GLIBC_TUNABLES"]
+    samples = record["samples"]
+    assert record["steps_measured"] == len(samples["wall_ms"]["step"]) == 4  # counted, not copied
+    assert len(samples["user_ms"]["forward"]) == len(samples["minor_faults"]) == len(samples["major_faults"]) == 4
+    assert set(record["cpu_time_ms"]) == {"prepare", "forward", "backward", "optimizer", "step"}
+    assert {"loadavg_1m_start", "loadavg_1m_end", "steal_fraction", "neighbour_cores"} <= set(record["load"])
+    assert record["round"] == 0 and record["rounds"] == 1 and record["code_version"] == cell.code_version
+    assert record["flops_model"] > 0 and record["flops_executed"] > 0
+    assert record["group_key"] == cell.group_key and record["cell_key"] == cell.key
+
+
+def test_sparse_and_gather_records_carry_the_same_model_flops(tmp_path):
+    store = ResultsStore(tmp_path / "r.jsonl")
+    run_cells([tiny_cell("sparse", steps=1), tiny_cell("gather", steps=1)], store, progress=False)
+    sparse, gather = store.records()
+    assert sparse["flops_model"] == gather["flops_model"] > 0
+
+
+def test_the_default_allocator_drops_the_pinned_tunables(tmp_path):
+    store = ResultsStore(tmp_path / "r.jsonl")
+    run_cells([tiny_cell("gather", steps=1, allocator="default")], store, progress=False)
+    (record,) = store.records()
+    assert record["status"] == "ok" and record["settings"]["allocator"] == "default"
+    assert not record["env"]["process_env"]["GLIBC_TUNABLES"]
 
 
 def _records_in(path: Path) -> list[str]:
@@ -93,7 +133,7 @@ def _records_in(path: Path) -> list[str]:
 def test_a_killed_run_resumes_with_every_cell_exactly_once(tmp_path):
     out = tmp_path / "r.jsonl"
     argv = [sys.executable, "-m", "harness.cli", "compare", "--dataset", "synthetic:WN18RR", "--dim", "8",
-            "--batch-size", "256", "--steps", "3", "--warmup", "1", "--no-flops", "--out", str(out),
+            "--batch-size", "256", "--steps", "3", "--warmup", "1", "--no-flops", "--rounds", "1", "--out", str(out),
             "--frameworks", "test-slow,gather,sparse,torchkge"]
     env = dict(os.environ, **PLUGIN_ENV)
     proc = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)

@@ -1,0 +1,73 @@
+"""How busy the machine was while a cell measured: load average, CPU steal, and the CPU time other
+processes used (from system-wide and own CPU counters), so a disturbed measurement can say so."""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass
+
+import psutil
+
+__all__ = ["LoadSnapshot", "NEIGHBOUR_CORES_LIMIT", "STEAL_LIMIT", "SYSTEM_TIME_LIMIT", "load_between",
+           "noisy_reasons", "snapshot"]
+
+# Thresholds above which a record is marked noisy (each a reason of its own).
+NEIGHBOUR_CORES_LIMIT = 0.25  # cores used on average by other processes during the measured steps
+STEAL_LIMIT = 0.05  # fraction of CPU time stolen by the hypervisor
+SYSTEM_TIME_LIMIT = 0.10  # system CPU time as a fraction of the step's wall time
+
+
+@dataclass(frozen=True)
+class LoadSnapshot:
+    """System-wide and own CPU counters at one moment (seconds, summed over CPUs)."""
+
+    wall: float
+    loadavg_1m: float | None
+    system_busy: float
+    steal: float
+    total: float
+    own: float
+
+
+def snapshot() -> LoadSnapshot:
+    """The counters now."""
+    cpu = psutil.cpu_times()
+    steal = float(getattr(cpu, "steal", 0.0))
+    idle = float(cpu.idle) + float(getattr(cpu, "iowait", 0.0))
+    total = float(sum(cpu))
+    own = psutil.Process().cpu_times()
+    try:
+        load = float(os.getloadavg()[0])
+    except OSError:  # pragma: no cover - platforms without it
+        load = None
+    return LoadSnapshot(time.perf_counter(), load, total - idle - steal, steal, total,
+                        float(own.user + own.system + own.children_user + own.children_system))
+
+
+def load_between(start: LoadSnapshot, end: LoadSnapshot) -> dict[str, float | None]:
+    """Load average at both ends, steal fraction, and cores other processes kept busy in between."""
+    wall = max(end.wall - start.wall, 1e-9)
+    total = max(end.total - start.total, 1e-9)
+    others = (end.system_busy - start.system_busy) - (end.own - start.own)
+    return {
+        "loadavg_1m_start": start.loadavg_1m,
+        "loadavg_1m_end": end.loadavg_1m,
+        "steal_fraction": (end.steal - start.steal) / total,
+        "neighbour_cores": max(others, 0.0) / wall,
+        "seconds": wall,
+    }
+
+
+def noisy_reasons(load: dict[str, float | None], system_ms: float | None, step_ms: float | None) -> list[str]:
+    """Why a measurement may be disturbed: busy neighbours, CPU steal, or heavy system time."""
+    reasons = []
+    neighbours = load.get("neighbour_cores")
+    if neighbours is not None and neighbours > NEIGHBOUR_CORES_LIMIT:
+        reasons.append(f"other processes kept {neighbours:.2f} cores busy")
+    steal = load.get("steal_fraction")
+    if steal is not None and steal > STEAL_LIMIT:
+        reasons.append(f"{steal:.0%} of CPU time stolen by the hypervisor")
+    if system_ms is not None and step_ms and system_ms > SYSTEM_TIME_LIMIT * step_ms:
+        reasons.append(f"system CPU time is {system_ms / step_ms:.0%} of the step (page faults, allocator)")
+    return reasons

@@ -1,0 +1,191 @@
+"""The one declaration of what identifies a measurement (LibKGE-style: one settings object drives
+every job). CLI flags of `compare` and `sweep`, sweep-grid keys, the resume key, the record's
+`settings` block and the report's grouping are all derived from `RunSettings` below; nothing else
+lists these fields by hand.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+from dataclasses import asdict, dataclass, field, fields, replace
+from typing import Any, Callable, Iterator
+
+from harness.errors import SptxError
+
+__all__ = [
+    "ALLOCATORS",
+    "RunSettings",
+    "SettingSpec",
+    "add_settings_arguments",
+    "available_cores",
+    "settings_from_args",
+    "setting_specs",
+    "settings_key",
+    "GROUP_FIELDS",
+]
+
+# Allocator configurations a measuring process can run under (see harness/runner/process_env.py).
+ALLOCATORS: tuple[str, ...] = ("pinned", "default", "jemalloc", "tcmalloc")
+
+
+def available_cores() -> int:
+    """CPU cores this process may run on (its affinity mask), the default thread count."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - non-Linux
+        return os.cpu_count() or 1
+
+
+@dataclass(frozen=True)
+class SettingSpec:
+    """How one settings field appears on the command line and in grids, and its valid range."""
+
+    flag: str | None  # None: derived, not a user option (e.g. the dataset's content hash)
+    help: str
+    minimum: int | None = None
+    choices: Callable[[], tuple[str, ...]] | None = None
+
+
+def _setting(default: Any, flag: str | None, help: str, *, minimum: int | None = None,
+             choices: Callable[[], tuple[str, ...]] | None = None) -> Any:
+    """A dataclass field carrying its SettingSpec in the metadata."""
+    return field(default=default, metadata={"spec": SettingSpec(flag, help, minimum, choices)})
+
+
+def _model_names() -> tuple[str, ...]:
+    from harness.spec import MODEL_NAMES
+
+    return MODEL_NAMES
+
+
+def _sampler_names() -> tuple[str, ...]:
+    return ("bernoulli", "uniform")
+
+
+@dataclass(frozen=True)
+class RunSettings:
+    """Everything that makes two measurements the same work on the same machine setup.
+
+    Frameworks (and their options, e.g. the SpMM backend) are compared *within* one RunSettings;
+    the round and the limits of a cell are not part of it.
+    """
+
+    model: str = _setting("transe", "--model", "model to train", choices=_model_names)
+    dataset: str = _setting("FB15k-237", "--dataset", "registry name, synthetic:NAME or a folder")
+    dataset_sha256: str = _setting("", None, "content hash of the dataset's files (derived)")
+    device: str = _setting("cpu", "--device", "torch device: cpu, cuda or cuda:N")
+    dim: int = _setting(128, "--dim", "embedding dimension (TransR: entity dimension)", minimum=1)
+    rel_dim: int | None = _setting(None, "--rel-dim", "TransR relation dimension (default: --dim)", minimum=1)
+    dissimilarity: str | None = _setting(None, "--dissimilarity", "score function (default per model)")
+    batch_size: int = _setting(32768, "--batch-size", "positive triples per batch", minimum=1)
+    num_negatives: int = _setting(1, "--negatives", "negatives per positive", minimum=1)
+    sampler: str = _setting("bernoulli", "--sampler", "negative sampler", choices=_sampler_names)
+    seed: int = _setting(0, "--seed", "seed of parameters, batch order and negatives", minimum=0)
+    steps: int = _setting(20, "--steps", "measured training steps per cell (real, distinct batches)", minimum=1)
+    warmup: int = _setting(3, "--warmup", "unmeasured warm-up steps per cell", minimum=0)
+    threads: int = _setting(0, "--threads", "torch/OpenMP threads per measuring process (0: all cores)",
+                            minimum=0)
+    allocator: str = _setting("pinned", "--allocator",
+                              "memory allocator of measuring processes: pinned = glibc malloc that never "
+                              "returns memory to the OS between steps; default = glibc as it comes",
+                              choices=lambda: ALLOCATORS)
+    mode: str = _setting("identical", None, "identical work, or each framework's native step (--native)")
+
+    def __post_init__(self) -> None:
+        from harness.spec import DEFAULT_DISSIMILARITY
+
+        for f in fields(self):
+            spec: SettingSpec = f.metadata["spec"]
+            value = getattr(self, f.name)
+            if spec.minimum is not None and value is not None:
+                if not isinstance(value, int) or isinstance(value, bool):
+                    raise SptxError(f"{spec.flag or f.name} must be an integer, not {value!r}")
+                if value < spec.minimum:
+                    raise SptxError(f"{spec.flag or f.name} must be at least {spec.minimum}, not {value}")
+            if spec.choices is not None and value not in spec.choices():
+                raise SptxError(f"{spec.flag or f.name} {value!r}: choose one of {', '.join(spec.choices())}")
+        if not self.dataset:
+            raise SptxError("a dataset is needed")
+        if self.mode not in ("identical", "native"):
+            raise SptxError(f"mode {self.mode!r}: choose identical or native")
+        if self.threads == 0:
+            object.__setattr__(self, "threads", available_cores())
+        if self.dissimilarity is None:
+            object.__setattr__(self, "dissimilarity", DEFAULT_DISSIMILARITY[self.model])
+        if self.model == "transr" and self.rel_dim is None:
+            object.__setattr__(self, "rel_dim", self.dim)
+        if self.model != "transr":
+            object.__setattr__(self, "rel_dim", None)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any]) -> "RunSettings":
+        """Settings from a record's or a cell's `settings` block; unknown keys are an error."""
+        names = {f.name for f in fields(cls)}
+        unknown = sorted(set(raw) - names)
+        if unknown:
+            raise SptxError(f"unknown setting(s) {', '.join(unknown)}")
+        return cls(**raw)
+
+    @property
+    def key(self) -> str:
+        """Stable hash of the settings: the comparison group of every framework measured with them."""
+        return settings_key(self.to_dict())
+
+    def with_(self, **changes: Any) -> "RunSettings":
+        return replace(self, **changes)
+
+    def describe(self) -> str:
+        """One line for titles: model, dataset, device, sizes, threads, allocator."""
+        rel = f"/{self.rel_dim}" if self.model == "transr" and self.rel_dim != self.dim else ""
+        return (f"{self.model} ({self.dissimilarity}) on {self.dataset}, {self.device}, d={self.dim}{rel}, "
+                f"batch {self.batch_size} x (1 + {self.num_negatives}), {self.mode} work, {self.steps} steps "
+                f"after {self.warmup} warm-up, {self.threads} thread(s), allocator {self.allocator}")
+
+
+def settings_key(settings: dict[str, Any]) -> str:
+    """16 hex digits of sha256 over the sorted JSON of a settings dict."""
+    return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def setting_specs() -> Iterator[tuple[str, SettingSpec, Any]]:
+    """(field name, spec, default) of every RunSettings field, in declaration order."""
+    for f in fields(RunSettings):
+        yield f.name, f.metadata["spec"], f.default
+
+
+# The report compares frameworks within groups of equal settings: every field of RunSettings.
+GROUP_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(RunSettings))
+
+
+def _int_or_none(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+
+
+def add_settings_arguments(parser: argparse.ArgumentParser, exclude: tuple[str, ...] = ()) -> None:
+    """Add one option per user-settable RunSettings field (defaults and ranges from the declaration)."""
+    for name, spec, default in setting_specs():
+        if spec.flag is None or name in exclude:
+            continue
+        kwargs: dict[str, Any] = {"dest": name, "default": default, "help": spec.help}
+        if spec.minimum is not None:
+            kwargs["type"] = _int_or_none
+        if spec.choices is not None:
+            kwargs["choices"] = spec.choices()
+        parser.add_argument(spec.flag, **kwargs)
+
+
+def settings_from_args(args: argparse.Namespace, **overrides: Any) -> RunSettings:
+    """RunSettings from parsed options (those added by add_settings_arguments) plus overrides."""
+    values = {name: getattr(args, name) for name, spec, _ in setting_specs()
+              if spec.flag is not None and hasattr(args, name)}
+    values.update(overrides)
+    return RunSettings(**values)
