@@ -80,11 +80,14 @@ def compare_tensors(name: str, ours: torch.Tensor, reference: torch.Tensor,
 
 
 def _run_one_step(step, batch: Batch) -> dict[str, torch.Tensor]:
-    prepared = step.prepare(batch)
-    positive, negative = step.scores(prepared)
-    loss = step.forward(prepared)
-    step.backward(loss)
-    out = {"score(positive)": positive.detach(), "score(negative)": negative.detach(), "loss": loss.detach()}
+    """prepare, forward and backward through the one step driver; scores re-computed from the prepared batch."""
+    from harness.measure.driver import drive_step
+
+    result = drive_step(step, batch, phases=("prepare", "forward", "backward"))
+    assert result.loss is not None
+    with torch.no_grad():
+        positive, negative = step.scores(result.prepared)
+    out = {"score(positive)": positive.detach(), "score(negative)": negative.detach(), "loss": result.loss.detach()}
     out.update({f"grad({k})": v for k, v in step.canonical_gradients().items()})
     return out
 

@@ -47,6 +47,8 @@ def add_execution_arguments(parser: argparse.ArgumentParser, rounds: int) -> Non
     parser.add_argument("--no-flops", action="store_true", help="skip FLOP counting (done in round 1 only)")
     parser.add_argument("--no-memory", action="store_true", help="skip the live-tensor memory pass (round 1 only)")
     parser.add_argument("--resume", action="store_true", help="skip cells that already have a record in --out")
+    parser.add_argument("--retry-failed", action="store_true",
+                        help="with --resume, measure again the cells whose record is error, timeout, oom or killed")
 
 
 def check_execution_arguments(args: argparse.Namespace) -> None:
@@ -86,17 +88,19 @@ def _speedup_text(row) -> str:
     return text + (" [red]noisy[/red]" if row["speedup_noisy"] else "")
 
 
-def _ms_text(wall, cpu) -> str:
-    """Wall ms, with CPU ms beside it when they differ by more than 20%."""
+def _ms_text(wall, cpu, threads: int) -> str:
+    """Wall ms, with CPU ms per thread beside it when the two differ by more than 20% (a phase that keeps
+    fewer threads busy than it has, or one that waits on the system)."""
     text = _num(wall, ".1f")
-    if wall and cpu and abs(cpu - wall) > 0.2 * wall:
-        text += f" (cpu {cpu:.1f})"
+    if wall and cpu is not None and cpu == cpu and abs(cpu / threads - wall) > 0.2 * wall:
+        text += f" (cpu/thr {cpu / threads:.1f})"
     return text
 
 
 def print_comparison(records: list[dict], console: Console, title: str, reference: str = "sparse") -> None:
     """The per-framework table: ms per phase (wall; CPU where it differs), paired-round speedup with its
-    CI, memory, FLOPs, and why cells failed or are noisy."""
+    CI, memory, FLOPs, and why cells failed or are noisy. `cpu/thr` = CPU ms / threads, shown beside the wall
+    time where they differ by over 20%."""
     from harness.report.tables import comparison_table
 
     frame = comparison_table(records, reference)
@@ -112,7 +116,8 @@ def print_comparison(records: list[dict], console: Console, title: str, referenc
         ci = "-" if not ok else f"{row['step_ci_low_ms']:.1f}-{row['step_ci_high_ms']:.1f}"
         table.add_row(
             escape(row["label"]), row["status"], f"{row['rounds_ok']}/{row['rounds']}",
-            *(_ms_text(row[f"{p}_ms"], row[f"{p}_cpu_ms"]) for p in ("prepare", "forward", "backward", "optimizer", "step")),
+            *(_ms_text(row[f"{p}_ms"], row[f"{p}_cpu_ms"], int(row["threads"] or 1))
+              for p in ("prepare", "forward", "backward", "optimizer", "step")),
             ci, _speedup_text(row),
             _num(None if row["peak_memory_bytes"] is None else row["peak_memory_bytes"] / 2**20, ",.1f"),
             _num(row["memory_ratio_vs_sparse"], ".2f"),
@@ -229,7 +234,8 @@ class CompareCommand(Command):
         planned = plan_rounds(cells, args.rounds, settings.seed)
         console.print(f"{settings.describe()}; {args.rounds} round(s) x {len(cells)} framework cell(s)")
         store = ResultsStore(args.out)
-        summary = run_cells(planned, store, resume=args.resume, command_line=["sptx", *sys.argv[1:]], progress=True)
+        summary = run_cells(planned, store, resume=args.resume, retry_failed=args.retry_failed,
+                            command_line=["sptx", *sys.argv[1:]], progress=True)
         keys = {c.key for c in planned}
         latest = {r["cell_key"]: r for r in store.records() if r.get("cell_key") in keys}
         records = list(latest.values())

@@ -33,6 +33,8 @@ class SweepCommand(Command):
         add_data_dir_argument(parser)
         parser.add_argument("--out", default=None, help="results file (default: results/<grid>-<device>-<scale>.jsonl)")
         parser.add_argument("--resume", action="store_true", help="skip cells that already have a record in --out")
+        parser.add_argument("--retry-failed", action="store_true",
+                            help="with --resume, measure again the cells whose record is error, timeout, oom or killed")
         parser.add_argument("--models", default=None, help="comma-separated subset of the grid's models")
         parser.add_argument("--frameworks", default=None, help="comma-separated subset of the grid's frameworks")
         parser.add_argument("--datasets", default=None, help="comma-separated subset of the grid's datasets")
@@ -92,7 +94,8 @@ class SweepCommand(Command):
         started = time.perf_counter()
         store = ResultsStore(out)
         try:
-            summary = run_cells(planned, store, resume=args.resume, command_line=["sptx", *sys.argv[1:]])
+            summary = run_cells(planned, store, resume=args.resume, retry_failed=args.retry_failed,
+                                command_line=["sptx", *sys.argv[1:]])
         except KeyboardInterrupt:
             console.print(f"[yellow]interrupted[/yellow]: finished cells are in {out}; continue with --resume")
             return 130

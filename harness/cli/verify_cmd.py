@@ -73,5 +73,6 @@ class VerifyCommand(Command):
         console.print(table)
         verdict = "PASS" if report.passed else "FAIL"
         console.print(f"{verdict}: diffs are ours vs TorchKGE in float32 (relative to max|TorchKGE|); a tensor passes when "
-                      f"its error vs exact (TorchKGE in float64) is <= {RTOL:g} of scale or <= {FACTOR:g}x TorchKGE's own")
+                      f"its error vs exact (TorchKGE in float64) is <= {RTOL:g} of scale or <= {FACTOR:g}x TorchKGE's own "
+                      f"float32 error.")
         return 0 if report.passed else 1

@@ -80,8 +80,9 @@ def choose_dataset(name: str | None, data_dir: str | Path | None, fallback_synth
         return DatasetChoice(name)
     spec = find_spec(name)
     if spec is None:
-        find_dataset_files(name, data_dir)
-        return DatasetChoice(name)
+        files = find_dataset_files(name, data_dir)
+        named_like = find_spec(files.folder.name)
+        return DatasetChoice(name, modified_notice(named_like, files) if named_like is not None else "")
     files = locate_dataset(spec.name, data_dir)
     if files is not None:
         return DatasetChoice(spec.name, modified_notice(spec, files))

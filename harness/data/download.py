@@ -122,6 +122,8 @@ def _member_path(archive: Path, root: Path, name: str) -> Path:
     """The resolved path member `name` would be written to, refused unless it lies strictly inside `root`."""
     clean = name.replace("\\", "/")
     parts = PurePosixPath(clean).parts
+    if clean and not parts:  # "." or "./": the extraction folder itself (tar -C dir . writes it first)
+        return root
     if (
         not parts
         or "\0" in clean

@@ -46,19 +46,21 @@ def plan_rounds(cells: Sequence[Cell], rounds: int, seed: int = 0) -> list[Cell]
     return planned
 
 
-def run_cells(cells: Sequence[Cell], store: ResultsStore, *, resume: bool = False, run_id: str | None = None,
+def run_cells(cells: Sequence[Cell], store: ResultsStore, *, resume: bool = False, retry_failed: bool = False,
+              run_id: str | None = None,
               command_line: list[str] | None = None, progress: bool = True,
               runner: Callable[[Cell, str, list[str] | None], Record] = run_cell_isolated) -> RunSummary:
     """Measure every cell (each in its own process) and append each record as soon as it exists.
 
-    With `resume`, cells whose key already has a record in the store are skipped. Interrupting loses
-    only the cell in flight.
+    With `resume`, cells whose key already has a record in the store are skipped (with `retry_failed`,
+    only those whose record is final: ok, unsupported, unavailable). Interrupting loses only the cell
+    in flight.
     """
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
     run_id = run_id or new_run_id()
     command_line = command_line if command_line is not None else sys.argv
-    done = store.completed_keys() if resume else set()
+    done = store.completed_keys(retry_failed) if resume else set()
     todo = [c for c in cells if c.key not in done]
     skipped = tuple(c for c in cells if c.key in done)
     written: list[Record] = []

@@ -255,6 +255,20 @@ def test_extraction_is_all_or_nothing(tmp_path: Path) -> None:
         safe_extract(tmp_path / "ok.tar.gz", target)
 
 
+def test_archive_made_with_tar_c_dot_extracts(tmp_path: Path) -> None:
+    """`tar -czf x.tar.gz -C folder .` writes a `./` member first; that is the extraction folder, not an escape."""
+    folder = tmp_path / "folder"
+    folder.mkdir()
+    for name, data in SPLITS.items():
+        (folder / name).write_bytes(data)
+    archive = tmp_path / "dot.tar.gz"
+    with tarfile.open(archive, "w:gz") as tar:
+        tar.add(folder, arcname=".")
+    assert tarfile.open(archive).getnames()[0] == "."
+    safe_extract(archive, tmp_path / "out")
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == sorted(SPLITS)
+
+
 def test_raw_layout_over_local_http_server(http_root: tuple[Path, str], tmp_path: Path) -> None:
     root, base = http_root
     (root / "wn18").mkdir()

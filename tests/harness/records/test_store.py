@@ -52,3 +52,47 @@ def test_a_newer_schema_is_refused_with_a_clear_message(tmp_path):
     path.write_text(json.dumps({"schema_version": 99, "framework": "x"}) + "\n")
     with pytest.warns(UserWarning, match="newer than this sptx"):
         assert read_records([path]) == []
+
+
+def test_unreadable_lines_are_skipped_with_file_and_line(tmp_path):
+    """Non-UTF-8 bytes, a JSON array and an empty object once raised tracebacks in report and --resume."""
+    store = ResultsStore(tmp_path / "r.jsonl")
+    store.append(_record("sparse"))
+    with open(store.path, "ab") as fh:
+        fh.write(b'{"framework": "caf\xe9"}\n[1, 2, 3]\n{}\n')
+    store.append(_record("gather"))
+    with pytest.warns(UserWarning) as caught:
+        records = read_records([store.path])
+    assert [r["framework"] for r in records] == ["sparse", "gather"]
+    assert [str(w.message).split(": skipped")[0] for w in caught] == [f"{store.path}:{n}" for n in (2, 3, 4)]
+    with pytest.warns(UserWarning):
+        assert store.completed_keys() == {_record("sparse").cell_key, _record("gather").cell_key}
+
+
+def test_a_full_disk_is_a_one_line_error_and_the_record_is_printed(capsys):
+    from harness.errors import SptxError
+
+    store = ResultsStore("/dev/full")
+    with pytest.raises(SptxError, match="cannot write results to /dev/full"):
+        store.append(_record("sparse"))
+    printed = capsys.readouterr().err
+    assert '"framework": "sparse"' in printed  # the finished measurement is not lost
+
+
+def test_retry_failed_keeps_only_final_records_as_done(tmp_path):
+    store = ResultsStore(tmp_path / "r.jsonl")
+    for framework, status in (("sparse", "ok"), ("gather", "killed"), ("pyg", "unsupported"), ("torchkge", "timeout")):
+        store.append(_record(framework, status))
+    keys = {f: _record(f).cell_key for f in ("sparse", "gather", "pyg", "torchkge")}
+    assert store.completed_keys() == set(keys.values())
+    assert store.completed_keys(retry_failed=True) == {keys["sparse"], keys["pyg"]}
+
+
+def test_records_are_strict_json(tmp_path):
+    record = _record("sparse")
+    record.time_ms = {"step": {"median": float("nan"), "iqr": float("inf"), "ci_low": 1.0, "ci_high": 2.0}}
+    store = ResultsStore(tmp_path / "r.jsonl")
+    store.append(record)
+    text = store.path.read_text()
+    assert "NaN" not in text and "Infinity" not in text
+    assert json.loads(text)["time_ms"]["step"]["median"] is None

@@ -78,3 +78,49 @@ def test_without_a_sparse_record_the_note_says_why(record_factory):
     row = _by_label(speed, "torchkge")
     assert math.isnan(row["speedup_of_sparse"]) and "no ok sparse record" in row["note"] and "error" in row["note"]
     assert _by_label(speed, "sparse[torch]")["note"] == "error: boom"
+
+
+def test_groups_never_mix_settings_that_change_the_work(record_factory):
+    """L1 and L2sq TransE in one file (or two seeds, or two thread counts) are separate comparisons:
+    TorchKGE's speedup is 1.5x for L1 and 6.0x for L2sq, never 6.0x = 60 ms (L2sq) / 10 ms (L1)."""
+    make_record = record_factory
+    for change in ({"dissimilarity": ("L1", "L2sq")}, {"seed": (0, 1)}, {"threads": (1, 2)}):
+        (name, (a, b)), = change.items()
+        records = [make_record("sparse", step_ms=10.0, **{name: a}), make_record("torchkge", step_ms=15.0, **{name: a}),
+                   make_record("sparse", step_ms=20.0, **{name: b}), make_record("torchkge", step_ms=120.0, **{name: b})]
+        frame = records_to_frame(records)
+        torchkge = frame[frame["label"] == "torchkge"].set_index(name)["speedup_of_sparse"]
+        assert torchkge.to_dict() == {a: 1.5, b: 6.0}, name
+        assert frame["group_key"].nunique() == 2
+
+
+def test_speedup_is_the_median_of_paired_round_ratios_with_a_ci(record_factory):
+    make_record = record_factory
+    sparse = [10.0, 20.0, 10.0, 10.0, 10.0]  # round 2 was disturbed for both frameworks alike
+    torchkge = [30.0, 60.0, 31.0, 29.0, 30.0]
+    records = [make_record(f, step_ms=ms, round=i, rounds=5)
+               for i, (a, b) in enumerate(zip(sparse, torchkge)) for f, ms in (("sparse", a), ("torchkge", b))]
+    row = records_to_frame(records).set_index("label").loc["torchkge"]
+    assert row["speedup_of_sparse"] == 3.0 and row["speedup_rounds"] == 5
+    assert row["speedup_ci_low"] <= 3.0 <= row["speedup_ci_high"] and not row["speedup_noisy"]
+    few = records_to_frame(records[:4]).set_index("label").loc["torchkge"]  # two rounds: too few to trust
+    assert few["speedup_noisy"]
+
+
+def test_version_1_records_are_still_read(tmp_path):
+    import json
+
+    from harness.records.store import read_records
+
+    v1 = {"schema_version": 1, "run_id": "r", "cell_key": "k1", "framework": "sparse", "backend": "segment",
+          "model": "transe", "dissimilarity": "L2sq", "dataset": "FB15k-237", "dataset_kind": "real", "device": "cpu",
+          "dim": 128, "rel_dim": None, "batch_size": 32768, "num_negatives": 1, "mode": "identical", "status": "ok",
+          "time_ms": {"step": {"median": 10.0, "iqr": 1, "ci_low": 9, "ci_high": 11}}, "flops": 5, "env": {"threads": 2}}
+    other = dict(v1, cell_key="k2", framework="torchkge", backend=None,
+                 time_ms={"step": {"median": 25.0, "iqr": 1, "ci_low": 24, "ci_high": 26}})
+    path = tmp_path / "old.jsonl"
+    path.write_text(json.dumps(v1) + "\n" + json.dumps(other) + "\n")
+    records = read_records([path])
+    assert records[0]["settings"]["dim"] == 128 and records[0]["label"] == "sparse[segment]"
+    row = records_to_frame(records).set_index("label").loc["torchkge"]
+    assert row["speedup_of_sparse"] == 2.5

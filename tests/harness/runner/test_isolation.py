@@ -46,6 +46,7 @@ def test_failures_become_records_and_the_run_goes_on(plugin_env, tmp_path):
         tiny_cell("test-greedy", memory_limit_bytes=512 * 2**20),
         tiny_cell("pyg", model="transr"),
         tiny_cell("test-killed"),
+        tiny_cell("torchkge", batch_size=10**6),
         tiny_cell("sparse", measure_flops=True),
     ]
     store = ResultsStore(tmp_path / "r.jsonl")
@@ -60,6 +61,8 @@ def test_failures_become_records_and_the_run_goes_on(plugin_env, tmp_path):
     assert by_framework["pyg"]["status"] == "unsupported" and "transr" in by_framework["pyg"]["message"]
     # a SIGKILL from outside is not called an out-of-memory kill (it was once recorded as "oom")
     assert by_framework["test-killed"]["status"] == "killed", by_framework["test-killed"]["message"]
+    # a batch larger than the training set is an error, never a record of a batch that was not used
+    assert by_framework["torchkge"]["status"] == "error" and "larger than" in by_framework["torchkge"]["message"]
     ok = by_framework["sparse"]
     assert ok["status"] == "ok" and ok["steps_measured"] == 3 and ok["flops_executed"] > 0
     assert set(ok["time_ms"]) == {"prepare", "forward", "backward", "optimizer", "step"}
