@@ -85,6 +85,8 @@ def _speedup_text(row) -> str:
     text = f"{row['speedup_of_sparse']:.2f}x"
     if row["speedup_rounds"] > 1:
         text += f" [{row['speedup_ci_low']:.2f}-{row['speedup_ci_high']:.2f}]"
+    if row["speedup_rounds_excluded"]:
+        text += f" ({row['speedup_rounds_excluded']} disturbed round(s) left out)"
     return text + (" [red]noisy[/red]" if row["speedup_noisy"] else "")
 
 
@@ -132,8 +134,12 @@ def print_comparison(records: list[dict], console: Console, title: str, referenc
     for note in notes:
         console.print(f"  [dim]{note}[/dim]")
     if frame["speedup_noisy"].fillna(False).astype(bool).any():
-        console.print("  [yellow]noisy[/yellow] = the speedup's 95% CI is wider than +-10% or rests on fewer than "
-                      "3 rounds: repeat with more --rounds on a quieter machine before trusting it")
+        console.print("  [yellow]noisy[/yellow] = the speedup's 95% CI is wider than +-10%, rests on fewer than 3 "
+                      "rounds, or every round was disturbed by other processes: repeat with more --rounds on a "
+                      "quieter machine before trusting it")
+    if frame["noisy_reasons"].fillna("").astype(bool).any():
+        console.print("  [yellow]warning:[/yellow] the machine was busy during some cells (see above); rounds "
+                      "disturbed by other processes are left out of the speedups where undisturbed ones exist")
 
 
 def print_explanation(records: list[dict], console: Console) -> None:

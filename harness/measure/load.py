@@ -9,8 +9,8 @@ from dataclasses import dataclass
 
 import psutil
 
-__all__ = ["LoadSnapshot", "NEIGHBOUR_CORES_LIMIT", "STEAL_LIMIT", "SYSTEM_TIME_LIMIT", "load_between",
-           "noisy_reasons", "snapshot"]
+__all__ = ["LoadSnapshot", "NEIGHBOUR_CORES_LIMIT", "STEAL_LIMIT", "SYSTEM_TIME_LIMIT", "disturbed",
+           "load_between", "noisy_reasons", "snapshot"]
 
 # Thresholds above which a record is marked noisy (each a reason of its own).
 NEIGHBOUR_CORES_LIMIT = 0.25  # cores used on average by other processes during the measured steps
@@ -57,6 +57,13 @@ def load_between(start: LoadSnapshot, end: LoadSnapshot) -> dict[str, float | No
         "neighbour_cores": max(others, 0.0) / wall,
         "seconds": wall,
     }
+
+
+def disturbed(load: dict[str, float | None]) -> bool:
+    """True when other processes or the hypervisor took CPU time from the measurement."""
+    neighbours, steal = load.get("neighbour_cores"), load.get("steal_fraction")
+    return bool((neighbours is not None and neighbours > NEIGHBOUR_CORES_LIMIT)
+                or (steal is not None and steal > STEAL_LIMIT))
 
 
 def noisy_reasons(load: dict[str, float | None], system_ms: float | None, step_ms: float | None) -> list[str]:

@@ -30,7 +30,8 @@ class Record:
     same for every framework); `flops_executed` is what the counter saw this framework execute, under
     one rule for all; `flops_profiler_dense` is torch.profiler's dense-counting figure, for reference.
     `load` holds the machine's load at the start and end of the measurement, and `noisy_reasons` why
-    the record's times may be disturbed (empty when none).
+    the record's times may be off (empty when none); `disturbed` is True when other processes or the
+    hypervisor took CPU time meanwhile (such rounds are left out of speedups where undisturbed ones exist).
     """
 
     run_id: str
@@ -65,6 +66,7 @@ class Record:
     flops_profiler_dense: int | None = None
     load: dict[str, float | None] = field(default_factory=dict)
     noisy_reasons: list[str] = field(default_factory=list)
+    disturbed: bool = False
     wall_time_s: float | None = None
     timestamp: str = ""
     code_version: str = ""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 from collections import defaultdict
+from dataclasses import dataclass
 from typing import Any, Iterable
 
 import pandas as pd
@@ -15,7 +16,7 @@ from harness.settings import GROUP_FIELDS
 __all__ = [
     "GROUP_KEYS", "FRAMEWORK_ORDER", "DEFAULT_REFERENCE", "framework_label", "latest_records", "records_to_frame",
     "comparison_table", "settings_label", "speedup_table", "time_split_table", "memory_table", "flops_table",
-    "paper_vs_measured", "failures_table", "environment_table", "reference_labels", "round_ratios",
+    "paper_vs_measured", "failures_table", "environment_table", "paired_ratios", "reference_labels", "round_ratios",
 ]
 
 # A comparison group is every framework measured under one RunSettings: all of its fields, derived
@@ -61,6 +62,29 @@ def reference_labels(records: Iterable[dict[str, Any]], reference: str = DEFAULT
             variants = [lbl for lbl in labels if framework_of[lbl] == reference]
             if variants:
                 out[group] = min(variants, key=lambda lbl: sorted(labels[lbl])[len(labels[lbl]) // 2])
+    return out
+
+
+@dataclass(frozen=True)
+class PairedRatios:
+    """Per-round ratios of one framework against the reference, and how many disturbed rounds were left out."""
+
+    ratios: list[float]
+    excluded_disturbed: int
+    all_disturbed: bool
+
+
+def paired_ratios(records: Iterable[dict[str, Any]], reference: str = DEFAULT_REFERENCE) -> dict[tuple[str, str], PairedRatios]:
+    """round_ratios without the rounds in which either side was disturbed (other processes or CPU steal),
+    when at least one undisturbed round remains; otherwise all rounds, marked `all_disturbed`."""
+    records = list(records)
+    clean = round_ratios([r for r in records if not r.get("disturbed")], reference)
+    every = round_ratios(records, reference)
+    out = {}
+    for key, ratios in every.items():
+        kept = clean.get(key, [])
+        out[key] = (PairedRatios(kept, len(ratios) - len(kept), False) if kept
+                    else PairedRatios(ratios, 0, any(r.get("disturbed") for r in records)))
     return out
 
 
@@ -159,15 +183,18 @@ def records_to_frame(records: Iterable[dict[str, Any]], reference: str = DEFAULT
     frame = pd.DataFrame(rows)
     if frame.empty:
         return frame
-    ratios = round_ratios(records, reference)
+    paired = paired_ratios(records, reference)
     refs = reference_labels(records, reference)
-    speed = [ratio_stats(ratios.get((g, lbl), [])) for g, lbl in zip(frame["group_key"], frame["label"])]
+    empty = PairedRatios([], 0, False)
+    pairs = [paired.get((g, lbl), empty) for g, lbl in zip(frame["group_key"], frame["label"])]
+    speed = [ratio_stats(p.ratios) for p in pairs]
+    frame["speedup_rounds_excluded"] = [p.excluded_disturbed for p in pairs]
     nan = float("nan")
     frame["speedup_of_sparse"] = [x.median if x else nan for x in speed]
     frame["speedup_ci_low"] = [x.ci_low if x else nan for x in speed]
     frame["speedup_ci_high"] = [x.ci_high if x else nan for x in speed]
     frame["speedup_rounds"] = [x.rounds if x else 0 for x in speed]
-    frame["speedup_noisy"] = [bool(x.noisy) if x else None for x in speed]
+    frame["speedup_noisy"] = [bool(x.noisy or p.all_disturbed) if x else None for x, p in zip(speed, pairs)]
     frame["reference_label"] = frame["group_key"].map(refs)
     ref_rows = frame[frame["label"] == frame["reference_label"]].set_index("group_key")
     frame["sparse_step_ms"] = frame["group_key"].map(ref_rows["step_ms"]) if not ref_rows.empty else None
@@ -275,7 +302,7 @@ def speedup_table(frame: pd.DataFrame) -> pd.DataFrame:
     frame = sort_frame(frame)
     out = frame[_ID + ["step_ms", "step_ci_low_ms", "step_ci_high_ms", "step_cpu_ms", "sparse_step_ms",
                        "reference_label", "speedup_of_sparse", "speedup_ci_low", "speedup_ci_high", "speedup_rounds",
-                       "speedup_noisy", "noisy_reasons", "epoch_time_s", "epoch_time_extrapolated"]].copy()
+                       "speedup_rounds_excluded", "speedup_noisy", "noisy_reasons", "epoch_time_s", "epoch_time_extrapolated"]].copy()
     papers = [paper_speedup(r["device"], r["dataset"], r["model"], r["framework"]) for _, r in frame.iterrows()]
     out["paper_speedup"] = [p.speedup if p else None for p in papers]
     out["paper_status"] = [p.status if p else None for p in papers]

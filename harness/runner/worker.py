@@ -155,8 +155,9 @@ def measure_cell(cell: Cell, run_id: str, command_line: list[str] | None = None)
     record.rss_growth_first_step_bytes = (warm_rss.growth_bytes or rss.growth_bytes or [None])[0]
     median_growth = _median(rss.growth_bytes)
     record.rss_growth_step_bytes = None if median_growth is None else int(median_growth)
-    from harness.measure.load import noisy_reasons
+    from harness.measure.load import disturbed, noisy_reasons
 
+    record.disturbed = disturbed(record.load)
     record.noisy_reasons = noisy_reasons(record.load, _median(resources.system_ms["step"]),
                                          record.time_ms.get("step", {}).get("median"))
 

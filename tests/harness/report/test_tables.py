@@ -124,3 +124,18 @@ def test_version_1_records_are_still_read(tmp_path):
     assert records[0]["settings"]["dim"] == 128 and records[0]["label"] == "sparse[segment]"
     row = records_to_frame(records).set_index("label").loc["torchkge"]
     assert row["speedup_of_sparse"] == 2.5
+
+
+def test_disturbed_rounds_are_left_out_of_speedups_where_clean_ones_exist(record_factory):
+    make_record = record_factory
+    records = []
+    for i, (sparse, torchkge, busy) in enumerate([(10, 30, False), (10, 200, True), (10, 31, False), (10, 29, False)]):
+        a, b = make_record("sparse", step_ms=sparse, round=i, rounds=4), make_record("torchkge", step_ms=torchkge, round=i, rounds=4)
+        b["disturbed"] = busy
+        records += [a, b]
+    row = records_to_frame(records).set_index("label").loc["torchkge"]
+    assert row["speedup_of_sparse"] == 3.0 and row["speedup_rounds"] == 3 and row["speedup_rounds_excluded"] == 1
+    for r in records:
+        r["disturbed"] = True  # a busy machine throughout: every ratio kept, and flagged
+    row = records_to_frame(records).set_index("label").loc["torchkge"]
+    assert row["speedup_rounds"] == 4 and row["speedup_noisy"]
