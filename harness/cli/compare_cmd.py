@@ -221,7 +221,7 @@ class CompareCommand(Command):
         if not backends:
             raise SptxError("--backend is empty")
         console = make_console()
-        choice = choose_dataset(args.dataset or "FB15k-237", args.data_dir, fallback_synthetic=args.dataset is None)
+        choice = choose_dataset(args.dataset, args.data_dir, fallback_synthetic=args.dataset is None)
         if choice.notice:
             console.print(f"[yellow]note:[/yellow] {choice.notice}")
         settings = settings_from_args(args, dataset=choice.name, dataset_sha256=_fingerprint(choice.name, args.data_dir),
