@@ -92,9 +92,9 @@ def _speedup_text(row) -> str:
 
 def _ms_text(wall, cpu, threads: int) -> str:
     """Wall ms, with CPU ms per thread beside it when the two differ by more than 20% (a phase that keeps
-    fewer threads busy than it has, or one that waits on the system)."""
+    fewer threads busy than it has, or one that waits on the system); not for phases under 0.5 ms."""
     text = _num(wall, ".1f")
-    if wall and cpu is not None and cpu == cpu and abs(cpu / threads - wall) > 0.2 * wall:
+    if wall and wall >= 0.5 and cpu is not None and cpu == cpu and abs(cpu / threads - wall) > 0.2 * wall:
         text += f" (cpu/thr {cpu / threads:.1f})"
     return text
 
@@ -129,7 +129,7 @@ def print_comparison(records: list[dict], console: Console, title: str, referenc
         if row["message"]:
             notes.append(escape(f"{row['label']}: {row['message']}"))
         if row["noisy_reasons"]:
-            notes.append(escape(f"{row['label']} measured while disturbed: {row['noisy_reasons']}"))
+            notes.append(escape(f"{row['label']} may be off: {row['noisy_reasons']}"))
     console.print(table)
     for note in notes:
         console.print(f"  [dim]{note}[/dim]")

@@ -159,6 +159,10 @@ def _caveats(frame: pd.DataFrame, superseded: int) -> str:
                      "synthetic stand-ins (same entity, relation and triple counts), measured because the real "
                      "files were not available; where the paper's value is drawn beside them, it is for the real "
                      "dataset.")
+    modified = sorted({d for d, k in zip(frame["dataset"], frame["dataset_kind"]) if k == "modified"})
+    if modified:
+        items.append("**Modified datasets**: " + ", ".join(f"`{d}`" for d in modified) + " carry a registry "
+                     "name but their files do not have the published counts; they are not the paper's data.")
     ext = frame[frame["epoch_time_extrapolated"] == True]  # noqa: E712 (object column)
     if not ext.empty:
         items.append(f"Epoch times of {len(ext)} of {len(frame)} cells are extrapolated (median step time x "
