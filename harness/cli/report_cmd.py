@@ -32,6 +32,8 @@ class ReportCommand(Command):
                             help="one or more JSON Lines results files (records are combined)")
         parser.add_argument("--out", default=None, metavar="DIR",
                             help="report folder to write (created if needed); default: reports/<stem of the first file>/%(default).0s")
+        parser.add_argument("--reference", default="sparse",
+                            help="what speedups are relative to: a framework (its default options) or a label like sparse[torch]")
         parser.add_argument("--title", default=None, help="the report's title (default: names the results files)%(default).0s")
 
     def run(self, args: argparse.Namespace) -> int:
@@ -53,7 +55,8 @@ class ReportCommand(Command):
             records += found
         out = Path(args.out) if args.out else Path("reports") / paths[0].stem
         try:
-            written = write_report(records, out, title=args.title, sources=[str(p) for p in paths])
+            written = write_report(records, out, title=args.title, sources=[str(p) for p in paths],
+                                   reference=args.reference)
         except OSError as exc:
             raise SptxError(f"cannot write the report to {out}: {exc.strerror or exc}") from None
         console = make_console()

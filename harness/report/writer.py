@@ -16,7 +16,7 @@ import pandas as pd
 from harness.report import paper
 from harness.report.charts import write_charts
 from harness.report.tables import (
-    environment_table, failures_table, flops_table, latest_records, memory_table, paper_vs_measured,
+    DEFAULT_REFERENCE, environment_table, failures_table, flops_table, latest_records, memory_table, paper_vs_measured,
     records_to_frame, settings_label, sort_frame, speedup_table, time_split_table,
 )
 
@@ -197,13 +197,13 @@ def _caveats(frame: pd.DataFrame, superseded: int) -> str:
 
 
 def write_report(records: Iterable[dict[str, Any]], out_dir: str | os.PathLike[str], *, title: str | None = None,
-                 sources: Iterable[str | os.PathLike[str]] = ()) -> list[Path]:
+                 sources: Iterable[str | os.PathLike[str]] = (), reference: str = DEFAULT_REFERENCE) -> list[Path]:
     """Write the report folder (charts, CSV tables, then README.md); return the paths written."""
     records = list(records)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     latest = latest_records(records)
-    frame = sort_frame(records_to_frame(latest))
+    frame = sort_frame(records_to_frame(latest, reference))
     written: list[Path] = []
 
     charts = write_charts(frame, out)
@@ -231,7 +231,8 @@ def write_report(records: Iterable[dict[str, Any]], out_dir: str | os.PathLike[s
         + ", ".join(f"`{d}`" for d in dict.fromkeys(frame["device"])) + ", models "
         + ", ".join(dict.fromkeys(frame["model"])) + ".",
         "",
-        "Speedup = the framework's step time / the reference's (`sparse` with its default backend), as the median "
+        f"Speedup = the framework's step time / the reference's (`{reference}`; a framework name means its default "
+        "options), as the median "
         "of paired per-round ratios, within one comparison group (every run setting equal: model, "
         "dissimilarity, dataset and its content hash, device, sizes, sampler, seed, steps, threads, allocator, "
         "mode). Above 1: `sparse` is faster.",

@@ -36,3 +36,9 @@ def test_bad_input_is_a_one_line_error(capsys, argv, message):
     assert main(["verify", "--model", "transe", "--dim", "8", *argv]) == 2
     err = capsys.readouterr().err.strip()
     assert message in err and len(err.splitlines()) == 1 and "Traceback" not in err
+
+
+def test_the_verdict_is_a_whole_sentence(capsys):
+    assert main(["verify", "--model", "transe", "--dataset", "synthetic:WN18RR", "--dim", "8", "--batch-size", "256"]) == 0
+    verdict = capsys.readouterr().out.strip().splitlines()[-1]
+    assert verdict.startswith("PASS:") and verdict.endswith("TorchKGE's own float32 error.")
