@@ -157,6 +157,7 @@ class _Series:
     hatch: str | None = None
     alpha: float = 1.0
     annotate: Callable[[_Group, str, float], str] | None = None
+    interval: Callable[[_Group, str], tuple[float, float] | None] | None = None  # drawn as an error bar
 
 
 def _grouped_bars(ax, groups: list[_Group], slots: list[str], series: list[_Series], colors: dict[str, str],
@@ -177,8 +178,15 @@ def _grouped_bars(ax, groups: list[_Group], slots: list[str], series: list[_Seri
                 if height is not None:
                     ax.bar(x, height, width, color=colors.get(slot, "#444444"), alpha=s.alpha, hatch=s.hatch,
                            edgecolor=colors.get(slot, "#444444") if s.hatch else "white", linewidth=0.8)
+                    top = height
+                    bounds = s.interval(group, slot) if s.interval is not None else None
+                    if bounds is not None:
+                        low, high = bounds
+                        ax.errorbar(x, height, yerr=[[max(height - low, 0.0)], [max(high - height, 0.0)]],
+                                    fmt="none", ecolor="black", elinewidth=0.8, capsize=2)
+                        top = max(height, high)
                     if s.annotate is not None:
-                        texts.append((x, height, s.annotate(group, slot, height)))
+                        texts.append((x, top, s.annotate(group, slot, height)))
                 else:
                     failures.append((x, STATUS_TEXT.get(status, status)))
                 x += 1.0
@@ -283,7 +291,14 @@ def speedup_chart(frame: pd.DataFrame, device: str, out_dir: Path, stem: str) ->
             values.append(cell.speedup)
             return cell.speedup, None
 
-        series = [_Series("ours", ours, annotate=lambda g, s, v: f"{v:.2f}x"),
+        def interval(group: _Group, slot: str) -> tuple[float, float] | None:
+            row = _row(group, slot)
+            if row is None:
+                return None
+            low, high = _num(row["speedup_ci_low"]), _num(row["speedup_ci_high"])
+            return (low, high) if low is not None and high is not None else None
+
+        series = [_Series("ours", ours, annotate=lambda g, s, v: f"{v:.2f}x", interval=interval),
                   _Series("paper", paper, hatch="///", alpha=0.45, annotate=lambda g, s, v: f"{v:.1f}x")]
         _grouped_bars(ax, groups, slots, series, colors, fail_height=lambda: 1.0)
         log = _use_log(ax, values + [1.0])
@@ -304,8 +319,9 @@ def speedup_chart(frame: pd.DataFrame, device: str, out_dir: Path, stem: str) ->
     title = f"Speedup of sparse over each framework, {device}"
     fig.suptitle(title + " (higher = sparse faster)", fontsize=12)
     path = _save(fig, out_dir / f"{stem}speedup-{_slug(device)}.png")
-    caption = ("Step-time speedup of `sparse` (its fastest ok backend) over each framework, per dataset, one "
-               "panel per model; solid bars are ours, hatched bars beside them the paper's reported speedup "
+    caption = ("Step-time speedup of the reference (`sparse` with its default backend) over each framework, per "
+               "dataset, one panel per model: solid bars are ours (the median of paired per-round ratios, with "
+               "its bootstrap 95% CI as an error bar), hatched bars beside them the paper's reported speedup "
                + ("(GPU speedup figure)" if device.startswith("cuda") else "(FB15k artifact table; CPU has no other)")
                + ". Grey cross-hatched markers are cells that did not run ok, labelled with their status.")
     if any_synthetic_paper:
@@ -416,8 +432,8 @@ def memory_chart(frame: pd.DataFrame, device: str, out_dir: Path, stem: str) -> 
     caption = ("Peak memory of one training step per framework in MiB, labelled with the ratio framework / "
                "sparse (above 1: sparse uses less). "
                + ("This is the CUDA caching allocator's peak over the measured steps." if device.startswith("cuda")
-                  else "On CPU this is the peak of live tensors during one step (not the process RSS, which is "
-                       "in memory.csv)."))
+                  else "On CPU this is the peak of live tensors during one step; memory.csv also has the RSS "
+                       "growth of the first step."))
     return Chart(path, title, caption)
 
 

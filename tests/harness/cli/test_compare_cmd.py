@@ -19,6 +19,8 @@ TINY = ["--dataset", "synthetic:WN18RR", "--dim", "8", "--batch-size", "256", "-
     (["--time-limit", "0"], "--time-limit must be positive"),
     (["--memory-limit-mb", "-5"], "--memory-limit-mb must be at least 1"),
     (["--rounds", "0"], "--rounds must be at least 1"),
+    (["--backend", "nosuch"], "sparse backend 'nosuch': choose one of"),
+    (["--dataset", "synthetic:NoSuch"], "unknown dataset 'NoSuch'"),
 ])
 def test_out_of_range_options_are_one_line_errors(tmp_path, capsys, argv, message):
     assert main(["compare", *TINY, "--out", str(tmp_path / "r.jsonl"), *argv]) == 2
