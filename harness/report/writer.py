@@ -250,4 +250,26 @@ def write_report(records: Iterable[dict[str, Any]], out_dir: str | os.PathLike[s
     lines += [f"- [{name}]({name}): {what}" for name, what in CSV_FILES.items()]
     lines += ["", "## Environment", "", _environment_section(env), "", "## Caveats", "", _caveats(frame, len(records) - len(latest)), ""]
     written.append(write_text_atomic(out / "README.md", "\n".join(lines)))
+    _remove_stale(out, written)
     return written
+
+
+MANIFEST = ".sptx-report-files"
+
+
+def _remove_stale(out: Path, written: list[Path]) -> None:
+    """Delete the files an earlier report wrote here that this one did not (e.g. the chart of a model no
+    longer in the records), then list this report's files; files sptx never wrote are left alone."""
+    import json
+
+    manifest = out / MANIFEST
+    names = sorted({p.name for p in written})
+    try:
+        previous = json.loads(manifest.read_text(encoding="utf-8")) if manifest.exists() else []
+    except (OSError, ValueError):
+        previous = []
+    for name in previous if isinstance(previous, list) else []:
+        stale = out / str(name)
+        if str(name) not in names and stale.parent == out and stale.is_file():
+            stale.unlink()
+    write_text_atomic(manifest, json.dumps(names, indent=1) + "\n")

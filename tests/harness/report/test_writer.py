@@ -62,3 +62,16 @@ def test_a_re_run_replaces_the_older_record_in_the_report(tmp_path, simple_recor
     speed = pd.read_csv(tmp_path / "speedup.csv")
     assert speed.loc[speed["label"] == "pyg", "speedup_of_sparse"].iloc[0] == 2.0
     assert "superseded" in (tmp_path / "README.md").read_text()
+
+
+def test_a_rewritten_report_removes_only_its_own_stale_files(tmp_path, simple_records, record_factory):
+    from harness.report.writer import write_report
+
+    make_record = record_factory
+    transr = [make_record("sparse", model="transr"), make_record("torchkge", model="transr", step_ms=20.0)]
+    write_report([*simple_records, *transr], tmp_path)
+    assert (tmp_path / "time-split-cpu-transr.png").exists()
+    (tmp_path / "notes.txt").write_text("mine")
+    write_report(simple_records, tmp_path)  # TransR is gone from the records
+    assert not (tmp_path / "time-split-cpu-transr.png").exists()
+    assert (tmp_path / "time-split-cpu-transe.png").exists() and (tmp_path / "notes.txt").read_text() == "mine"
