@@ -13,7 +13,7 @@ import torch
 from harness.sampling import Batch
 from harness.spec import ModelConfig, TrainConfig
 
-__all__ = ["AdapterOption", "FrameworkStep", "adam"]
+__all__ = ["COMMON_OPTIONS", "AdapterOption", "FrameworkStep", "adam"]
 
 
 @dataclass(frozen=True)
@@ -27,6 +27,14 @@ class AdapterOption:
     help: str
     choices: Callable[[], tuple[Any, ...]] | None = None
     in_label: bool = False
+    label_text: str | None = None  # shown instead of name=value when the value is not the default
+
+
+# Options every framework has, applied by the harness after the adapter is built (see `apply_common_options`).
+COMMON_OPTIONS: tuple[AdapterOption, ...] = (
+    AdapterOption("compile", False, "run the forward pass (and so its backward) under torch.compile",
+                  choices=lambda: (False, True), label_text="compiled"),
+)
 
 
 class FrameworkStep(ABC):
@@ -57,6 +65,24 @@ class FrameworkStep(ABC):
         return None
 
     @classmethod
+    def all_options(cls) -> tuple[AdapterOption, ...]:
+        """The adapter's own options, then those every framework has."""
+        return (*cls.options, *COMMON_OPTIONS)
+
+    @classmethod
+    def build(cls, cfg: ModelConfig, train: TrainConfig, params: Mapping[str, torch.Tensor], device: torch.device,
+              options: Mapping[str, Any], native: bool = False) -> "FrameworkStep":
+        """The adapter with its own options passed to __init__, then the common ones applied."""
+        resolved = cls.resolve_options(options)
+        own = {o.name: resolved[o.name] for o in cls.options}
+        if native and cls.has_native:
+            own["native"] = True
+        step = cls(cfg, train, params, device, **own)
+        if resolved.get("compile"):
+            step.forward = torch.compile(step.forward)  # type: ignore[method-assign]
+        return step
+
+    @classmethod
     def unavailable_reason_for(cls, options: Mapping[str, Any]) -> str | None:
         """Why the step cannot run here with these options (by default: its library's reason)."""
         return cls.unavailable_reason()
@@ -66,13 +92,13 @@ class FrameworkStep(ABC):
         """Every declared option with its value (defaults filled in); unknown names or values raise SptxError."""
         from harness.errors import SptxError
 
-        declared = {o.name: o for o in cls.options}
+        declared = {o.name: o for o in cls.all_options()}
         unknown = sorted(set(given) - set(declared))
         if unknown:
             known = ", ".join(declared) or "none"
             raise SptxError(f"{cls.name} has no option(s) {', '.join(unknown)} (its options: {known})")
         out = {}
-        for option in cls.options:
+        for option in cls.all_options():
             value = given.get(option.name, option.default)
             if option.choices is not None and value not in option.choices():
                 raise SptxError(f"{cls.name} {option.name} {value!r}: choose one of "
@@ -84,12 +110,12 @@ class FrameworkStep(ABC):
     def label(cls, options: Mapping[str, Any]) -> str:
         """`sparse[segment]`, `gather[normalize=rows]`, or the plain name when nothing is worth showing."""
         parts = []
-        for option in cls.options:
+        for option in cls.all_options():
             value = options.get(option.name, option.default)
             if option.in_label:
                 parts.append(str(value))
             elif value != option.default:
-                parts.append(f"{option.name}={value}")
+                parts.append(option.label_text or f"{option.name}={value}")
         return f"{cls.name}[{','.join(parts)}]" if parts else cls.name
 
     @classmethod

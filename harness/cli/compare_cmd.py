@@ -193,6 +193,10 @@ class CompareCommand(Command):
         parser.add_argument("--frameworks", default=DEFAULT_FRAMEWORKS, help="comma-separated frameworks to compare")
         parser.add_argument("--backend", default=DEFAULT_BACKEND,
                             help=f"SpMM backend(s) of `sparse`, comma-separated ({', '.join(BACKENDS)})")
+        parser.add_argument("--compile", default="", metavar="FRAMEWORKS",
+                            help="also measure these frameworks (comma-separated, or `all`) with their forward and "
+                                 "backward under torch.compile, as variants labelled e.g. gather[compiled]; compile "
+                                 "time falls in the warm-up steps")
         parser.add_argument("--explain", action="store_true",
                             help="add the ablation cells (TorchKGE; our gather normalising every gathered row; our "
                                  "gather normalising the table once; sparse) and split sparse's speedup over TorchKGE "
@@ -232,6 +236,7 @@ class CompareCommand(Command):
                 wanted.append((framework, options))
         if args.explain:
             wanted += [cell for cell in EXPLAIN_CELLS if cell not in wanted]
+        wanted += _compiled_variants(wanted, args.compile, frameworks)
         limit = None if args.memory_limit_mb is None else args.memory_limit_mb * 2**20
         made = (make_cell(framework, options=options, data_dir=args.data_dir, time_limit_s=args.time_limit,
                           memory_limit_bytes=limit, measure_flops=not args.no_flops,
@@ -256,6 +261,18 @@ class CompareCommand(Command):
             for path in write_comparison_charts(records, args.plot):
                 console.print(f"chart: {path}")
         return exit_status(records, console)
+
+
+def _compiled_variants(wanted: list[tuple[str, dict]], compile_list: str, frameworks: list[str]) -> list[tuple[str, dict]]:
+    """A compiled twin of every wanted cell whose framework is in --compile (`all`: every framework)."""
+    names = [n.strip() for n in compile_list.split(",") if n.strip()]
+    if not names:
+        return []
+    chosen = set(frameworks) if names == ["all"] else set(names)
+    unknown = sorted(chosen - set(frameworks))
+    if unknown:
+        raise SptxError(f"--compile {', '.join(unknown)}: not among --frameworks ({', '.join(frameworks)})")
+    return [(framework, {**options, "compile": True}) for framework, options in wanted if framework in chosen]
 
 
 def _fingerprint(dataset: str, data_dir: str | None) -> str:

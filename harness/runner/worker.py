@@ -12,7 +12,6 @@ import resource
 import sys
 import time
 import traceback
-from typing import Any
 
 import torch
 
@@ -62,15 +61,14 @@ def _unlimit_memory() -> None:
     resource.setrlimit(resource.RLIMIT_AS, (hard, hard))
 
 
-def build_step(cell: Cell, cfg, train, params, device):
-    """The framework's adapter with the cell's declared options (and native=True in native mode)."""
+def build_step(cell: Cell, cfg, train, params, device, eager: bool = False):
+    """The framework's adapter with the cell's declared options (native=True in native mode); `eager`
+    leaves torch.compile out (FLOPs are counted on the eager step: the same math)."""
     from baselines import get_framework
 
-    cls = get_framework(cell.framework)
-    options: dict[str, Any] = cls.resolve_options(cell.option_dict)
-    if cell.settings.mode == "native" and cls.has_native:
-        options["native"] = True
-    return cls(cfg, train, params, device, **options)
+    options = dict(cell.option_dict, compile=False) if eager else cell.option_dict
+    return get_framework(cell.framework).build(cfg, train, params, device, options,
+                                               native=cell.settings.mode == "native")
 
 
 def _stats(samples: dict[str, list[float]]) -> dict[str, dict[str, float]]:
@@ -201,10 +199,10 @@ def _measure_memory(record: Record, step, batches, device: torch.device) -> None
 
 
 def _count_flops(record: Record, cell: Cell, cfg, train, params, device, batch, notes: list[str]) -> None:
-    """Executed and profiler FLOPs of one step, on a fresh step so the timed one is untouched."""
+    """Executed and profiler FLOPs of one step, on a fresh eager step so the timed one is untouched."""
     from harness.measure.flops import count_step_flops
 
-    counted = count_step_flops(build_step(cell, cfg, train, params, device), batch)
+    counted = count_step_flops(build_step(cell, cfg, train, params, device, eager=True), batch)
     record.flops_executed = int(counted.executed)
     record.flops_optimizer = int(counted.optimizer)
     record.flops_profiler_dense = None if counted.profiler is None else int(counted.profiler)

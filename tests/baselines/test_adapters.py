@@ -15,7 +15,7 @@ import torch
 from baselines import FRAMEWORKS
 from baselines.dglke import DGLKEStep, dgl_unavailable_reason
 from baselines.gather import translated_differences
-from harness.sampling import BatchStream, make_sampler
+from harness.sampling import Batch, BatchStream, make_sampler
 from harness.spec import MODEL_NAMES, ModelConfig, TrainConfig, init_parameters, parameter_shapes
 from sparse_impl.dissimilarity import dissimilarity
 
@@ -179,3 +179,44 @@ def test_dglke_native_adagrad_is_row_wise() -> None:
     assert touched.any()
     assert torch.all(moved[~touched] == 0)
     assert torch.all((moved[touched] * grad[touched]).sum(1) < 0)  # a descent direction per row
+
+
+def test_options_are_declared_resolved_and_labelled():
+    from baselines import FRAMEWORKS
+    from harness.errors import SptxError
+
+    sparse, gather = FRAMEWORKS["sparse"], FRAMEWORKS["gather"]
+    assert sparse.resolve_options({}) == {"backend": "segment", "compile": False}
+    assert sparse.label(sparse.resolve_options({"backend": "torch"})) == "sparse[torch]"
+    assert gather.label({}) == "gather" and gather.label({"compile": True}) == "gather[compiled]"
+    assert gather.label({"normalize": "rows"}) == "gather[normalize=rows]"
+    assert sparse.label({"compile": True}) == "sparse[segment,compiled]"
+    with pytest.raises(SptxError, match="gather has no option"):
+        gather.resolve_options({"backend": "torch"})
+    with pytest.raises(SptxError, match="choose one of"):
+        gather.resolve_options({"normalize": "sometimes"})
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("framework", ["sparse", "gather"])
+def test_a_compiled_step_computes_what_the_eager_one_does(framework):
+    from baselines import FRAMEWORKS
+
+    cfg = ModelConfig("transe", 50, 5, 8)
+    gen = torch.Generator().manual_seed(0)
+    heads, tails = torch.randint(0, 50, (2, 16), generator=gen)
+    positives = torch.stack([heads, torch.randint(0, 5, (16,), generator=gen), tails], dim=1)
+    negatives = positives.clone()
+    negatives[:, 2] = torch.randint(0, 50, (16,), generator=gen)
+    losses = {}
+    for compiled in (False, True):
+        step = FRAMEWORKS[framework].build(cfg, TrainConfig(), init_parameters(cfg), torch.device("cpu"),
+                                           {"compile": compiled})
+        out = []
+        for _ in range(2):
+            loss = step.forward(step.prepare(Batch(positives, negatives)))
+            step.backward(loss)
+            step.optimizer_step()
+            out.append(float(loss.detach()))
+        losses[compiled] = out
+    assert losses[True] == pytest.approx(losses[False], rel=1e-5)
