@@ -11,7 +11,11 @@ from dataclasses import dataclass
 
 import torch
 
-__all__ = ["IncidencePattern", "translation_incidence", "entity_incidence"]
+__all__ = ["COMPACT_FRACTION", "EntityCompaction", "IncidencePattern", "compact_entities", "entity_incidence",
+           "translation_incidence"]
+
+# Compact the entity columns of a batch when it touches at most this fraction of the entity table.
+COMPACT_FRACTION = 0.5
 
 
 @dataclass(frozen=True)
@@ -80,3 +84,31 @@ def entity_incidence(triples: torch.Tensor, n_entities: int, dtype: torch.dtype 
     block = torch.stack((triples[:, 0], triples[:, 2]), dim=1)
     signs = torch.tensor([1.0, -1.0])
     return _pattern(block, signs, n_entities, dtype)
+
+
+@dataclass(frozen=True)
+class EntityCompaction:
+    """The entities a batch touches (`ids`, sorted) and its triples with entity ids renumbered into them,
+    so per-row work on the entity table (normalisation, frac) runs on those rows only."""
+
+    ids: torch.Tensor  # (U,) int64, sorted global entity ids
+    triples: torch.Tensor  # (B, 3) with heads and tails in [0, U)
+
+
+def compact_entities(triples: torch.Tensor, n_entities: int,
+                     fraction: float = COMPACT_FRACTION) -> EntityCompaction | None:
+    """The batch's entities renumbered 0..U-1 when U <= fraction * n_entities, else None (whole table).
+
+    O(B + n_entities), no sort: a seen-mask over the table and its running count give the new ids.
+    """
+    ends = torch.cat((triples[:, 0], triples[:, 2]))
+    seen = torch.zeros(n_entities, dtype=torch.bool, device=triples.device)
+    seen[ends] = True
+    n_used = int(seen.sum())
+    if n_used > fraction * n_entities:
+        return None
+    new_id = torch.cumsum(seen, dim=0) - 1
+    local = triples.clone()
+    local[:, 0] = new_id[triples[:, 0]]
+    local[:, 2] = new_id[triples[:, 2]]
+    return EntityCompaction(torch.nonzero(seen).squeeze(1), local)

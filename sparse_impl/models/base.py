@@ -12,7 +12,7 @@ from torch import nn
 
 from sparse_impl.backends.base import SpMMBackend
 from sparse_impl.dissimilarity import dissimilarity
-from sparse_impl.incidence import IncidencePattern, entity_incidence, translation_incidence
+from sparse_impl.incidence import IncidencePattern, compact_entities, entity_incidence, translation_incidence
 
 __all__ = ["PreparedBatch", "SparseKGEModel"]
 
@@ -26,6 +26,7 @@ class PreparedBatch:
     relations: torch.Tensor
     n_positive: int
     pattern: IncidencePattern
+    entity_ids: torch.Tensor | None = None  # the entity rows the matrix's entity columns stand for (None: all)
 
 
 class SparseKGEModel(nn.Module, ABC):
@@ -50,18 +51,30 @@ class SparseKGEModel(nn.Module, ABC):
             self.register_parameter(key, nn.Parameter(value.detach().clone()))
 
     def prepare(self, positives: torch.Tensor, negatives: torch.Tensor) -> PreparedBatch:
-        """Build the batch incidence. positives: (B, 3); negatives: (k*B, 3); columns (h, r, t)."""
+        """Build the batch incidence. positives: (B, 3); negatives: (k*B, 3); columns (h, r, t).
+
+        When the batch touches few of the entities, its entity columns are renumbered into the rows it
+        touches (compact_entities), so the per-row entity work of the forward and backward passes runs on
+        those rows only instead of the whole table; the numbers are the same.
+        """
         triples = torch.cat((positives, negatives), dim=0)
         dtype = self.entity.dtype
+        compact = compact_entities(triples, self.n_entities)
+        local, n_columns = (triples, self.n_entities) if compact is None else (compact.triples, compact.ids.numel())
         if self.uses_relation_columns:
-            pattern = translation_incidence(triples, self.n_entities, self.n_relations, dtype)
+            pattern = translation_incidence(local, n_columns, self.n_relations, dtype)
         else:
-            pattern = entity_incidence(triples, self.n_entities, dtype)
-        return PreparedBatch(self.backend.build(pattern), triples[:, 1], positives.shape[0], pattern)
+            pattern = entity_incidence(local, n_columns, dtype)
+        return PreparedBatch(self.backend.build(pattern), triples[:, 1], positives.shape[0], pattern,
+                             None if compact is None else compact.ids)
 
-    def normalized_entities(self) -> torch.Tensor:
-        """Unit-norm entity rows, differentiable: shape (n_entities, d)."""
-        return nn.functional.normalize(self.entity, p=2, dim=1)
+    def entity_rows(self, batch: PreparedBatch) -> torch.Tensor:
+        """The entity rows the batch's matrix refers to: the whole table, or the rows it touches."""
+        return self.entity if batch.entity_ids is None else self.entity.index_select(0, batch.entity_ids)
+
+    def normalized_entities(self, batch: PreparedBatch) -> torch.Tensor:
+        """Unit-norm entity rows the batch refers to, differentiable: shape (n_entities or U, d)."""
+        return nn.functional.normalize(self.entity_rows(batch), p=2, dim=1)
 
     @abstractmethod
     def differences(self, batch: PreparedBatch) -> torch.Tensor:

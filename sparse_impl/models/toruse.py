@@ -21,7 +21,7 @@ class SparseTorusE(SparseKGEModel):
     uses_relation_columns = True
 
     def differences(self, batch: PreparedBatch) -> torch.Tensor:
-        table = torch.cat((self.entity, self.relation), dim=0)
+        table = torch.cat((self.entity_rows(batch), self.relation), dim=0)
         return self.backend.spmm(batch.matrix, straight_through_frac(table))
 
     @torch.no_grad()

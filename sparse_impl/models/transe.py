@@ -16,7 +16,7 @@ class SparseTransE(SparseKGEModel):
     uses_relation_columns = True
 
     def differences(self, batch: PreparedBatch) -> torch.Tensor:
-        table = torch.cat((self.normalized_entities(), self.relation), dim=0)
+        table = torch.cat((self.normalized_entities(batch), self.relation), dim=0)
         return self.backend.spmm(batch.matrix, table)
 
     @torch.no_grad()

@@ -17,7 +17,7 @@ class SparseTransH(SparseKGEModel):
     uses_relation_columns = False
 
     def differences(self, batch: PreparedBatch) -> torch.Tensor:
-        x = self.backend.spmm(batch.matrix, self.normalized_entities())
+        x = self.backend.spmm(batch.matrix, self.normalized_entities(batch))
         w = normalize(self.normal.index_select(0, batch.relations), p=2, dim=1)
         d_r = self.relation.index_select(0, batch.relations)
         return x - (x * w).sum(dim=1, keepdim=True) * w + d_r

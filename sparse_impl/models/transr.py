@@ -17,7 +17,7 @@ class SparseTransR(SparseKGEModel):
     uses_relation_columns = False
 
     def differences(self, batch: PreparedBatch) -> torch.Tensor:
-        x = self.backend.spmm(batch.matrix, self.normalized_entities())
+        x = self.backend.spmm(batch.matrix, self.normalized_entities(batch))
         m_r = self.projection.index_select(0, batch.relations)
         r = self.relation.index_select(0, batch.relations)
         return torch.bmm(m_r, x.unsqueeze(2)).squeeze(2) + r

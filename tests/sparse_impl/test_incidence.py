@@ -48,3 +48,13 @@ def test_incidence_times_table_is_h_plus_r_minus_t():
     pattern = translation_incidence(TRIPLES, N_ENT, N_REL, dtype=torch.float64)
     h, r, t = table[TRIPLES[:, 0]], table[N_ENT + TRIPLES[:, 1]], table[TRIPLES[:, 2]]
     torch.testing.assert_close(pattern.to_dense() @ table, h + r - t)
+
+
+def test_compact_entities_renumbers_only_when_few_are_touched():
+    from sparse_impl.incidence import compact_entities
+
+    triples = torch.tensor([[9, 0, 2], [2, 1, 30], [30, 0, 9]])
+    compact = compact_entities(triples, 40)
+    assert compact is not None and compact.ids.tolist() == [2, 9, 30]
+    assert compact.triples.tolist() == [[1, 0, 0], [0, 1, 2], [2, 0, 1]]  # relations untouched
+    assert compact_entities(torch.tensor([[0, 0, 1], [2, 0, 3]]), 6) is None  # 4 of 6 touched: whole table

@@ -82,3 +82,36 @@ def test_normalize_parameters_matches_torchkge_rules():
     torch.testing.assert_close(model.entity.norm(dim=1), torch.ones(N_ENT))
     torch.testing.assert_close(model.normal.norm(dim=1), torch.ones(N_REL))
     torch.testing.assert_close((model.relation * model.normal).sum(1), torch.zeros(N_REL), atol=1e-6, rtol=0)
+
+
+@pytest.mark.parametrize("model,dissimilarity", CASES)
+def test_a_batch_touching_few_entities_gives_the_same_scores_and_gradients(model, dissimilarity, monkeypatch):
+    """With 40 entities the batch touches 5, so its entity columns are compacted to those rows; scores and
+    every gradient equal the hand formula and the whole-table computation."""
+    import sparse_impl.models.base as base
+
+    n_ent = 40
+    cfg = ModelConfig(model, n_ent, N_REL, DIM, rel_dim=3 if model == "transr" else None, dissimilarity=dissimilarity)
+    params = {k: v.double() for k, v in init_parameters(cfg, seed=5).items()}
+    params["entity"] = params["entity"] * 1.7
+
+    def run():
+        sparse = build_model(model, params, n_ent, N_REL, dissimilarity).double()
+        prepared = sparse.prepare(POSITIVES, NEGATIVES)
+        positive, negative = sparse(prepared)
+        margin_ranking_loss(positive, negative, 0.5).backward()
+        return prepared, positive, negative, {k: v.grad for k, v in sparse.named_parameters()}
+
+    prepared, positive, negative, grads = run()
+    assert prepared.entity_ids is not None and prepared.entity_ids.tolist() == [0, 2, 3, 5, 6]
+    d = REFERENCE_DISSIMILARITY[dissimilarity]
+    torch.testing.assert_close(positive, -d(_reference_difference(model, params, POSITIVES)))
+    torch.testing.assert_close(negative, -d(_reference_difference(model, params, NEGATIVES)))
+    monkeypatch.setattr(base, "compact_entities", lambda triples, n: None)
+    whole, positive_w, _, grads_w = run()
+    assert whole.entity_ids is None
+    torch.testing.assert_close(positive, positive_w)
+    for name, grad in grads.items():
+        torch.testing.assert_close(grad, grads_w[name])
+        if name == "entity":
+            assert grad[[1, 4, 7]].abs().max() == 0  # untouched rows get no gradient either way
