@@ -92,6 +92,10 @@ class RunSettings:
                               "memory allocator of measuring processes: pinned = glibc malloc that never "
                               "returns memory to the OS between steps; default = glibc as it comes",
                               choices=lambda: ALLOCATORS)
+    optimizer: str = _setting("adam-fused", "--optimizer",
+                              "Adam for every framework: adam-fused = torch's fused kernel where the device has one "
+                              "(the same update in one pass), adam = the default implementation",
+                              choices=lambda: ("adam-fused", "adam"))
     mode: str = _setting("identical", None, "identical work, or each framework's native step (--native)")
 
     def __post_init__(self) -> None:

@@ -81,6 +81,7 @@ class TrainConfig:
     num_negatives: int = 1
     sampler: str = "bernoulli"
     seed: int = 0
+    optimizer: str = "adam-fused"  # "adam-fused": torch's fused Adam kernel where the device has one; "adam"
     extra: dict[str, str] = field(default_factory=dict)
 
 

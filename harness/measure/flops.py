@@ -234,9 +234,19 @@ def _segment_sum_flops(args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> int:
     return _sparse_product_flops(nnz, _nonempty_segments(offsets, nnz), math.prod(weight.shape[1:]), weights)
 
 
+def _fused_adam_flops(args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> int:
+    """torch's fused Adam counted as the unfused implementation's elementwise ops (7 per element, 8 with
+    weight decay: grad + wd * p, lerp, mul, addcmul, sqrt, div, add eps, addcdiv), so fused and unfused
+    optimizers compare on the same rule."""
+    per_element = 8 if kwargs.get("weight_decay", 0) else 7
+    return per_element * sum(_numel(t) for t in args[0] if isinstance(t, torch.Tensor))
+
+
 def op_flops(func: Any, args: tuple[Any, ...], kwargs: Mapping[str, Any], out: Any) -> int | None:
     """FLOPs of one aten call under the sparse-aware rules; None when the op is unknown."""
     name = _base_name(func)
+    if name in ("_fused_adam", "_fused_adamw"):
+        return _fused_adam_flops(args, kwargs)
     foreach = name.startswith("_foreach_")
     core = name[len("_foreach_"):] if foreach else name
     if name in _MOVEMENT or name in _GATHER or (foreach and core in _MOVEMENT):

@@ -100,7 +100,7 @@ def _migrate_v1(raw: dict[str, Any]) -> dict[str, Any]:
     env = raw.get("env") or {}
     settings = {k: raw.get(k) for k in _V1_SETTINGS}
     settings.update(sampler="bernoulli", steps=raw.get("steps_measured", 0), warmup=raw.get("warmup_steps", 0),
-                    threads=env.get("threads"), allocator="default", dataset_sha256="")
+                    threads=env.get("threads"), allocator="default", dataset_sha256="", optimizer="adam")
     backend = raw.get("backend")
     options = {"backend": backend} if backend else {}
     framework = raw.get("framework", "")

@@ -112,7 +112,7 @@ def measure_cell(cell: Cell, run_id: str, command_line: list[str] | None = None)
                          f"triples of {s.dataset}")
     cfg = ModelConfig(s.model, dataset.n_entities, dataset.n_relations, s.dim, rel_dim=s.rel_dim,
                       dissimilarity=s.dissimilarity)
-    train = TrainConfig(num_negatives=s.num_negatives, sampler=s.sampler, seed=s.seed)
+    train = TrainConfig(num_negatives=s.num_negatives, sampler=s.sampler, seed=s.seed, optimizer=s.optimizer)
     sampler = make_sampler(s.sampler, dataset.train, dataset.n_entities, dataset.n_relations)
     stream = BatchStream(dataset.train, s.batch_size, sampler, s.num_negatives, s.seed)
     params = init_parameters(cfg, seed=s.seed)
@@ -126,6 +126,12 @@ def measure_cell(cell: Cell, run_id: str, command_line: list[str] | None = None)
     kernel = getattr(step, "kernel", None)
     if kernel:
         notes.append(f"kernel: {kernel}")
+    optimizer = getattr(step, "optimizer", None)
+    if isinstance(optimizer, torch.optim.Optimizer):
+        from baselines.base import optimizer_kind
+
+        if optimizer_kind(optimizer) != s.optimizer:
+            notes.append(f"optimizer: {optimizer_kind(optimizer)} ({s.optimizer} is not available here)")
 
     batches = iter(stream)
     warm_rss = RssProbe()

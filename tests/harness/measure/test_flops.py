@@ -204,3 +204,17 @@ def test_identical_transe_math_executes_the_same_translation_flops():
     loss_add = B  # (margin - pos) + neg in the loss is the forward's only other aten.add
     translation_gather = gather.by_phase["forward"]["aten.add"] + gather.by_phase["forward"]["aten.sub"] - loss_add
     assert translation_sparse == translation_gather == 2 * ROWS * D
+
+
+@pytest.mark.parametrize("weight_decay", [0.0, 1e-5])
+def test_fused_adam_counts_what_the_unfused_one_does(weight_decay):
+    counts = {}
+    for fused in (False, True):
+        p = torch.nn.Parameter(torch.randn(100, 10))
+        p.grad = torch.randn(100, 10)
+        opt = torch.optim.Adam([p], lr=1e-3, weight_decay=weight_decay, fused=fused)
+        opt.step()
+        counter = _count(opt.step)
+        assert not counter.uncounted
+        counts[fused] = sum(counter.by_op().values())
+    assert abs(counts[True] - counts[False]) <= 2  # the unfused one adds the step counter
