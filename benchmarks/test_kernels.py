@@ -1,4 +1,5 @@
-"""Kernel microbenchmarks (pytest-benchmark): the SpMM of a TransE batch against the gather it replaces.
+"""Kernel microbenchmarks (pytest-benchmark): the SpMM of a TransE batch on every SpMM backend against
+the gather / scatter-add it replaces, forward plus backward, and the per-batch incidence build.
 
 Run with `pytest benchmarks --benchmark-only` (kept out of the test run; `tox` collects only tests/).
 Save with `--benchmark-json out.json`; compare runs with `--benchmark-compare`.
@@ -7,7 +8,7 @@ Save with `--benchmark-json out.json`; compare runs with `--benchmark-compare`.
 import pytest
 import torch
 
-from sparse_impl.backends import get_backend
+from sparse_impl.backends import BACKENDS, get_backend
 from sparse_impl.incidence import translation_incidence
 
 N_ENT, N_REL, BATCH = 14541, 237, 32768
@@ -23,9 +24,13 @@ def setup(request):
     return triples, table
 
 
-def test_spmm_forward_backward(benchmark, setup):
+@pytest.mark.parametrize("backend_name", list(BACKENDS))
+def test_spmm_forward_backward(benchmark, setup, backend_name):
+    reason = BACKENDS[backend_name].unavailable_reason()
+    if reason is not None:
+        pytest.skip(f"backend {backend_name} unavailable: {reason}")
     triples, table = setup
-    backend = get_backend("torch")
+    backend = get_backend(backend_name)
     matrix = backend.build(translation_incidence(triples, N_ENT, N_REL))
 
     def run():
@@ -46,6 +51,8 @@ def test_gather_forward_backward(benchmark, setup):
     benchmark(run)
 
 
-def test_incidence_build(benchmark, setup):
+@pytest.mark.parametrize("backend_name", ["torch", "segment"])
+def test_incidence_build(benchmark, setup, backend_name):
     triples, _ = setup
-    benchmark(lambda: get_backend("torch").build(translation_incidence(triples, N_ENT, N_REL)))
+    backend = get_backend(backend_name)
+    benchmark(lambda: backend.build(translation_incidence(triples, N_ENT, N_REL)))
