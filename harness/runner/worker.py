@@ -12,6 +12,8 @@ import resource
 import sys
 import time
 import traceback
+from dataclasses import dataclass
+from typing import Any
 
 import torch
 
@@ -19,7 +21,8 @@ from harness.records.environment import environment
 from harness.records.schema import Record
 from harness.runner.cell import Cell
 
-__all__ = ["base_record", "measure_cell", "classify_failure", "main"]
+__all__ = ["Workload", "base_record", "classify_failure", "main", "measure_cell", "measure_steps",
+           "prepare_workload", "step_notes"]
 
 
 def base_record(cell: Cell, run_id: str, status: str, message: str = "", *, dataset_kind: str | None = None,
@@ -88,21 +91,25 @@ def _median(values: list[float]) -> float | None:
     return float(np.median(values)) if values else None
 
 
-def measure_cell(cell: Cell, run_id: str, command_line: list[str] | None = None) -> Record:
-    """Run the cell here and return its record (status 'ok', or the failure it met)."""
+@dataclass
+class Workload:
+    """What one cell trains on: the dataset, the model and training settings, batches and parameters."""
+
+    dataset: Any
+    cfg: Any
+    train: Any
+    stream: Any
+    params: dict[str, torch.Tensor]
+
+
+def prepare_workload(cell: Cell) -> Workload:
+    """Load the dataset (checking it is the one the run identified) and build everything a step needs."""
     from harness.data import load_dataset
-    from harness.measure import load as machine_load
-    from harness.measure.driver import CudaEventTimer, PhaseTimer, ResourceProbe, drive_steps, monotonic_clock
-    from harness.measure.memory import RssProbe
     from harness.sampling import BatchStream, make_sampler
     from harness.spec import ModelConfig, TrainConfig, init_parameters
 
-    started = time.perf_counter()
     s = cell.settings
-    torch.set_num_threads(s.threads)
-    device = torch.device(s.device)
     dataset = load_dataset(s.dataset, cell.data_dir)
-    record = base_record(cell, run_id, "ok", dataset_kind=dataset.kind, command_line=command_line)
     actual = getattr(dataset, "content_sha256", "")
     if s.dataset_sha256 and actual and actual != s.dataset_sha256:
         raise RuntimeError(f"the files of {s.dataset} changed since the run started (sha256 {actual[:12]}, "
@@ -115,36 +122,43 @@ def measure_cell(cell: Cell, run_id: str, command_line: list[str] | None = None)
     train = TrainConfig(num_negatives=s.num_negatives, sampler=s.sampler, seed=s.seed, optimizer=s.optimizer)
     sampler = make_sampler(s.sampler, dataset.train, dataset.n_entities, dataset.n_relations)
     stream = BatchStream(dataset.train, s.batch_size, sampler, s.num_negatives, s.seed)
-    params = init_parameters(cfg, seed=s.seed)
-    if cell.memory_limit_bytes is not None:
-        _limit_memory(cell.memory_limit_bytes)
+    return Workload(dataset, cfg, train, stream, init_parameters(cfg, seed=s.seed))
 
-    step = build_step(cell, cfg, train, params, device)
-    notes = []
+
+def step_notes(cell: Cell, step: Any) -> list[str]:
+    """What the record should say about how the step ran: its kernel, a missing native variant or fused Adam."""
+    from baselines.base import optimizer_kind
+
+    s, notes = cell.settings, []
     if s.mode == "native" and not type(step).has_native:
         notes.append(f"{cell.framework} has no native variant: the identical-work step was measured")
     kernel = getattr(step, "kernel", None)
     if kernel:
         notes.append(f"kernel: {kernel}")
     optimizer = getattr(step, "optimizer", None)
-    if isinstance(optimizer, torch.optim.Optimizer):
-        from baselines.base import optimizer_kind
+    if isinstance(optimizer, torch.optim.Optimizer) and optimizer_kind(optimizer) != s.optimizer:
+        notes.append(f"optimizer: {optimizer_kind(optimizer)} ({s.optimizer} is not available here)")
+    return notes
 
-        if optimizer_kind(optimizer) != s.optimizer:
-            notes.append(f"optimizer: {optimizer_kind(optimizer)} ({s.optimizer} is not available here)")
 
-    batches = iter(stream)
+def measure_steps(record: Record, step: Any, batches: Any, cell: Cell, device: torch.device) -> None:
+    """Warm-up, then the measured steps with the RSS, CPU/page-fault and clock probes (the clock closest
+    to the phases), the machine's load around them, and on CUDA the un-instrumented event-timed steps."""
+    from harness.measure import load as machine_load
+    from harness.measure.driver import CudaEventTimer, PhaseTimer, ResourceProbe, drive_steps, monotonic_clock
+    from harness.measure.memory import RssProbe
+    from harness.measure.timing import summarize
+
+    s = cell.settings
     warm_rss = RssProbe()
     drive_steps(step, batches, s.warmup, [warm_rss])
     rss, resources, timer = RssProbe(), ResourceProbe(), PhaseTimer(monotonic_clock(device))
     before = machine_load.snapshot()
-    drive_steps(step, batches, s.steps, [rss, resources, timer])  # the clock sits closest to the phases
+    drive_steps(step, batches, s.steps, [rss, resources, timer])
     record.load = machine_load.load_between(before, machine_load.snapshot())
-    if device.type == "cuda":  # the step total without per-phase synchronisation
+    if device.type == "cuda":
         events = CudaEventTimer(device)
         drive_steps(step, batches, s.steps, [events])
-        from harness.measure.timing import summarize
-
         stats = summarize(events.finish())
         record.cuda_event_step_ms = stats.as_dict() if stats else None
 
@@ -159,15 +173,16 @@ def measure_cell(cell: Cell, run_id: str, command_line: list[str] | None = None)
     record.rss_growth_first_step_bytes = (warm_rss.growth_bytes or rss.growth_bytes or [None])[0]
     median_growth = _median(rss.growth_bytes)
     record.rss_growth_step_bytes = None if median_growth is None else int(median_growth)
-    from harness.measure.load import disturbed, noisy_reasons
+    record.disturbed = machine_load.disturbed(record.load)
+    record.noisy_reasons = machine_load.noisy_reasons(record.load, _median(resources.system_ms["step"]),
+                                                      record.time_ms.get("step", {}).get("median"))
 
-    record.disturbed = disturbed(record.load)
-    record.noisy_reasons = noisy_reasons(record.load, _median(resources.system_ms["step"]),
-                                         record.time_ms.get("step", {}).get("median"))
 
+def _fill_epoch_time(record: Record, stream: Any) -> None:
+    """Epoch time: measured when the run covered an epoch, else the median step x batches per epoch."""
     per_epoch = stream.batches_per_epoch()
     record.batches_per_epoch = per_epoch
-    step_samples = timer.samples_ms["step"]
+    step_samples = record.samples["wall_ms"]["step"]
     if len(step_samples) >= per_epoch:
         record.epoch_time_s = sum(step_samples[:per_epoch]) / 1e3
         record.epoch_time_extrapolated = False
@@ -175,15 +190,31 @@ def measure_cell(cell: Cell, run_id: str, command_line: list[str] | None = None)
         record.epoch_time_s = record.time_ms["step"]["median"] * per_epoch / 1e3
         record.epoch_time_extrapolated = True
 
+
+def measure_cell(cell: Cell, run_id: str, command_line: list[str] | None = None) -> Record:
+    """Run the cell here and return its record (status 'ok', or the failure it met)."""
     from harness.measure.model_flops import model_flops_per_step
 
+    started = time.perf_counter()
+    s = cell.settings
+    torch.set_num_threads(s.threads)
+    device = torch.device(s.device)
+    work = prepare_workload(cell)
+    record = base_record(cell, run_id, "ok", dataset_kind=work.dataset.kind, command_line=command_line)
+    if cell.memory_limit_bytes is not None:
+        _limit_memory(cell.memory_limit_bytes)
+    step = build_step(cell, work.cfg, work.train, work.params, device)
+    notes = step_notes(cell, step)
+    batches = iter(work.stream)
+    measure_steps(record, step, batches, cell, device)
+    _fill_epoch_time(record, work.stream)
     assert s.dissimilarity is not None
     record.flops_model = model_flops_per_step(s.model, s.dissimilarity, s.dim, s.rel_dim, s.batch_size,
                                               s.num_negatives)
     if cell.measure_memory:
         _measure_memory(record, step, batches, device)
     if cell.measure_flops:
-        _count_flops(record, cell, cfg, train, params, device, next(batches), notes)
+        _count_flops(record, cell, work.cfg, work.train, work.params, device, next(batches), notes)
     record.message = "; ".join(n for n in notes if n)
     record.wall_time_s = time.perf_counter() - started
     return record
