@@ -101,15 +101,16 @@ def _ms_text(wall, cpu, threads: int) -> str:
 
 def print_comparison(records: list[dict], console: Console, title: str, reference: str = "sparse") -> None:
     """The per-framework table: ms per phase (wall; CPU where it differs), paired-round speedup with its
-    CI, memory, FLOPs, and why cells failed or are noisy. `cpu/thr` = CPU ms / threads, shown beside the wall
-    time where they differ by over 20%."""
+    CI, the step's distance from the memory roof (step time / (least bytes / triad bandwidth)), memory,
+    FLOPs, and why cells failed or are noisy. `cpu/thr` = CPU ms / threads, shown beside the wall time
+    where they differ by over 20%."""
     from harness.report.tables import comparison_table
 
     frame = comparison_table(records, reference)
     table = Table(title=title)
     headers = ("framework", "status", "rounds", "prepare ms", "forward ms", "backward ms", "optimizer ms", "step ms",
-               "step 95% CI", f"speedup of {reference} [95% CI]", "peak mem MiB", "mem ratio", "model GFLOP",
-               "executed GFLOP")
+               "step 95% CI", f"speedup of {reference} [95% CI]", "x roofline", "peak mem MiB", "mem ratio",
+               "model GFLOP", "executed GFLOP")
     for h in headers:
         table.add_column(h, justify="left" if h in ("framework", "status") else "right")
     notes = []
@@ -120,7 +121,7 @@ def print_comparison(records: list[dict], console: Console, title: str, referenc
             escape(row["label"]), row["status"], f"{row['rounds_ok']}/{row['rounds']}",
             *(_ms_text(row[f"{p}_ms"], row[f"{p}_cpu_ms"], int(row["threads"] or 1))
               for p in ("prepare", "forward", "backward", "optimizer", "step")),
-            ci, _speedup_text(row),
+            ci, _speedup_text(row), _num(row["over_roofline"], ".1f"),
             _num(None if row["peak_memory_bytes"] is None else row["peak_memory_bytes"] / 2**20, ",.1f"),
             _num(row["memory_ratio_vs_sparse"], ".2f"),
             _num(None if row["flops_model"] is None else row["flops_model"] / 1e9, ",.2f"),

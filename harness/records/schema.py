@@ -29,6 +29,8 @@ class Record:
     step on CPU (`memory_kind` says which). `flops_model` is the model's analytic FLOPs per step (the
     same for every framework); `flops_executed` is what the counter saw this framework execute, under
     one rule for all; `flops_profiler_dense` is torch.profiler's dense-counting figure, for reference.
+    `min_bytes_per_step` is the least memory traffic of the step's work and `bandwidth_bytes_per_s` this
+    process's triad bandwidth (harness.measure.roofline): the step's distance from the memory roof.
     `load` holds the machine's load at the start and end of the measurement, and `noisy_reasons` why
     the record's times may be off (empty when none); `disturbed` is True when other processes or the
     hypervisor took CPU time meanwhile (such rounds are left out of speedups where undisturbed ones exist).
@@ -64,6 +66,8 @@ class Record:
     flops_executed: int | None = None
     flops_optimizer: int | None = None
     flops_profiler_dense: int | None = None
+    min_bytes_per_step: int | None = None
+    bandwidth_bytes_per_s: float | None = None
     load: dict[str, float | None] = field(default_factory=dict)
     noisy_reasons: list[str] = field(default_factory=list)
     disturbed: bool = False

@@ -151,7 +151,7 @@ def _summary_row(records: list[dict[str, Any]]) -> dict[str, Any]:
                code_version=base.get("code_version"), run_ids=",".join(dict.fromkeys(str(r.get("run_id")) for r in records)))
     for name in ("peak_memory_bytes", "memory_kind", "flops_model", "flops_executed", "flops_optimizer",
                  "flops_profiler_dense", "rss_growth_first_step_bytes", "epoch_time_extrapolated",
-                 "batches_per_epoch"):
+                 "batches_per_epoch", "min_bytes_per_step", "bandwidth_bytes_per_s"):
         row[name] = _first(ok, name)
     row["steps_measured"] = sum(int(r.get("steps_measured") or 0) for r in ok)
     for phase in PHASE_COLUMNS:
@@ -166,6 +166,10 @@ def _summary_row(records: list[dict[str, Any]]) -> dict[str, Any]:
         stats = summarize([v for v in (_step_median(r) for r in ok) if v is not None])
     row["step_ci_low_ms"], row["step_ci_high_ms"] = (stats.ci_low, stats.ci_high) if stats else (None, None)
     row["step_iqr_ms"] = stats.iqr if stats else None
+    floor_s = (row["min_bytes_per_step"] / row["bandwidth_bytes_per_s"]
+               if row["min_bytes_per_step"] and row["bandwidth_bytes_per_s"] else None)
+    row["roofline_floor_ms"] = floor_s * 1e3 if floor_s else None
+    row["over_roofline"] = row["step_ms"] / row["roofline_floor_ms"] if row["roofline_floor_ms"] and row["step_ms"] else None
     epochs = [r.get("epoch_time_s") for r in ok if r.get("epoch_time_s") is not None]
     row["epoch_time_s"] = float(np.median(epochs)) if epochs else None
     return row
@@ -316,7 +320,7 @@ def time_split_table(frame: pd.DataFrame) -> pd.DataFrame:
     if frame.empty:
         return frame
     frame = sort_frame(frame)
-    out = frame[_ID + [f"{p}_ms" for p in PHASE_COLUMNS] + ["step_iqr_ms"]].copy()
+    out = frame[_ID + [f"{p}_ms" for p in PHASE_COLUMNS] + ["step_iqr_ms", "roofline_floor_ms", "over_roofline"]].copy()
     out["note"] = [_why_blank(r) if r["status"] != "ok" else "" for _, r in frame.iterrows()]
     return out
 

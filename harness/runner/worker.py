@@ -194,6 +194,7 @@ def _fill_epoch_time(record: Record, stream: Any) -> None:
 def measure_cell(cell: Cell, run_id: str, command_line: list[str] | None = None) -> Record:
     """Run the cell here and return its record (status 'ok', or the failure it met)."""
     from harness.measure.model_flops import model_flops_per_step
+    from harness.measure.roofline import min_bytes_per_step, triad_bandwidth
 
     started = time.perf_counter()
     s = cell.settings
@@ -211,8 +212,12 @@ def measure_cell(cell: Cell, run_id: str, command_line: list[str] | None = None)
     assert s.dissimilarity is not None
     record.flops_model = model_flops_per_step(s.model, s.dissimilarity, s.dim, s.rel_dim, s.batch_size,
                                               s.num_negatives)
+    record.min_bytes_per_step = min_bytes_per_step(s.model, work.dataset.n_entities, work.dataset.n_relations,
+                                                   s.dim, s.rel_dim, s.batch_size, s.num_negatives)
     if cell.measure_memory:
         _measure_memory(record, step, batches, device)
+        if device.type == "cpu":  # the same process and threads as the step
+            record.bandwidth_bytes_per_s = triad_bandwidth()
     if cell.measure_flops:
         _count_flops(record, cell, work.cfg, work.train, work.params, device, next(batches), notes)
     record.message = "; ".join(n for n in notes if n)

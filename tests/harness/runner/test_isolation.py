@@ -111,6 +111,7 @@ def test_a_record_carries_what_makes_its_numbers_interpretable(tmp_path):
     assert {"loadavg_1m_start", "loadavg_1m_end", "steal_fraction", "neighbour_cores"} <= set(record["load"])
     assert record["round"] == 0 and record["rounds"] == 1 and record["code_version"] == cell.code_version
     assert record["flops_model"] > 0 and record["flops_executed"] > 0
+    assert record["min_bytes_per_step"] > 0 and record["bandwidth_bytes_per_s"] > 0
     assert record["group_key"] == cell.group_key and record["cell_key"] == cell.key
 
 
