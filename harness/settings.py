@@ -10,7 +10,7 @@ import argparse
 import hashlib
 import json
 import os
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Callable, Iterator
 
 from harness.errors import SptxError
@@ -23,7 +23,7 @@ __all__ = [
     "available_cores",
     "settings_from_args",
     "setting_specs",
-    "settings_key",
+    "stable_key",
     "GROUP_FIELDS",
 ]
 
@@ -139,10 +139,7 @@ class RunSettings:
     @property
     def key(self) -> str:
         """Stable hash of the settings: the comparison group of every framework measured with them."""
-        return settings_key(self.to_dict())
-
-    def with_(self, **changes: Any) -> "RunSettings":
-        return replace(self, **changes)
+        return stable_key(self.to_dict())
 
     def describe(self) -> str:
         """One line for titles: model, dataset, device, sizes, threads, allocator."""
@@ -152,9 +149,9 @@ class RunSettings:
                 f"after {self.warmup} warm-up, {self.threads} thread(s), allocator {self.allocator}")
 
 
-def settings_key(settings: dict[str, Any]) -> str:
-    """16 hex digits of sha256 over the sorted JSON of a settings dict."""
-    return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:16]
+def stable_key(payload: dict[str, Any]) -> str:
+    """16 hex digits of sha256 over the sorted JSON of a dict: the settings' group key and a cell's key."""
+    return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
 def setting_specs() -> Iterator[tuple[str, SettingSpec, Any]]:
@@ -167,7 +164,7 @@ def setting_specs() -> Iterator[tuple[str, SettingSpec, Any]]:
 GROUP_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(RunSettings))
 
 
-def _int_or_none(text: str) -> int:
+def _integer(text: str) -> int:
     try:
         return int(text)
     except ValueError:
@@ -181,7 +178,7 @@ def add_settings_arguments(parser: argparse.ArgumentParser, exclude: tuple[str, 
             continue
         kwargs: dict[str, Any] = {"dest": name, "default": default, "help": spec.help}
         if spec.minimum is not None:
-            kwargs["type"] = _int_or_none
+            kwargs["type"] = _integer
         if spec.choices is not None:
             kwargs["choices"] = spec.choices()
         parser.add_argument(spec.flag, **kwargs)

@@ -87,13 +87,10 @@ def drive_step(step: Any, batch: Any, probes: Sequence[Probe] = (), index: int =
     return state
 
 
-def drive_steps(step: Any, batches: Iterator[Any], count: int, probes: Sequence[Probe] = (),
-                on_step: Callable[[int], None] | None = None) -> None:
+def drive_steps(step: Any, batches: Iterator[Any], count: int, probes: Sequence[Probe] = ()) -> None:
     """`count` full steps on successive batches, each driven by drive_step with the same probes."""
     for index in range(count):
         drive_step(step, next(batches), probes, index)
-        if on_step is not None:
-            on_step(index)
 
 
 def monotonic_clock(device: torch.device) -> Callable[[], float]:
@@ -106,12 +103,17 @@ def monotonic_clock(device: torch.device) -> Callable[[], float]:
     return time.perf_counter
 
 
+def _per_phase() -> dict[str, list[float]]:
+    """An empty sample list for every phase and the whole step."""
+    return {p: [] for p in PHASES}
+
+
 @dataclass
 class PhaseTimer(Probe):
     """Wall-clock ms per phase and per whole step, from an injectable clock (tests pass a fake one)."""
 
     clock: Callable[[], float] = time.perf_counter
-    samples_ms: dict[str, list[float]] = field(default_factory=lambda: {p: [] for p in PHASES})
+    samples_ms: dict[str, list[float]] = field(default_factory=_per_phase)
     losses: list[float] = field(default_factory=list)
     _phase_started: float = 0.0
     _step_started: float = 0.0
@@ -147,8 +149,8 @@ def _rusage() -> resource.struct_rusage:
 class ResourceProbe(Probe):
     """User and system CPU ms per phase (all threads of this process) and page faults per step."""
 
-    user_ms: dict[str, list[float]] = field(default_factory=lambda: {p: [] for p in PHASES})
-    system_ms: dict[str, list[float]] = field(default_factory=lambda: {p: [] for p in PHASES})
+    user_ms: dict[str, list[float]] = field(default_factory=_per_phase)
+    system_ms: dict[str, list[float]] = field(default_factory=_per_phase)
     minor_faults: list[int] = field(default_factory=list)
     major_faults: list[int] = field(default_factory=list)
     _phase: Any = None

@@ -59,15 +59,8 @@ def load_between(start: LoadSnapshot, end: LoadSnapshot) -> dict[str, float | No
     }
 
 
-def disturbed(load: dict[str, float | None]) -> bool:
-    """True when other processes or the hypervisor took CPU time from the measurement."""
-    neighbours, steal = load.get("neighbour_cores"), load.get("steal_fraction")
-    return bool((neighbours is not None and neighbours > NEIGHBOUR_CORES_LIMIT)
-                or (steal is not None and steal > STEAL_LIMIT))
-
-
-def noisy_reasons(load: dict[str, float | None], system_ms: float | None, step_ms: float | None) -> list[str]:
-    """Why a measurement may be disturbed: busy neighbours, CPU steal, or heavy system time."""
+def _disturbances(load: dict[str, float | None]) -> list[str]:
+    """What took CPU time from the measurement: other processes, or the hypervisor (steal)."""
     reasons = []
     neighbours = load.get("neighbour_cores")
     if neighbours is not None and neighbours > NEIGHBOUR_CORES_LIMIT:
@@ -75,6 +68,17 @@ def noisy_reasons(load: dict[str, float | None], system_ms: float | None, step_m
     steal = load.get("steal_fraction")
     if steal is not None and steal > STEAL_LIMIT:
         reasons.append(f"{steal:.0%} of CPU time stolen by the hypervisor")
+    return reasons
+
+
+def disturbed(load: dict[str, float | None]) -> bool:
+    """True when other processes or the hypervisor took CPU time from the measurement."""
+    return bool(_disturbances(load))
+
+
+def noisy_reasons(load: dict[str, float | None], system_ms: float | None, step_ms: float | None) -> list[str]:
+    """Why a measurement may be off: busy neighbours, CPU steal, or heavy system time."""
+    reasons = _disturbances(load)
     if system_ms is not None and step_ms and system_ms > SYSTEM_TIME_LIMIT * step_ms:
         reasons.append(f"system CPU time is {system_ms / step_ms:.0%} of the step (page faults, allocator)")
     return reasons

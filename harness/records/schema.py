@@ -99,7 +99,7 @@ _V1_SETTINGS = ("model", "dataset", "device", "dim", "rel_dim", "dissimilarity",
 def _migrate_v1(raw: dict[str, Any]) -> dict[str, Any]:
     """Version 1 kept the settings as flat fields, one sparse backend field, a lifetime RSS peak and
     FLOPs under the older rule (a +-1 segment sum charged 2 * nnz * d)."""
-    from harness.settings import settings_key
+    from harness.settings import stable_key
 
     env = raw.get("env") or {}
     settings = {k: raw.get(k) for k in _V1_SETTINGS}
@@ -110,7 +110,7 @@ def _migrate_v1(raw: dict[str, Any]) -> dict[str, Any]:
     framework = raw.get("framework", "")
     out = {k: v for k, v in raw.items() if k not in (*_V1_SETTINGS, "backend", "warmup_steps", "flops",
                                                        "flops_profiler", "peak_rss_bytes")}
-    out.update(settings=settings, options=options, group_key=settings_key(settings),
+    out.update(settings=settings, options=options, group_key=stable_key(settings),
                label=f"{framework}[{backend}]" if backend else framework,
                flops_executed=raw.get("flops"), flops_profiler_dense=raw.get("flops_profiler"),
                code_version=env.get("git_commit") or "", schema_version=2, migrated_from=1)

@@ -74,27 +74,25 @@ class PairedRatios:
     all_disturbed: bool
 
 
-def paired_ratios(records: Iterable[dict[str, Any]], reference: str = DEFAULT_REFERENCE) -> dict[tuple[str, str], PairedRatios]:
+def paired_ratios(records: Iterable[dict[str, Any]], refs: dict[str, str]) -> dict[tuple[str, str], PairedRatios]:
     """round_ratios without the rounds in which either side was disturbed (other processes or CPU steal),
-    when at least one undisturbed round remains; otherwise all rounds, marked `all_disturbed`."""
+    when at least one undisturbed round remains; otherwise all rounds (every one had a disturbed side),
+    marked `all_disturbed`. `refs` is reference_labels of all the records."""
     records = list(records)
-    clean = round_ratios([r for r in records if not r.get("disturbed")], reference)
-    every = round_ratios(records, reference)
+    clean = round_ratios([r for r in records if not r.get("disturbed")], refs)
     out = {}
-    for key, ratios in every.items():
+    for key, ratios in round_ratios(records, refs).items():
         kept = clean.get(key, [])
-        out[key] = (PairedRatios(kept, len(ratios) - len(kept), False) if kept
-                    else PairedRatios(ratios, 0, any(r.get("disturbed") for r in records)))
+        out[key] = PairedRatios(kept, len(ratios) - len(kept), False) if kept else PairedRatios(ratios, 0, True)
     return out
 
 
-def round_ratios(records: Iterable[dict[str, Any]], reference: str = DEFAULT_REFERENCE) -> dict[tuple[str, str], list[float]]:
+def round_ratios(records: Iterable[dict[str, Any]], refs: dict[str, str]) -> dict[tuple[str, str], list[float]]:
     """Paired ratios (framework step / reference step), one per round in which both ran ok, keyed by
-    (group_key, label). Rounds pair by (code version, round): the processes measured side by side, since
-    the newest record of each cell (latest_records) is unique per round and code version. Version-1
-    records have one round per run, so they pair by run_id."""
-    records = list(records)
-    refs = reference_labels(records, reference)
+    (group_key, label); `refs` maps each group to its reference label (reference_labels). Rounds pair by
+    (code version, round): the processes measured side by side, since the newest record of each cell
+    (latest_records) is unique per round and code version. Version-1 records have one round per run,
+    so they pair by run_id."""
 
     def pair(r: dict[str, Any]) -> tuple[str, str, str, int]:
         run = r.get("run_id", "") if r.get("migrated_from") == 1 else ""
@@ -154,14 +152,15 @@ def _summary_row(records: list[dict[str, Any]]) -> dict[str, Any]:
                  "batches_per_epoch", "min_bytes_per_step", "bandwidth_bytes_per_s"):
         row[name] = _first(ok, name)
     row["steps_measured"] = sum(int(r.get("steps_measured") or 0) for r in ok)
+    pooled_wall = {phase: _pooled(ok, "wall_ms", phase) for phase in PHASE_COLUMNS}
     for phase in PHASE_COLUMNS:
-        wall = _pooled(ok, "wall_ms", phase)
+        wall = pooled_wall[phase]
         if not wall:  # version-1 records: no raw samples, use each record's median
             wall = [v for v in (((r.get("time_ms") or {}).get(phase) or {}).get("median") for r in ok) if v is not None]
         cpu = [u + s for u, s in zip(_pooled(ok, "user_ms", phase), _pooled(ok, "system_ms", phase))]
         row[f"{phase}_ms"] = float(np.median(wall)) if wall else None
         row[f"{phase}_cpu_ms"] = float(np.median(cpu)) if cpu else None
-    stats = summarize(_pooled(ok, "wall_ms", "step"))
+    stats = summarize(pooled_wall["step"])
     if stats is None and ok:
         stats = summarize([v for v in (_step_median(r) for r in ok) if v is not None])
     row["step_ci_low_ms"], row["step_ci_high_ms"] = (stats.ci_low, stats.ci_high) if stats else (None, None)
@@ -187,8 +186,8 @@ def records_to_frame(records: Iterable[dict[str, Any]], reference: str = DEFAULT
     frame = pd.DataFrame(rows)
     if frame.empty:
         return frame
-    paired = paired_ratios(records, reference)
     refs = reference_labels(records, reference)
+    paired = paired_ratios(records, refs)
     empty = PairedRatios([], 0, False)
     pairs = [paired.get((g, lbl), empty) for g, lbl in zip(frame["group_key"], frame["label"])]
     speed = [ratio_stats(p.ratios) for p in pairs]

@@ -3,14 +3,13 @@ unit of process isolation, of records and of --resume."""
 
 from __future__ import annotations
 
-import hashlib
 import json
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Mapping
 
-from harness.settings import RunSettings
+from harness.settings import GROUP_FIELDS, RunSettings, stable_key
 
-__all__ = ["Cell", "make_cell", "with_round"]
+__all__ = ["Cell", "make_cell"]
 
 
 @dataclass(frozen=True)
@@ -41,10 +40,9 @@ class Cell:
     @property
     def key(self) -> str:
         """Stable identity for --resume: framework, options, settings, round and the code version."""
-        payload = json.dumps({"framework": self.framework, "options": self.option_dict,
-                              "settings": self.settings.to_dict(), "round": self.round,
-                              "code_version": self.code_version}, sort_keys=True, default=str)
-        return hashlib.sha256(payload.encode()).hexdigest()[:16]
+        return stable_key({"framework": self.framework, "options": self.option_dict,
+                           "settings": self.settings.to_dict(), "round": self.round,
+                           "code_version": self.code_version})
 
     @property
     def group_key(self) -> str:
@@ -83,7 +81,7 @@ class Cell:
 
 
 _CELL_FIELDS = frozenset(f.name for f in fields(Cell)) - {"framework", "settings", "options"}
-_SETTING_FIELDS = frozenset(f.name for f in fields(RunSettings))
+_SETTING_FIELDS = frozenset(GROUP_FIELDS)
 
 
 def make_cell(framework: str, options: Mapping[str, Any] | None = None, **values: Any) -> Cell:
@@ -109,8 +107,3 @@ def make_cell(framework: str, options: Mapping[str, Any] | None = None, **values
         values["code_version"] = git_commit() or "unknown"
     return Cell(framework=framework, settings=settings, options=tuple(sorted(resolved.items())),
                 **{k: v for k, v in values.items() if k in _CELL_FIELDS})
-
-
-def with_round(cell: Cell, round_index: int, rounds: int, **changes: Any) -> Cell:
-    """The same cell in another round (e.g. without the FLOP and memory passes after round 0)."""
-    return replace(cell, round=round_index, rounds=rounds, **changes)

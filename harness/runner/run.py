@@ -5,12 +5,12 @@ from __future__ import annotations
 import datetime as _dt
 import sys
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Callable, Sequence
 
 from harness.records.schema import Record
 from harness.records.store import ResultsStore
-from harness.runner.cell import Cell, with_round
+from harness.runner.cell import Cell
 from harness.runner.isolation import run_cell_isolated
 
 __all__ = ["RunSummary", "new_run_id", "plan_rounds", "run_cells"]
@@ -42,7 +42,7 @@ def plan_rounds(cells: Sequence[Cell], rounds: int, seed: int = 0) -> list[Cell]
             rng.shuffle(order)
         for cell in order:
             extra = {} if index == 0 else {"measure_flops": False, "measure_memory": False}
-            planned.append(with_round(cell, index, rounds, **extra))
+            planned.append(replace(cell, round=index, rounds=rounds, **extra))
     return planned
 
 
