@@ -1,25 +1,33 @@
-"""Registry of SpMM backends: adding one is a new module plus one line in BACKENDS."""
+"""Registry of backends: adding one is a new module plus one line in BACKENDS."""
 
 from __future__ import annotations
 
-from sparse_impl.backends.base import BackendUnavailable, SpMMBackend
+from sparse_impl.backends.base import Backend, BackendUnavailable, SpMMBackend
 from sparse_impl.backends.dgl_ops import DGLBackend
+from sparse_impl.backends.fused import FusedBackend
 from sparse_impl.backends.segment_sum import SegmentSumBackend
 from sparse_impl.backends.torch_csr import TorchCSRBackend
 
-__all__ = ["BACKENDS", "DEFAULT_BACKEND", "BackendUnavailable", "SpMMBackend", "get_backend"]
+__all__ = ["BACKENDS", "DEFAULT_BACKEND", "Backend", "BackendUnavailable", "SpMMBackend", "get_backend",
+           "spmm_backends"]
 
-BACKENDS: dict[str, type[SpMMBackend]] = {
+BACKENDS: dict[str, type[Backend]] = {
     TorchCSRBackend.name: TorchCSRBackend,
     SegmentSumBackend.name: SegmentSumBackend,
     DGLBackend.name: DGLBackend,
+    FusedBackend.name: FusedBackend,
 }
+
+
+def spmm_backends() -> dict[str, type[SpMMBackend]]:
+    """The backends that compute A @ X for an incidence A (all but the fused one)."""
+    return {name: cls for name, cls in BACKENDS.items() if issubclass(cls, SpMMBackend)}
 
 # The fastest measured on CPU (README, "SpMM backends"); `torch` is plain torch.sparse CSR.
 DEFAULT_BACKEND = SegmentSumBackend.name
 
 
-def get_backend(name: str) -> SpMMBackend:
+def get_backend(name: str) -> Backend:
     """An instance of the named backend; BackendUnavailable (with the reason) if it cannot run here."""
     try:
         cls = BACKENDS[name]

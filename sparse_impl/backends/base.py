@@ -1,24 +1,45 @@
-"""The SpMM backend interface: turn an incidence pattern into a backend-native matrix once per batch,
-then multiply it with a dense table, with autograd giving A^T @ grad for the dense operand."""
+"""The backend interface. A backend turns a batch of triples into a prepared batch once per step, then
+computes the score of every row from the model's parameters, differentiably.
+
+Two kinds: an `SpMMBackend` builds the batch's incidence matrix and computes the model's translated
+differences as one sparse-dense product A @ X (autograd gives A^T @ grad), the model doing the rest;
+a fused backend (backends/fused) computes whole scores in one kernel per pass.
+"""
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import Any, ClassVar
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import torch
 
-from sparse_impl.incidence import IncidencePattern
+from sparse_impl.incidence import IncidencePattern, compact_entities, entity_incidence, translation_incidence
 
-__all__ = ["SpMMBackend", "BackendUnavailable"]
+if TYPE_CHECKING:
+    from sparse_impl.models.base import SparseKGEModel
+
+__all__ = ["Backend", "BackendUnavailable", "PreparedBatch", "SpMMBackend"]
 
 
 class BackendUnavailable(RuntimeError):
     """Raised when a backend's library cannot be loaded here; the message says why."""
 
 
-class SpMMBackend(ABC):
-    """One way of computing A @ X (and its gradient) for a sparse incidence A and a dense X."""
+@dataclass(frozen=True)
+class PreparedBatch:
+    """A batch ready for the forward pass: the backend-native form of [positives; negatives] (`matrix`),
+    their relation ids (for relation-specific projections), and how many rows are positives."""
+
+    matrix: Any
+    relations: torch.Tensor
+    n_positive: int
+    pattern: IncidencePattern | None = None  # the incidence (SpMM backends)
+    entity_ids: torch.Tensor | None = None  # the entity rows the matrix's entity columns stand for (None: all)
+
+
+class Backend(ABC):
+    """One way of executing a SparseKGEModel's batch: prepare it, then score every row."""
 
     name: ClassVar[str]
 
@@ -26,6 +47,38 @@ class SpMMBackend(ABC):
     def unavailable_reason(cls) -> str | None:
         """None when the backend can run here, else a one-line reason."""
         return None
+
+    @abstractmethod
+    def prepare(self, model: "SparseKGEModel", triples: torch.Tensor, n_positive: int) -> PreparedBatch:
+        """The prepared form of `triples` ((B + k*B, 3), positives first), done in the preparation phase."""
+
+    @abstractmethod
+    def scores(self, model: "SparseKGEModel", batch: PreparedBatch) -> torch.Tensor:
+        """Scores (higher is better) of every row of the batch, differentiable in the model's parameters."""
+
+
+class SpMMBackend(Backend):
+    """One way of computing A @ X (and its gradient) for a sparse incidence A and a dense X."""
+
+    def prepare(self, model: "SparseKGEModel", triples: torch.Tensor, n_positive: int) -> PreparedBatch:
+        """Build the batch incidence.
+
+        When the batch touches few of the entities, its entity columns are renumbered into the rows it
+        touches (compact_entities), so the per-row entity work of the forward and backward passes runs on
+        those rows only instead of the whole table; the numbers are the same.
+        """
+        dtype = model.entity.dtype
+        compact = compact_entities(triples, model.n_entities)
+        local, n_columns = (triples, model.n_entities) if compact is None else (compact.triples, compact.ids.numel())
+        if model.uses_relation_columns:
+            pattern = translation_incidence(local, n_columns, model.n_relations, dtype)
+        else:
+            pattern = entity_incidence(local, n_columns, dtype)
+        return PreparedBatch(self.build(pattern), triples[:, 1], n_positive, pattern,
+                             None if compact is None else compact.ids)
+
+    def scores(self, model: "SparseKGEModel", batch: PreparedBatch) -> torch.Tensor:
+        return -model.dissimilarity(model.differences(batch))
 
     @abstractmethod
     def build(self, pattern: IncidencePattern) -> Any:
