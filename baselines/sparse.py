@@ -44,6 +44,9 @@ class SparseStep(FrameworkStep):
     def scores(self, prepared: Any) -> tuple[torch.Tensor, torch.Tensor]:
         return self.model(prepared)
 
+    def forward(self, prepared: Any) -> torch.Tensor:
+        return self.model.loss(prepared, self.train.margin)
+
     def optimizer_step(self) -> None:
         self.optimizer.step()
         self.optimizer.zero_grad(set_to_none=True)

@@ -56,6 +56,13 @@ class Backend(ABC):
     def scores(self, model: "SparseKGEModel", batch: PreparedBatch) -> torch.Tensor:
         """Scores (higher is better) of every row of the batch, differentiable in the model's parameters."""
 
+    def loss(self, model: "SparseKGEModel", batch: PreparedBatch, margin: float) -> torch.Tensor:
+        """The batch's summed margin ranking loss (sparse_impl.loss), differentiable."""
+        from sparse_impl.loss import margin_ranking_loss
+
+        scores = self.scores(model, batch)
+        return margin_ranking_loss(scores[: batch.n_positive], scores[batch.n_positive :], margin)
+
 
 class SpMMBackend(Backend):
     """One way of computing A @ X (and its gradient) for a sparse incidence A and a dense X."""

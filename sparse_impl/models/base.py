@@ -57,6 +57,10 @@ class SparseKGEModel(nn.Module, ABC):
         scores = self.backend.scores(self, batch)
         return scores[: batch.n_positive], scores[batch.n_positive :]
 
+    def loss(self, batch: PreparedBatch, margin: float) -> torch.Tensor:
+        """The batch's summed margin ranking loss (the backend may fuse it with the scores)."""
+        return self.backend.loss(self, batch, margin)
+
     @torch.no_grad()
     @abstractmethod
     def normalize_parameters(self) -> None:

@@ -1,7 +1,8 @@
-"""The fused backend: each pass of a model's step is one numba kernel over the batch's triples (no
-incidence matrix, no (rows x d) intermediates), parallel over threads with per-thread gradient rows.
-It needs numba (bundles LLVM; no system compiler) and runs on CPU float32 parameters; elsewhere it
-says why it cannot run, and `sparse` is then run with another backend."""
+"""The fused backend: a model's training step is one numba kernel over the batch's triples that computes
+the margin loss and, in the same pass, every parameter gradient (no incidence matrix, no (rows x d)
+intermediates), parallel over threads with per-thread gradient rows; scoring alone is another kernel.
+It needs numba (bundles LLVM; no system compiler) and runs on CPU float32 parameters; elsewhere it says
+why it cannot run."""
 
 from __future__ import annotations
 
@@ -19,36 +20,52 @@ if TYPE_CHECKING:
 __all__ = ["FusedBackend"]
 
 
+def _threads() -> int:
+    """numba's thread count, set to torch's (the harness fixes that one per run)."""
+    import numba
+
+    numba.set_num_threads(min(torch.get_num_threads(), numba.config.NUMBA_NUM_THREADS))
+    return numba.get_num_threads()
+
+
+def _arrays(tables: tuple[torch.Tensor, ...]) -> tuple[np.ndarray, ...]:
+    return tuple(t.detach().numpy() for t in tables)
+
+
 class _FusedScores(torch.autograd.Function):
-    """scores = model kernel(tables); the backward kernel writes every table's gradient directly."""
+    """Every row's score (no gradient: training goes through _FusedMarginLoss)."""
 
     @staticmethod
     def forward(ctx, fused: Any, batch: Any, code: int, *tables: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
-        import numba
-
-        numba.set_num_threads(min(torch.get_num_threads(), numba.config.NUMBA_NUM_THREADS))
-        arrays = tuple(t.detach().numpy() for t in tables)
         scores = np.empty(batch.heads.shape[0], np.float32)
-        fused.forward(batch, arrays, code, numba.get_num_threads(), scores)
-        ctx.fused, ctx.batch, ctx.code = fused, batch, code
-        ctx.save_for_backward(*tables)
+        fused.score(batch, _arrays(tables), code, _threads(), scores)
         return torch.from_numpy(scores)
 
     @staticmethod
     def backward(ctx, grad_scores: torch.Tensor):  # type: ignore[override]
-        import numba
+        raise RuntimeError("fused scores are not differentiable; train through the fused margin loss")
 
-        tables = ctx.saved_tensors
-        grads = tuple(torch.zeros_like(t) for t in tables)
-        ctx.fused.backward(ctx.batch, tuple(t.detach().numpy() for t in tables), ctx.code,
-                           grad_scores.detach().contiguous().numpy(), numba.get_num_threads(),
-                           tuple(g.numpy() for g in grads))
-        return (None, None, None, *grads)
+
+class _FusedMarginLoss(torch.autograd.Function):
+    """The summed margin loss; its kernel also computes the gradients, which backward scales and returns."""
+
+    @staticmethod
+    def forward(ctx, fused: Any, batch: Any, code: int, margin: float, *tables: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+        grads = tuple(torch.empty_like(t) for t in tables)
+        value = fused.loss(batch, _arrays(tables), code, margin, _threads(), tuple(g.numpy() for g in grads))
+        ctx.grads = grads
+        return torch.tensor(value, dtype=tables[0].dtype)
+
+    @staticmethod
+    def backward(ctx, grad_loss: torch.Tensor):  # type: ignore[override]
+        grads = ctx.grads if float(grad_loss) == 1.0 else tuple(g * grad_loss for g in ctx.grads)
+        del ctx.grads
+        return (None, None, None, None, *grads)
 
 
 class FusedBackend(Backend):
-    """One numba kernel per pass (forward: gather, normalise, translate, dissimilarity; backward: straight
-    into the gradient rows). CPU, float32."""
+    """One numba kernel for the loss and all gradients of a step (gather, normalise, translate, project,
+    dissimilarity, margin, and each active row's gradient straight into the gradient rows). CPU, float32."""
 
     name = "fused"
 
@@ -66,16 +83,24 @@ class FusedBackend(Backend):
             raise RuntimeError("the fused backend runs on CPU float32 parameters only; use backend 'segment'")
         columns = triples.t().contiguous().numpy()
         heads, relations, tails = columns[0], columns[1], columns[2]
-        ids, local_h, local_t = local_ids(heads, tails, model.n_entities)
-        by_relation = FUSED_MODELS[model.name].visit_by_relation
-        order = np.argsort(relations, kind="stable") if by_relation else np.arange(heads.shape[0])
-        return PreparedBatch(FusedBatch(heads, relations, tails, ids, local_h, local_t, order), triples[:, 1],
-                             n_positive)
+        ids, local_h, local_t, slot = local_ids(heads, tails, model.n_entities)
+        positive_relations = relations[:n_positive]
+        order = (np.argsort(positive_relations, kind="stable") if FUSED_MODELS[model.name].visit_by_relation
+                 else np.arange(n_positive))
+        batch = FusedBatch(heads, relations, tails, n_positive, local_h, local_t, slot, ids.shape[0], order)
+        return PreparedBatch(batch, triples[:, 1], n_positive)
 
-    def scores(self, model: "SparseKGEModel", batch: PreparedBatch) -> torch.Tensor:
+    def _fused(self, model: "SparseKGEModel") -> tuple[Any, int, tuple[torch.Tensor, ...]]:
         from sparse_impl.backends.fused.dissimilarity import DISSIMILARITY_CODES
         from sparse_impl.backends.fused.models import FUSED_MODELS
 
         fused = FUSED_MODELS[model.name]
-        tables = tuple(getattr(model, name) for name in fused.parameters)
-        return _FusedScores.apply(fused, batch.matrix, DISSIMILARITY_CODES[model.dissimilarity_name], *tables)
+        return fused, DISSIMILARITY_CODES[model.dissimilarity_name], tuple(getattr(model, p) for p in fused.parameters)
+
+    def scores(self, model: "SparseKGEModel", batch: PreparedBatch) -> torch.Tensor:
+        fused, code, tables = self._fused(model)
+        return _FusedScores.apply(fused, batch.matrix, code, *tables)
+
+    def loss(self, model: "SparseKGEModel", batch: PreparedBatch, margin: float) -> torch.Tensor:
+        fused, code, tables = self._fused(model)
+        return _FusedMarginLoss.apply(fused, batch.matrix, code, margin, *tables)

@@ -1,10 +1,14 @@
-"""numba kernels of the fused backend: for each model, one forward kernel (gather, normalise, translate,
-project, dissimilarity: a score per row) and one backward kernel (recompute the row, differentiate, and
-add the row's gradient straight into per-thread gradient rows), plus one reduction that sums the
-per-thread rows and applies the normalisation's Jacobian. No (rows x d) intermediate is kept.
+"""numba kernels of the fused backend. For each model:
 
-Rows are split into one contiguous chunk per thread and every chunk owns its gradient buffer, so the
-result is deterministic for a given thread count (no atomics). Accumulation is in float64.
+- a score kernel (gather, normalise, translate, project, dissimilarity: one score per row), for scoring;
+- a loss kernel for training: it scores every positive with its negatives, sums the margin loss and,
+  in the same pass while the rows are in registers, adds each active row's gradient straight into
+  per-thread gradient rows (w.r.t. the normalised rows);
+- one reduction that sums the per-thread rows and applies the normalisation's Jacobian.
+
+No (rows x d) intermediate is kept. Positives are split into one contiguous chunk per thread and each
+chunk owns its gradient buffer, so results are deterministic for a given thread count (no atomics).
+Per-row arithmetic is in float64; gradient rows accumulate in float32 as in a scatter-add.
 """
 
 from __future__ import annotations
@@ -19,12 +23,12 @@ from sparse_impl.backends.fused.dissimilarity import FASTMATH, dissimilarity_gra
 __all__ = [
     "local_ids",
     "reduce_rows",
-    "transh_backward",
     "transh_forward",
-    "translation_backward",
+    "transh_loss",
     "translation_forward",
-    "transr_backward",
+    "translation_loss",
     "transr_forward",
+    "transr_loss",
 ]
 
 EPS = 1e-12  # torch.nn.functional.normalize's eps
@@ -32,7 +36,8 @@ EPS = 1e-12  # torch.nn.functional.normalize's eps
 
 @njit(cache=True)
 def local_ids(heads: np.ndarray, tails: np.ndarray, n_entities: int):
-    """The distinct entities of a batch in first-seen order, and every head and tail as an index into them."""
+    """The distinct entities of a batch in first-seen order, every head and tail as an index into them,
+    and each entity's index (`slot`, -1 where the batch does not touch it)."""
     slot = np.full(n_entities, -1, np.int64)
     ids = np.empty(2 * heads.shape[0], np.int64)
     local_h = np.empty_like(heads)
@@ -46,7 +51,7 @@ def local_ids(heads: np.ndarray, tails: np.ndarray, n_entities: int):
                 ids[count] = e
                 count += 1
             local[i] = slot[e]
-    return ids[:count].copy(), local_h, local_t
+    return ids[:count].copy(), local_h, local_t, slot
 
 
 @njit(fastmath=FASTMATH, inline="always", cache=True)
@@ -86,30 +91,15 @@ def translation_forward(heads, rels, tails, ent, rel, torus, code, n_chunks, sco
 
 
 @njit(parallel=True, fastmath=FASTMATH, cache=True)
-def translation_backward(heads, rels, tails, local_h, local_t, ent, rel, torus, code, grad_scores, g_ent, g_rel):
-    """Per chunk c: g_ent[c, local entity] and g_rel[c, relation] receive d loss / d (normalised or frac) row."""
-    n, dim, n_chunks = heads.shape[0], ent.shape[1], g_ent.shape[0]
-    for c in prange(n_chunks):
-        ge, gr = g_ent[c], g_rel[c]
-        ge[:] = 0.0
-        gr[:] = 0.0
-        x, g = np.empty(dim), np.empty(dim)
-        for i in range(c * n // n_chunks, (c + 1) * n // n_chunks):
-            _translation_row(heads[i], rels[i], tails[i], ent, rel, torus, x)
-            dissimilarity_grad(code, x, -grad_scores[i], g)
-            lh, lt, r = local_h[i], local_t[i], rels[i]
-            for k in range(dim):
-                ge[lh, k] += g[k]
-                ge[lt, k] -= g[k]
-                gr[r, k] += g[k]
-
-
-@njit(parallel=True, fastmath=FASTMATH, cache=True)
-def reduce_rows(ids, table, partial, normalized, out):
-    """out[ids[u]] = sum over chunks of partial[:, u], through the Jacobian of unit-normalisation when asked."""
+def reduce_rows(slot, table, partial, normalized, out):
+    """Every row of `out`: the sum over chunks of partial[:, slot[row]] (0 where slot is -1), through the
+    Jacobian of unit-normalisation of `table`'s row when `normalized`."""
     n_chunks, dim = partial.shape[0], table.shape[1]
-    for u in prange(ids.shape[0]):
-        row = ids[u]
+    for row in prange(table.shape[0]):
+        u = slot[row]
+        if u < 0:
+            out[row, :] = 0.0
+            continue
         if not normalized:
             for k in range(dim):
                 acc = 0.0
@@ -158,32 +148,6 @@ def transh_forward(heads, rels, tails, ent, rel, normal, code, n_chunks, scores)
             scores[i] = -dissimilarity_value(code, x)
 
 
-@njit(parallel=True, fastmath=FASTMATH, cache=True)
-def transh_backward(heads, rels, tails, local_h, local_t, ent, rel, normal, code, grad_scores, g_ent, g_rel, g_w):
-    """As translation_backward, plus g_w[c, r]: d loss / d w_r of the unit normal (Jacobian applied in reduce_rows)."""
-    n, dim, n_chunks = heads.shape[0], ent.shape[1], g_ent.shape[0]
-    for c in prange(n_chunks):
-        ge, gr, gw = g_ent[c], g_rel[c], g_w[c]
-        ge[:] = 0.0
-        gr[:] = 0.0
-        gw[:] = 0.0
-        x0, w, x, g = np.empty(dim), np.empty(dim), np.empty(dim), np.empty(dim)
-        for i in range(c * n // n_chunks, (c + 1) * n // n_chunks):
-            r = rels[i]
-            p = _transh_row(heads[i], r, tails[i], ent, rel, normal, x0, w, x)
-            dissimilarity_grad(code, x, -grad_scores[i], g)
-            gdotw = 0.0
-            for k in range(dim):
-                gdotw += g[k] * w[k]
-            lh, lt = local_h[i], local_t[i]
-            for k in range(dim):
-                dx0 = g[k] - gdotw * w[k]
-                ge[lh, k] += dx0
-                ge[lt, k] -= dx0
-                gr[r, k] += g[k]
-                gw[r, k] -= p * g[k] + gdotw * x0[k]
-
-
 @njit(fastmath=FASTMATH, inline="always", cache=True)
 def _transr_row(h, r, t, ent, rel, proj, x0, x):
     """x0 = n(e_h) - n(e_t) in entity space, x = M_r x0 + r in relation space."""
@@ -199,41 +163,160 @@ def _transr_row(h, r, t, ent, rel, proj, x0, x):
 
 
 @njit(parallel=True, fastmath=FASTMATH, cache=True)
-def transr_forward(heads, rels, tails, order, ent, rel, proj, code, n_chunks, scores):
-    """scores[i] = -d(M_r (n(e_h) - n(e_t)) + r); rows visited in `order` (grouped by relation, so M_r stays in cache)."""
+def transr_forward(heads, rels, tails, ent, rel, proj, code, n_chunks, scores):
+    """scores[i] = -d(M_r (n(e_h) - n(e_t)) + r)."""
     n, dim, rel_dim = heads.shape[0], ent.shape[1], rel.shape[1]
     for c in prange(n_chunks):
         x0, x = np.empty(dim), np.empty(rel_dim)
-        for j in range(c * n // n_chunks, (c + 1) * n // n_chunks):
-            i = order[j]
+        for i in range(c * n // n_chunks, (c + 1) * n // n_chunks):
             _transr_row(heads[i], rels[i], tails[i], ent, rel, proj, x0, x)
             scores[i] = -dissimilarity_value(code, x)
 
 
+
+
+@njit(fastmath=FASTMATH, inline="always", cache=True)
+def _margin(sp: float, sn: float, margin: float) -> float:
+    return margin - sp + sn
+
+
 @njit(parallel=True, fastmath=FASTMATH, cache=True)
-def transr_backward(heads, rels, tails, order, local_h, local_t, ent, rel, proj, code, grad_scores,
-                    g_ent, g_rel, g_proj):
-    """Per chunk: entity rows get M_r^T g, relation rows g, projections the outer product g x0^T."""
+def translation_loss(heads, rels, tails, local_h, local_t, ent, rel, torus, code, n_pos, margin, g_ent, g_rel):
+    """TransE / TorusE margin loss sum(max(0, margin - s_pos + s_neg)) over every positive i and its
+    negatives n_pos * j + i; the gradient of each row goes to g_ent[c] (heads +, tails -) and g_rel[c]."""
+    n, dim, n_chunks = heads.shape[0], ent.shape[1], g_ent.shape[0]
+    k = (n - n_pos) // n_pos
+    partial = np.zeros(n_chunks)
+    for c in prange(n_chunks):
+        ge, gr = g_ent[c], g_rel[c]
+        ge[:] = 0.0
+        gr[:] = 0.0
+        xp, xn, g = np.empty(dim), np.empty(dim), np.empty(dim)
+        loss = 0.0
+        for i in range(c * n_pos // n_chunks, (c + 1) * n_pos // n_chunks):
+            _translation_row(heads[i], rels[i], tails[i], ent, rel, torus, xp)
+            sp = -dissimilarity_value(code, xp)
+            active = 0
+            for j in range(k):
+                q = n_pos * (j + 1) + i
+                _translation_row(heads[q], rels[q], tails[q], ent, rel, torus, xn)
+                v = _margin(sp, -dissimilarity_value(code, xn), margin)
+                if v > 0.0:
+                    loss += v
+                    active += 1
+                    dissimilarity_grad(code, xn, -1.0, g)  # d loss / d s_neg = 1 and s = -d(x)
+                    _add_translation(g, local_h[q], local_t[q], rels[q], ge, gr)
+            if active > 0:
+                dissimilarity_grad(code, xp, float(active), g)
+                _add_translation(g, local_h[i], local_t[i], rels[i], ge, gr)
+        partial[c] = loss
+    return partial.sum()
+
+
+@njit(fastmath=FASTMATH, inline="always", cache=True)
+def _add_translation(g, lh, lt, r, ge, gr):
+    for k in range(g.shape[0]):
+        ge[lh, k] += g[k]
+        ge[lt, k] -= g[k]
+        gr[r, k] += g[k]
+
+
+@njit(fastmath=FASTMATH, inline="always", cache=True)
+def _add_transh(g, x0, w, p, lh, lt, r, ge, gr, gw):
+    """x = x0 - (x0.w) w + d_r: d/dd_r = g, d/dx0 = g - (g.w) w, d/dw = -(x0.w) g - (g.w) x0."""
+    gdotw = 0.0
+    for k in range(g.shape[0]):
+        gdotw += g[k] * w[k]
+    for k in range(g.shape[0]):
+        dx0 = g[k] - gdotw * w[k]
+        ge[lh, k] += dx0
+        ge[lt, k] -= dx0
+        gr[r, k] += g[k]
+        gw[r, k] -= p * g[k] + gdotw * x0[k]
+
+
+@njit(parallel=True, fastmath=FASTMATH, cache=True)
+def transh_loss(heads, rels, tails, local_h, local_t, ent, rel, normal, code, n_pos, margin, g_ent, g_rel, g_w):
+    """As translation_loss for TransH; g_w[c, r] receives d loss / d (unit normal) (Jacobian in reduce_rows)."""
+    n, dim, n_chunks = heads.shape[0], ent.shape[1], g_ent.shape[0]
+    k = (n - n_pos) // n_pos
+    partial = np.zeros(n_chunks)
+    for c in prange(n_chunks):
+        ge, gr, gw = g_ent[c], g_rel[c], g_w[c]
+        ge[:] = 0.0
+        gr[:] = 0.0
+        gw[:] = 0.0
+        x0p, wp, xp = np.empty(dim), np.empty(dim), np.empty(dim)
+        x0n, wn, xn, g = np.empty(dim), np.empty(dim), np.empty(dim), np.empty(dim)
+        loss = 0.0
+        for i in range(c * n_pos // n_chunks, (c + 1) * n_pos // n_chunks):
+            pp = _transh_row(heads[i], rels[i], tails[i], ent, rel, normal, x0p, wp, xp)
+            sp = -dissimilarity_value(code, xp)
+            active = 0
+            for j in range(k):
+                q = n_pos * (j + 1) + i
+                pn = _transh_row(heads[q], rels[q], tails[q], ent, rel, normal, x0n, wn, xn)
+                v = _margin(sp, -dissimilarity_value(code, xn), margin)
+                if v > 0.0:
+                    loss += v
+                    active += 1
+                    dissimilarity_grad(code, xn, -1.0, g)
+                    _add_transh(g, x0n, wn, pn, local_h[q], local_t[q], rels[q], ge, gr, gw)
+            if active > 0:
+                dissimilarity_grad(code, xp, float(active), g)
+                _add_transh(g, x0p, wp, pp, local_h[i], local_t[i], rels[i], ge, gr, gw)
+        partial[c] = loss
+    return partial.sum()
+
+
+@njit(fastmath=FASTMATH, inline="always", cache=True)
+def _add_transr(g, x0, m, lh, lt, r, dx0, ge, gr, gm):
+    """x = M_r x0 + r: d/dr = g, d/dM_r = g x0^T, d/dx0 = M_r^T g."""
+    dx0[:] = 0.0
+    for a in range(g.shape[0]):
+        gr[r, a] += g[a]
+        for k in range(x0.shape[0]):
+            dx0[k] += m[a, k] * g[a]
+            gm[a, k] += g[a] * x0[k]
+    for k in range(x0.shape[0]):
+        ge[lh, k] += dx0[k]
+        ge[lt, k] -= dx0[k]
+
+
+@njit(parallel=True, fastmath=FASTMATH, cache=True)
+def transr_loss(heads, rels, tails, order, local_h, local_t, ent, rel, proj, code, n_pos, margin,
+                g_ent, g_rel, g_proj):
+    """As translation_loss for TransR; positives visited in `order` (grouped by relation; a positive's
+    negatives share its relation), g_proj[c, r] receives the outer products g x0^T."""
     n, dim, rel_dim, n_chunks = heads.shape[0], ent.shape[1], rel.shape[1], g_ent.shape[0]
+    k = (n - n_pos) // n_pos
+    partial = np.zeros(n_chunks)
     for c in prange(n_chunks):
         ge, gr, gm = g_ent[c], g_rel[c], g_proj[c]
         ge[:] = 0.0
         gr[:] = 0.0
         gm[:] = 0.0
-        x0, x, g, dx0 = np.empty(dim), np.empty(rel_dim), np.empty(rel_dim), np.empty(dim)
-        for j in range(c * n // n_chunks, (c + 1) * n // n_chunks):
-            i = order[j]
-            r = rels[i]
-            _transr_row(heads[i], r, tails[i], ent, rel, proj, x0, x)
-            dissimilarity_grad(code, x, -grad_scores[i], g)
-            m, gmr = proj[r], gm[r]
-            dx0[:] = 0.0
-            for a in range(rel_dim):
-                gr[r, a] += g[a]
-                for k in range(dim):
-                    dx0[k] += m[a, k] * g[a]
-                    gmr[a, k] += g[a] * x0[k]
-            lh, lt = local_h[i], local_t[i]
-            for k in range(dim):
-                ge[lh, k] += dx0[k]
-                ge[lt, k] -= dx0[k]
+        x0p, x0n, dx0 = np.empty(dim), np.empty(dim), np.empty(dim)
+        xp, xn, g = np.empty(rel_dim), np.empty(rel_dim), np.empty(rel_dim)
+        loss = 0.0
+        for jj in range(c * n_pos // n_chunks, (c + 1) * n_pos // n_chunks):
+            i = order[jj]
+            _transr_row(heads[i], rels[i], tails[i], ent, rel, proj, x0p, xp)
+            sp = -dissimilarity_value(code, xp)
+            active = 0
+            for j in range(k):
+                q = n_pos * (j + 1) + i
+                rq = rels[q]
+                _transr_row(heads[q], rq, tails[q], ent, rel, proj, x0n, xn)
+                v = _margin(sp, -dissimilarity_value(code, xn), margin)
+                if v > 0.0:
+                    loss += v
+                    active += 1
+                    dissimilarity_grad(code, xn, -1.0, g)
+                    _add_transr(g, x0n, proj[rq], local_h[q], local_t[q], rq, dx0, ge, gr, gm[rq])
+            if active > 0:
+                r = rels[i]
+                dissimilarity_grad(code, xp, float(active), g)
+                _add_transr(g, x0p, proj[r], local_h[i], local_t[i], r, dx0, ge, gr, gm[r])
+        partial[c] = loss
+    return partial.sum()
