@@ -14,6 +14,7 @@ from harness.errors import SptxError
 from harness.runner.cell import Cell, make_cell
 from harness.settings import setting_specs
 from harness.spec import MODEL_NAMES
+from sparse_impl.backends import DEFAULT_BACKEND
 
 __all__ = ["BUILTIN_GRIDS", "Grid", "SETTING_KEYS", "Scale", "grid_cells", "grid_rounds", "load_grid", "scale_datasets"]
 
@@ -51,7 +52,7 @@ class Grid:
     settings: dict[str, Any] = field(default_factory=dict)
     run: dict[str, Any] = field(default_factory=dict)
     fallback_synthetic: bool = True
-    sparse_backends: tuple[str, ...] = ("segment",)
+    sparse_backends: tuple[str, ...] = (DEFAULT_BACKEND,)
 
 
 def _check_keys(where: str, table: dict[str, Any], allowed: set[str] | frozenset[str]) -> None:
@@ -112,7 +113,7 @@ def parse_grid(raw: dict[str, Any], source: str) -> Grid:
     settings, run = _split(f"{source} [grid]", grid)
     return Grid(source=source, datasets=tuple(grid["datasets"]), frameworks=frameworks, scales=scales,
                 settings=settings, run=run, fallback_synthetic=bool(grid.get("fallback_synthetic", True)),
-                sparse_backends=tuple(grid.get("sparse_backends", ("segment",))))
+                sparse_backends=tuple(grid.get("sparse_backends", (DEFAULT_BACKEND,))))
 
 
 def load_grid(name_or_path: str) -> Grid:

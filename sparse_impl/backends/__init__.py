@@ -23,8 +23,9 @@ def spmm_backends() -> dict[str, type[SpMMBackend]]:
     """The backends that compute A @ X for an incidence A (all but the fused one)."""
     return {name: cls for name, cls in BACKENDS.items() if issubclass(cls, SpMMBackend)}
 
-# The fastest measured on CPU (README, "SpMM backends"); `torch` is plain torch.sparse CSR.
-DEFAULT_BACKEND = SegmentSumBackend.name
+# The fastest measured on CPU (README, "SpMM backends"): `fused` where numba is installed, else `segment`;
+# `torch` is plain torch.sparse CSR.
+DEFAULT_BACKEND = FusedBackend.name if FusedBackend.unavailable_reason() is None else SegmentSumBackend.name
 
 
 def get_backend(name: str) -> Backend:

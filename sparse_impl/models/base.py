@@ -12,7 +12,12 @@ from torch import nn
 from sparse_impl.backends.base import Backend, PreparedBatch
 from sparse_impl.dissimilarity import dissimilarity
 
-__all__ = ["PreparedBatch", "SparseKGEModel"]
+__all__ = ["PreparedBatch", "SparseKGEModel", "unit_rows_"]
+
+
+def unit_rows_(table: torch.Tensor) -> None:
+    """Divide every row by its L2 norm (at least 1e-12) in place: F.normalize's numbers without a copy."""
+    table.div_(table.norm(p=2, dim=1, keepdim=True).clamp_min_(1e-12))
 
 
 class SparseKGEModel(nn.Module, ABC):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from sparse_impl.models.base import PreparedBatch, SparseKGEModel
+from sparse_impl.models.base import PreparedBatch, SparseKGEModel, unit_rows_
 
 __all__ = ["SparseTransE"]
 
@@ -21,4 +21,4 @@ class SparseTransE(SparseKGEModel):
 
     @torch.no_grad()
     def normalize_parameters(self) -> None:
-        self.entity.copy_(torch.nn.functional.normalize(self.entity, p=2, dim=1))
+        unit_rows_(self.entity)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch.nn.functional import normalize
 
-from sparse_impl.models.base import PreparedBatch, SparseKGEModel
+from sparse_impl.models.base import PreparedBatch, SparseKGEModel, unit_rows_
 
 __all__ = ["SparseTransH"]
 
@@ -24,7 +24,7 @@ class SparseTransH(SparseKGEModel):
 
     @torch.no_grad()
     def normalize_parameters(self) -> None:
-        self.entity.copy_(normalize(self.entity, p=2, dim=1))
-        self.normal.copy_(normalize(self.normal, p=2, dim=1))
+        unit_rows_(self.entity)
+        unit_rows_(self.normal)
         w = self.normal
         self.relation.sub_((self.relation * w).sum(dim=1, keepdim=True) * w)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch.nn.functional import normalize
 
-from sparse_impl.models.base import PreparedBatch, SparseKGEModel
+from sparse_impl.models.base import PreparedBatch, SparseKGEModel, unit_rows_
 
 __all__ = ["SparseTransR"]
 
@@ -24,5 +24,5 @@ class SparseTransR(SparseKGEModel):
 
     @torch.no_grad()
     def normalize_parameters(self) -> None:
-        self.entity.copy_(normalize(self.entity, p=2, dim=1))
-        self.relation.copy_(normalize(self.relation, p=2, dim=1))
+        unit_rows_(self.entity)
+        unit_rows_(self.relation)

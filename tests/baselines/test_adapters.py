@@ -13,6 +13,7 @@ import pytest
 import torch
 
 from baselines import FRAMEWORKS
+from sparse_impl.backends import DEFAULT_BACKEND
 from baselines.dglke import DGLKEStep, dgl_unavailable_reason
 from baselines.gather import translated_differences
 from harness.sampling import Batch, BatchStream, make_sampler
@@ -186,11 +187,11 @@ def test_options_are_declared_resolved_and_labelled():
     from harness.errors import SptxError
 
     sparse, gather = FRAMEWORKS["sparse"], FRAMEWORKS["gather"]
-    assert sparse.resolve_options({}) == {"backend": "segment", "compile": False}
+    assert sparse.resolve_options({}) == {"backend": DEFAULT_BACKEND, "compile": False}
     assert sparse.label(sparse.resolve_options({"backend": "torch"})) == "sparse[torch]"
     assert gather.label({}) == "gather" and gather.label({"compile": True}) == "gather[compiled]"
     assert gather.label({"normalize": "rows"}) == "gather[normalize=rows]"
-    assert sparse.label({"compile": True}) == "sparse[segment,compiled]"
+    assert sparse.label({"compile": True}) == f"sparse[{DEFAULT_BACKEND},compiled]"
     with pytest.raises(SptxError, match="gather has no option"):
         gather.resolve_options({"backend": "torch"})
     with pytest.raises(SptxError, match="choose one of"):

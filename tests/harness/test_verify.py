@@ -67,9 +67,13 @@ def test_compare_tensors_accepts_the_reference_own_rounding_error():
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("backend", ["torch"])
+@pytest.mark.parametrize("backend", ["torch", "fused"])
 @pytest.mark.parametrize("model", MODEL_NAMES)
 def test_verify_passes_with_every_always_available_backend(shared_datasets_dir, backend, model):
+    from sparse_impl.backends import BACKENDS
+
+    if (reason := BACKENDS[backend].unavailable_reason()) is not None:
+        pytest.skip(reason)
     dataset = load_dataset("FB15k-237", shared_datasets_dir)
     cfg = ModelConfig(model, dataset.n_entities, dataset.n_relations, dim=32)
     report = verify_against_torchkge(cfg, dataset.train, batch_size=2048, backend=backend)

@@ -1,4 +1,4 @@
-"""Every SpMM backend against dense autograd: forward values and the gradient of the dense operand.
+"""Every SpMM backend (the fused one: test_fused.py) against dense autograd: forward values and the gradient of the dense operand.
 
 `dgl` runs in the tox environment `dgl` (marker `dgl`; SPTX_REQUIRE_DGL=1 there turns its skip into a
 failure) and is skipped, with the reason, on the main stack."""
@@ -8,7 +8,7 @@ import os
 import pytest
 import torch
 
-from sparse_impl.backends import BACKENDS, BackendUnavailable, get_backend
+from sparse_impl.backends import BACKENDS, BackendUnavailable, get_backend, spmm_backends
 from sparse_impl.incidence import entity_incidence, translation_incidence
 
 
@@ -22,7 +22,7 @@ def _available_backend(name: str):
 
 
 @pytest.mark.parametrize("backend_name", [pytest.param(name, marks=pytest.mark.dgl) if name == "dgl" else name
-                                          for name in sorted(BACKENDS)])
+                                          for name in sorted(spmm_backends())])
 @pytest.mark.parametrize("layout", ["translation", "entity"])
 def test_spmm_forward_and_gradient_match_dense(backend_name, layout):
     backend = _available_backend(backend_name)

@@ -86,9 +86,9 @@ def test_normalize_parameters_matches_torchkge_rules():
 
 @pytest.mark.parametrize("model,dissimilarity", CASES)
 def test_a_batch_touching_few_entities_gives_the_same_scores_and_gradients(model, dissimilarity, monkeypatch):
-    """With 40 entities the batch touches 5, so its entity columns are compacted to those rows; scores and
+    """SpMM backends: with 40 entities the batch touches 5, so its entity columns are compacted to those rows; scores and
     every gradient equal the hand formula and the whole-table computation."""
-    import sparse_impl.models.base as base
+    import sparse_impl.backends.base as backend_base
 
     n_ent = 40
     cfg = ModelConfig(model, n_ent, N_REL, DIM, rel_dim=3 if model == "transr" else None, dissimilarity=dissimilarity)
@@ -96,7 +96,7 @@ def test_a_batch_touching_few_entities_gives_the_same_scores_and_gradients(model
     params["entity"] = params["entity"] * 1.7
 
     def run():
-        sparse = build_model(model, params, n_ent, N_REL, dissimilarity).double()
+        sparse = build_model(model, params, n_ent, N_REL, dissimilarity, "segment").double()
         prepared = sparse.prepare(POSITIVES, NEGATIVES)
         positive, negative = sparse(prepared)
         margin_ranking_loss(positive, negative, 0.5).backward()
@@ -107,7 +107,7 @@ def test_a_batch_touching_few_entities_gives_the_same_scores_and_gradients(model
     d = REFERENCE_DISSIMILARITY[dissimilarity]
     torch.testing.assert_close(positive, -d(_reference_difference(model, params, POSITIVES)))
     torch.testing.assert_close(negative, -d(_reference_difference(model, params, NEGATIVES)))
-    monkeypatch.setattr(base, "compact_entities", lambda triples, n: None)
+    monkeypatch.setattr(backend_base, "compact_entities", lambda triples, n: None)
     whole, positive_w, _, grads_w = run()
     assert whole.entity_ids is None
     torch.testing.assert_close(positive, positive_w)

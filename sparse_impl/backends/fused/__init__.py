@@ -1,7 +1,7 @@
 """The fused backend: a model's training step is one numba kernel over the batch's triples that computes
 the margin loss and, in the same pass, every parameter gradient (no incidence matrix, no (rows x d)
 intermediates), parallel over threads with per-thread gradient rows; scoring alone is another kernel.
-It needs numba (bundles LLVM; no system compiler) and runs on CPU float32 parameters; elsewhere it says
+It needs numba (bundles LLVM; no system compiler) and runs on CPU (float32 or float64); elsewhere it says
 why it cannot run."""
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ class _FusedScores(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, fused: Any, batch: Any, code: int, *tables: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
-        scores = np.empty(batch.heads.shape[0], np.float32)
+        scores = np.empty(batch.heads.shape[0], tables[0].detach().numpy().dtype)
         fused.score(batch, _arrays(tables), code, _threads(), scores)
         return torch.from_numpy(scores)
 
@@ -65,7 +65,7 @@ class _FusedMarginLoss(torch.autograd.Function):
 
 class FusedBackend(Backend):
     """One numba kernel for the loss and all gradients of a step (gather, normalise, translate, project,
-    dissimilarity, margin, and each active row's gradient straight into the gradient rows). CPU, float32."""
+    dissimilarity, margin, and each active row's gradient straight into the gradient rows). CPU."""
 
     name = "fused"
 
@@ -79,8 +79,8 @@ class FusedBackend(Backend):
         from sparse_impl.backends.fused.kernels import local_ids
         from sparse_impl.backends.fused.models import FUSED_MODELS, FusedBatch
 
-        if triples.device.type != "cpu" or model.entity.dtype != torch.float32:
-            raise RuntimeError("the fused backend runs on CPU float32 parameters only; use backend 'segment'")
+        if triples.device.type != "cpu" or model.entity.device.type != "cpu":
+            raise RuntimeError("the fused backend runs on CPU only; use backend 'segment' on other devices")
         columns = triples.t().contiguous().numpy()
         heads, relations, tails = columns[0], columns[1], columns[2]
         ids, local_h, local_t, slot = local_ids(heads, tails, model.n_entities)

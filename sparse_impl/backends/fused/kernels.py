@@ -90,37 +90,38 @@ def translation_forward(heads, rels, tails, ent, rel, torus, code, n_chunks, sco
             scores[i] = -dissimilarity_value(code, x)
 
 
+ROW_BLOCK = 256  # rows per parallel task of reduce_rows
+
+
 @njit(parallel=True, fastmath=FASTMATH, cache=True)
 def reduce_rows(slot, table, partial, normalized, out):
     """Every row of `out`: the sum over chunks of partial[:, slot[row]] (0 where slot is -1), through the
-    Jacobian of unit-normalisation of `table`'s row when `normalized`."""
-    n_chunks, dim = partial.shape[0], table.shape[1]
-    for row in prange(table.shape[0]):
-        u = slot[row]
-        if u < 0:
-            out[row, :] = 0.0
-            continue
-        if not normalized:
+    Jacobian of unit-normalisation of `table`'s row when `normalized`: (g - (g.y) y) / |row|, y = row / |row|."""
+    n_chunks, dim, n = partial.shape[0], table.shape[1], table.shape[0]
+    for b in prange((n + ROW_BLOCK - 1) // ROW_BLOCK):
+        acc = np.empty(dim)
+        for row in range(b * ROW_BLOCK, min(n, (b + 1) * ROW_BLOCK)):
+            u = slot[row]
+            if u < 0:
+                out[row, :] = 0.0
+                continue
+            acc[:] = 0.0
+            for c in range(n_chunks):
+                p = partial[c, u]
+                for k in range(dim):
+                    acc[k] += p[k]
+            if not normalized:
+                for k in range(dim):
+                    out[row, k] = acc[k]
+                continue
+            dot, sq = 0.0, 0.0
             for k in range(dim):
-                acc = 0.0
-                for c in range(n_chunks):
-                    acc += partial[c, u, k]
-                out[row, k] = acc
-            continue
-        dot, sq = 0.0, 0.0
-        for k in range(dim):
-            acc = 0.0
-            for c in range(n_chunks):
-                acc += partial[c, u, k]
-            dot += acc * table[row, k]
-            sq += table[row, k] * table[row, k]
-        inv = 1.0 / max(math.sqrt(sq), EPS)
-        dot *= inv  # (dL/dy . y) with y = row / |row|
-        for k in range(dim):
-            acc = 0.0
-            for c in range(n_chunks):
-                acc += partial[c, u, k]
-            out[row, k] = (acc - dot * table[row, k] * inv) * inv
+                dot += acc[k] * table[row, k]
+                sq += table[row, k] * table[row, k]
+            inv = 1.0 / max(math.sqrt(sq), EPS)
+            dot *= inv * inv
+            for k in range(dim):
+                out[row, k] = (acc[k] - dot * table[row, k]) * inv
 
 
 @njit(fastmath=FASTMATH, inline="always", cache=True)
@@ -215,10 +216,17 @@ def translation_loss(heads, rels, tails, local_h, local_t, ent, rel, torus, code
 
 @njit(fastmath=FASTMATH, inline="always", cache=True)
 def _add_translation(g, lh, lt, r, ge, gr):
-    for k in range(g.shape[0]):
-        ge[lh, k] += g[k]
-        ge[lt, k] -= g[k]
-        gr[r, k] += g[k]
+    # three loops, not one: ge[lh] and ge[lt] may be the same row, which would keep one loop from vectorising
+    _axpy(1.0, g, ge[lh])
+    _axpy(-1.0, g, ge[lt])
+    _axpy(1.0, g, gr[r])
+
+
+@njit(fastmath=FASTMATH, inline="always", cache=True)
+def _axpy(a, x, y):
+    """y += a * x."""
+    for k in range(x.shape[0]):
+        y[k] += a * x[k]
 
 
 @njit(fastmath=FASTMATH, inline="always", cache=True)

@@ -47,8 +47,9 @@ class FusedModel:
     visit_by_relation: bool = False  # positives visited grouped by relation (keeps its matrix in cache)
 
 
-def _buffer(n_chunks: int, rows: int, cols: int) -> np.ndarray:
-    return np.empty((n_chunks, rows, cols), np.float32)
+def _buffer(n_chunks: int, rows: int, cols: int, like: np.ndarray) -> np.ndarray:
+    """Per-thread gradient rows, in the parameters' dtype."""
+    return np.empty((n_chunks, rows, cols), like.dtype)
 
 
 def _translation(torus: bool) -> FusedModel:
@@ -61,8 +62,8 @@ def _translation(torus: bool) -> FusedModel:
 
     def loss(batch: FusedBatch, tables: Tables, code: int, margin: float, n_chunks: int, grads: Tables) -> float:
         entity, relation = tables
-        g_ent = _buffer(n_chunks, batch.n_local, entity.shape[1])
-        g_rel = _buffer(n_chunks, relation.shape[0], relation.shape[1])
+        g_ent = _buffer(n_chunks, batch.n_local, entity.shape[1], entity)
+        g_rel = _buffer(n_chunks, relation.shape[0], relation.shape[1], relation)
         value = kernels.translation_loss(batch.heads, batch.relations, batch.tails, batch.local_heads,
                                          batch.local_tails, entity, relation, torus, code, batch.n_positive, margin,
                                          g_ent, g_rel)
@@ -82,9 +83,9 @@ def _transh_score(batch: FusedBatch, tables: Tables, code: int, n_chunks: int, s
 def _transh_loss(batch: FusedBatch, tables: Tables, code: int, margin: float, n_chunks: int,
                  grads: Tables) -> float:
     entity, relation, normal = tables
-    g_ent = _buffer(n_chunks, batch.n_local, entity.shape[1])
-    g_rel = _buffer(n_chunks, relation.shape[0], relation.shape[1])
-    g_w = _buffer(n_chunks, normal.shape[0], normal.shape[1])
+    g_ent = _buffer(n_chunks, batch.n_local, entity.shape[1], entity)
+    g_rel = _buffer(n_chunks, relation.shape[0], relation.shape[1], relation)
+    g_w = _buffer(n_chunks, normal.shape[0], normal.shape[1], normal)
     value = kernels.transh_loss(batch.heads, batch.relations, batch.tails, batch.local_heads, batch.local_tails,
                                 entity, relation, normal, code, batch.n_positive, margin, g_ent, g_rel, g_w)
     kernels.reduce_rows(batch.slot, entity, g_ent, True, grads[0])
@@ -102,9 +103,9 @@ def _transr_score(batch: FusedBatch, tables: Tables, code: int, n_chunks: int, s
 def _transr_loss(batch: FusedBatch, tables: Tables, code: int, margin: float, n_chunks: int,
                  grads: Tables) -> float:
     entity, relation, projection = tables
-    g_ent = _buffer(n_chunks, batch.n_local, entity.shape[1])
-    g_rel = _buffer(n_chunks, relation.shape[0], relation.shape[1])
-    g_proj = np.empty((n_chunks, *projection.shape), np.float32)
+    g_ent = _buffer(n_chunks, batch.n_local, entity.shape[1], entity)
+    g_rel = _buffer(n_chunks, relation.shape[0], relation.shape[1], relation)
+    g_proj = np.empty((n_chunks, *projection.shape), projection.dtype)
     value = kernels.transr_loss(batch.heads, batch.relations, batch.tails, batch.order, batch.local_heads,
                                 batch.local_tails, entity, relation, projection, code, batch.n_positive, margin,
                                 g_ent, g_rel, g_proj)

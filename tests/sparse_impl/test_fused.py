@@ -1,0 +1,106 @@
+"""The fused backend against the segment backend (itself checked against dense arithmetic and the papers'
+formulas): scores, the margin loss and every gradient, on tiny hand-made graphs."""
+
+import pytest
+import torch
+
+from harness.spec import ModelConfig, init_parameters
+from sparse_impl import build_model
+from sparse_impl.backends import BACKENDS
+
+pytestmark = pytest.mark.skipif(BACKENDS["fused"].unavailable_reason() is not None,
+                                reason=str(BACKENDS["fused"].unavailable_reason()))
+
+N_ENT, N_REL, DIM = 9, 3, 5
+POSITIVES = torch.tensor([[0, 1, 2], [3, 0, 3], [6, 2, 0], [1, 1, 4]])
+# two blocks of negatives: block j corrupts positive i in row j * 4 + i (a head or a tail)
+NEGATIVES = torch.tensor([[5, 1, 2], [3, 0, 0], [6, 2, 6], [7, 1, 4],
+                          [0, 1, 8], [2, 0, 3], [1, 2, 0], [1, 1, 1]])
+UNTOUCHED = 8  # never in POSITIVES or the first block of NEGATIVES
+
+CASES = [("transe", "L1"), ("transe", "L2"), ("transe", "L2sq"), ("transr", "L2sq"), ("transh", "L2sq"),
+         ("toruse", "torus_L1"), ("toruse", "torus_L2"), ("toruse", "torus_eL2")]
+
+
+def _params(model: str, dissimilarity: str) -> tuple[ModelConfig, dict[str, torch.Tensor]]:
+    cfg = ModelConfig(model, N_ENT, N_REL, DIM, rel_dim=4 if model == "transr" else None,
+                      dissimilarity=dissimilarity)
+    params = init_parameters(cfg, seed=7)
+    params["entity"] = params["entity"] * 1.7  # not unit-norm, so the normalisation's Jacobian matters
+    if model == "toruse":
+        params["entity"] = params["entity"] * 3 - 1.3  # negative values and values beyond 1 exercise frac
+    return cfg, params
+
+
+def _loss_and_grads(backend: str, model: str, dissimilarity: str, negatives: torch.Tensor, margin: float = 0.5):
+    cfg, params = _params(model, dissimilarity)
+    sparse = build_model(model, params, N_ENT, N_REL, dissimilarity, backend)
+    batch = sparse.prepare(POSITIVES, negatives)
+    loss = sparse.loss(batch, margin)
+    loss.backward()
+    with torch.no_grad():
+        positive, negative = sparse(batch)
+    grads = {name: p.grad.clone() for name, p in sparse.named_parameters()}
+    return loss.detach(), torch.cat((positive, negative)), grads
+
+
+@pytest.mark.parametrize("model,dissimilarity", CASES)
+@pytest.mark.parametrize("n_blocks", [1, 2])
+def test_fused_loss_scores_and_gradients_match_segment(model, dissimilarity, n_blocks):
+    negatives = NEGATIVES[: 4 * n_blocks]
+    loss, scores, grads = _loss_and_grads("fused", model, dissimilarity, negatives)
+    ref_loss, ref_scores, ref_grads = _loss_and_grads("segment", model, dissimilarity, negatives)
+    assert ref_loss > 0
+    torch.testing.assert_close(scores, ref_scores, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(loss, ref_loss, rtol=1e-5, atol=1e-6)
+    assert grads.keys() == ref_grads.keys()
+    for name in grads:
+        torch.testing.assert_close(grads[name], ref_grads[name], rtol=1e-5, atol=1e-6, msg=name)
+
+
+def test_untouched_entities_get_exactly_zero_gradient():
+    _, _, grads = _loss_and_grads("fused", "transe", "L2sq", NEGATIVES[:4])
+    assert torch.count_nonzero(grads["entity"][UNTOUCHED]) == 0
+    assert torch.count_nonzero(grads["entity"][0]) > 0
+
+
+def test_a_scaled_loss_scales_every_gradient():
+    cfg, params = _params("transh", "L2sq")
+    grads = []
+    for factor in (1.0, 3.0):
+        sparse = build_model("transh", params, N_ENT, N_REL, "L2sq", "fused")
+        (factor * sparse.loss(sparse.prepare(POSITIVES, NEGATIVES[:4]), 0.5)).backward()
+        grads.append({name: p.grad.clone() for name, p in sparse.named_parameters()})
+    for name in grads[0]:
+        torch.testing.assert_close(grads[1][name], 3.0 * grads[0][name], msg=name)
+
+
+def test_inactive_pairs_contribute_nothing():
+    """With a negative margin no pair violates it: zero loss and all-zero gradients."""
+    loss, _, grads = _loss_and_grads("fused", "transe", "L2sq", NEGATIVES[:4], margin=-100.0)
+    assert float(loss) == 0.0
+    assert all(torch.count_nonzero(g) == 0 for g in grads.values())
+
+
+def test_thread_count_does_not_change_the_numbers():
+    before = torch.get_num_threads()
+    try:
+        results = []
+        for threads in (1, 2):
+            torch.set_num_threads(threads)
+            results.append(_loss_and_grads("fused", "transr", "L2sq", NEGATIVES))
+    finally:
+        torch.set_num_threads(before)
+    (loss1, scores1, grads1), (loss2, scores2, grads2) = results
+    torch.testing.assert_close(loss1, loss2)
+    torch.testing.assert_close(scores1, scores2)
+    for name in grads1:
+        torch.testing.assert_close(grads1[name], grads2[name], msg=name)
+
+
+def test_fused_scores_are_not_differentiable_and_say_so():
+    cfg, params = _params("transe", "L2sq")
+    sparse = build_model("transe", params, N_ENT, N_REL, "L2sq", "fused")
+    positive, _ = sparse(sparse.prepare(POSITIVES, NEGATIVES[:4]))
+    with pytest.raises(RuntimeError, match="not differentiable"):
+        positive.sum().backward()
