@@ -22,12 +22,14 @@ DEFAULT_FRAMEWORKS = "sparse,gather,torchkge,pyg,pykeen,dglke"
 FAILED_STATUSES = frozenset({"error", "timeout", "oom", "killed"})
 # --explain: the cells that split sparse's speedup over TorchKGE into its parts, in order.
 EXPLAIN_CELLS: tuple[tuple[str, dict[str, str]], ...] = (
-    ("torchkge", {}), ("gather", {"normalize": "rows"}), ("gather", {"normalize": "table"}), ("sparse", {}))
-EXPLAIN_LABELS = ("torchkge", "gather[normalize=rows]", "gather", "sparse[segment]")
+    ("torchkge", {}), ("gather", {"normalize": "rows"}), ("gather", {"normalize": "table"}),
+    ("sparse", {"backend": "segment"}), ("sparse", {"backend": "fused"}))
+EXPLAIN_LABELS = ("torchkge", "gather[normalize=rows]", "gather", "sparse[segment]", "sparse[fused]")
 EXPLAIN_PARTS = (
     "TorchKGE's own implementation (vs. the same math gathered by us, rows normalised as TorchKGE does)",
     "normalising the entity table once per step instead of every gathered row",
     "SpMM over the incidence matrix instead of gathers and scatter-adds",
+    "one fused kernel for loss and gradients instead of SpMM and separate elementwise kernels",
 )
 
 
@@ -147,14 +149,14 @@ def print_explanation(records: list[dict], console: Console) -> None:
     """Split sparse's log-speedup over TorchKGE into the parts measured by the --explain cells."""
     from harness.report.tables import comparison_table
 
-    frame = comparison_table(records, "sparse")
+    frame = comparison_table(records, EXPLAIN_LABELS[-1])
     steps = {row["label"]: row["speedup_of_sparse"] for _, row in frame.iterrows() if row["status"] == "ok"}
     if any(steps.get(label) is None for label in EXPLAIN_LABELS):
         console.print("[yellow]--explain:[/yellow] not every ablation cell ran ok; no breakdown")
         return
     ratios = [steps[a] / steps[b] for a, b in zip(EXPLAIN_LABELS, EXPLAIN_LABELS[1:])]
     total = math.log(steps["torchkge"])
-    console.print(f"Where sparse's {steps['torchkge']:.2f}x over TorchKGE comes from (shares of the log-speedup; "
+    console.print(f"Where {escape(EXPLAIN_LABELS[-1])}'s {steps['torchkge']:.2f}x over TorchKGE comes from (shares of the log-speedup; "
                   "each factor is a ratio of the cells' paired speedups):")
     for part, ratio in zip(EXPLAIN_PARTS, ratios):
         share = math.log(ratio) / total if total else float("nan")

@@ -13,11 +13,11 @@ import pytest
 import torch
 
 from baselines import FRAMEWORKS
-from sparse_impl.backends import DEFAULT_BACKEND
 from baselines.dglke import DGLKEStep, dgl_unavailable_reason
 from baselines.gather import translated_differences
 from harness.sampling import Batch, BatchStream, make_sampler
 from harness.spec import MODEL_NAMES, ModelConfig, TrainConfig, init_parameters, parameter_shapes
+from sparse_impl.backends import DEFAULT_BACKEND
 from sparse_impl.dissimilarity import dissimilarity
 
 N_ENT, N_REL, DIM, REL_DIM, BATCH = 50, 5, 8, 6, 64

@@ -7,6 +7,7 @@ import json
 import pytest
 
 from harness.cli import main
+from harness.cli.compare_cmd import EXPLAIN_LABELS
 
 TINY = ["--dataset", "synthetic:WN18RR", "--dim", "8", "--batch-size", "256", "--steps", "2", "--warmup", "1",
         "--no-flops", "--no-memory"]
@@ -47,7 +48,8 @@ def test_rounds_interleave_and_explain_splits_the_speedup(tmp_path, capsys):
     printed = capsys.readouterr().out
     records = [json.loads(line) for line in out.read_text().splitlines()]
     labels = {r["label"] for r in records}
-    assert labels == {"sparse[segment]", "torchkge", "gather[normalize=rows]", "gather"}
-    assert sorted(r["round"] for r in records) == [0] * 4 + [1] * 4
+    assert labels == set(EXPLAIN_LABELS)
+    assert sorted(r["round"] for r in records) == [0] * 5 + [1] * 5
     assert len({r["group_key"] for r in records}) == 1
-    assert "Where sparse's" in printed and "normalising the entity table once" in printed
+    assert "Where sparse[fused]'s" in printed and "normalising the entity table once" in printed
+    assert "one fused kernel" in printed

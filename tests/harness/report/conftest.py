@@ -22,10 +22,11 @@ def make_record(framework: str, *, model: str = "transe", dataset: str = "FB15k"
                 status: str = "ok", step_ms: float = 10.0, memory: int | None = 100 * 2**20,
                 flops: int | None = 10**9, flops_profiler: int | None = 5 * 10**10, message: str = "",
                 dim: int = 64, batch_size: int = 1024, run_id: str = "run-1", round: int = 0, rounds: int = 1,
-                **settings) -> dict:
+                options: dict | None = None, **settings) -> dict:
     """One record as it would come from the store; phases split 10/30/40/20 % of the step."""
-    cell = make_cell(framework, model=model, dataset=dataset, device=device, dim=dim, batch_size=batch_size,
-                     backend="torch" if framework == "sparse" else None, round=round, rounds=rounds, **settings)
+    cell = make_cell(framework, options=options, model=model, dataset=dataset, device=device, dim=dim,
+                     batch_size=batch_size, backend="torch" if framework == "sparse" else None, round=round,
+                     rounds=rounds, **settings)
     record = base_record(cell, run_id, status, message)
     if status == "ok":
         def stats(v: float) -> dict:
