@@ -87,7 +87,7 @@ class FusedBackend(Backend):
         positive_relations = relations[:n_positive]
         order = (np.argsort(positive_relations, kind="stable") if FUSED_MODELS[model.name].visit_by_relation
                  else np.arange(n_positive))
-        batch = FusedBatch(heads, relations, tails, n_positive, local_h, local_t, slot, ids.shape[0], order)
+        batch = FusedBatch(heads, relations, tails, n_positive, ids, local_h, local_t, slot, order)
         return PreparedBatch(batch, triples[:, 1], n_positive)
 
     def _fused(self, model: "SparseKGEModel") -> tuple[Any, int, tuple[torch.Tensor, ...]]:

@@ -67,26 +67,35 @@ def _frac(v: float) -> float:
     return v - math.trunc(v)
 
 
+@njit(parallel=True, fastmath=FASTMATH, cache=True)
+def inverse_norms(ids: np.ndarray, ent: np.ndarray) -> np.ndarray:
+    """1 / max(|e|, eps) of the batch's entities (each computed once, not once per row that uses it)."""
+    out = np.empty(ids.shape[0])
+    for u in prange(ids.shape[0]):
+        out[u] = _inverse_norm(ent[ids[u]])
+    return out
+
+
 @njit(fastmath=FASTMATH, inline="always", cache=True)
-def _translation_row(h: int, r: int, t: int, ent: np.ndarray, rel: np.ndarray, torus: bool, x: np.ndarray) -> None:
-    """x = n(e_h) + r - n(e_t), n = unit-normalisation (TransE) or frac on every term (TorusE)."""
+def _translation_row(h, r, t, ih, it, ent, rel, torus, x) -> None:
+    """x = n(e_h) + r - n(e_t), n = unit-normalisation (ih, it: inverse norms; TransE) or frac on every term
+    (TorusE)."""
     if torus:
         for k in range(x.shape[0]):
             x[k] = _frac(ent[h, k]) + _frac(rel[r, k]) - _frac(ent[t, k])
     else:
-        ih, it = _inverse_norm(ent[h]), _inverse_norm(ent[t])
         for k in range(x.shape[0]):
             x[k] = ent[h, k] * ih + rel[r, k] - ent[t, k] * it
 
 
 @njit(parallel=True, fastmath=FASTMATH, cache=True)
-def translation_forward(heads, rels, tails, ent, rel, torus, code, n_chunks, scores):
+def translation_forward(heads, rels, tails, local_h, local_t, inv, ent, rel, torus, code, n_chunks, scores):
     """scores[i] = -d(x_i) for TransE (torus=False) and TorusE (torus=True)."""
     n, dim = heads.shape[0], ent.shape[1]
     for c in prange(n_chunks):
         x = np.empty(dim)
         for i in range(c * n // n_chunks, (c + 1) * n // n_chunks):
-            _translation_row(heads[i], rels[i], tails[i], ent, rel, torus, x)
+            _translation_row(heads[i], rels[i], tails[i], inv[local_h[i]], inv[local_t[i]], ent, rel, torus, x)
             scores[i] = -dissimilarity_value(code, x)
 
 
@@ -94,9 +103,10 @@ ROW_BLOCK = 256  # rows per parallel task of reduce_rows
 
 
 @njit(parallel=True, fastmath=FASTMATH, cache=True)
-def reduce_rows(slot, table, partial, normalized, out):
+def reduce_rows(slot, table, partial, inv, normalized, out):
     """Every row of `out`: the sum over chunks of partial[:, slot[row]] (0 where slot is -1), through the
-    Jacobian of unit-normalisation of `table`'s row when `normalized`: (g - (g.y) y) / |row|, y = row / |row|."""
+    Jacobian of unit-normalisation of `table`'s row when `normalized`: (g - (g.y) y) / |row|, y = row / |row|,
+    with inv[slot[row]] = 1 / |row|."""
     n_chunks, dim, n = partial.shape[0], table.shape[1], table.shape[0]
     for b in prange((n + ROW_BLOCK - 1) // ROW_BLOCK):
         acc = np.empty(dim)
@@ -114,20 +124,19 @@ def reduce_rows(slot, table, partial, normalized, out):
                 for k in range(dim):
                     out[row, k] = acc[k]
                 continue
-            dot, sq = 0.0, 0.0
+            dot = 0.0
             for k in range(dim):
                 dot += acc[k] * table[row, k]
-                sq += table[row, k] * table[row, k]
-            inv = 1.0 / max(math.sqrt(sq), EPS)
-            dot *= inv * inv
+            scale = inv[u]
+            dot *= scale * scale
             for k in range(dim):
-                out[row, k] = (acc[k] - dot * table[row, k]) * inv
+                out[row, k] = (acc[k] - dot * table[row, k]) * scale
 
 
 @njit(fastmath=FASTMATH, inline="always", cache=True)
-def _transh_row(h, r, t, ent, rel, normal, x0, w, x):
+def _transh_row(h, r, t, ih, it, ent, rel, normal, x0, w, x):
     """x0 = n(e_h) - n(e_t), w = n(w_r), x = x0 - (x0.w) w + d_r; returns x0.w."""
-    ih, it, iw = _inverse_norm(ent[h]), _inverse_norm(ent[t]), _inverse_norm(normal[r])
+    iw = _inverse_norm(normal[r])
     p = 0.0
     for k in range(x.shape[0]):
         x0[k] = ent[h, k] * ih - ent[t, k] * it
@@ -139,20 +148,19 @@ def _transh_row(h, r, t, ent, rel, normal, x0, w, x):
 
 
 @njit(parallel=True, fastmath=FASTMATH, cache=True)
-def transh_forward(heads, rels, tails, ent, rel, normal, code, n_chunks, scores):
+def transh_forward(heads, rels, tails, local_h, local_t, inv, ent, rel, normal, code, n_chunks, scores):
     """scores[i] = -d(x_i), TransH's hyperplane projection of the translated difference."""
     n, dim = heads.shape[0], ent.shape[1]
     for c in prange(n_chunks):
         x0, w, x = np.empty(dim), np.empty(dim), np.empty(dim)
         for i in range(c * n // n_chunks, (c + 1) * n // n_chunks):
-            _transh_row(heads[i], rels[i], tails[i], ent, rel, normal, x0, w, x)
+            _transh_row(heads[i], rels[i], tails[i], inv[local_h[i]], inv[local_t[i]], ent, rel, normal, x0, w, x)
             scores[i] = -dissimilarity_value(code, x)
 
 
 @njit(fastmath=FASTMATH, inline="always", cache=True)
-def _transr_row(h, r, t, ent, rel, proj, x0, x):
+def _transr_row(h, r, t, ih, it, ent, rel, proj, x0, x):
     """x0 = n(e_h) - n(e_t) in entity space, x = M_r x0 + r in relation space."""
-    ih, it = _inverse_norm(ent[h]), _inverse_norm(ent[t])
     for k in range(x0.shape[0]):
         x0[k] = ent[h, k] * ih - ent[t, k] * it
     m = proj[r]
@@ -164,13 +172,13 @@ def _transr_row(h, r, t, ent, rel, proj, x0, x):
 
 
 @njit(parallel=True, fastmath=FASTMATH, cache=True)
-def transr_forward(heads, rels, tails, ent, rel, proj, code, n_chunks, scores):
+def transr_forward(heads, rels, tails, local_h, local_t, inv, ent, rel, proj, code, n_chunks, scores):
     """scores[i] = -d(M_r (n(e_h) - n(e_t)) + r)."""
     n, dim, rel_dim = heads.shape[0], ent.shape[1], rel.shape[1]
     for c in prange(n_chunks):
         x0, x = np.empty(dim), np.empty(rel_dim)
         for i in range(c * n // n_chunks, (c + 1) * n // n_chunks):
-            _transr_row(heads[i], rels[i], tails[i], ent, rel, proj, x0, x)
+            _transr_row(heads[i], rels[i], tails[i], inv[local_h[i]], inv[local_t[i]], ent, rel, proj, x0, x)
             scores[i] = -dissimilarity_value(code, x)
 
 
@@ -182,7 +190,7 @@ def _margin(sp: float, sn: float, margin: float) -> float:
 
 
 @njit(parallel=True, fastmath=FASTMATH, cache=True)
-def translation_loss(heads, rels, tails, local_h, local_t, ent, rel, torus, code, n_pos, margin, g_ent, g_rel):
+def translation_loss(heads, rels, tails, local_h, local_t, inv, ent, rel, torus, code, n_pos, margin, g_ent, g_rel):
     """TransE / TorusE margin loss sum(max(0, margin - s_pos + s_neg)) over every positive i and its
     negatives n_pos * j + i; the gradient of each row goes to g_ent[c] (heads +, tails -) and g_rel[c]."""
     n, dim, n_chunks = heads.shape[0], ent.shape[1], g_ent.shape[0]
@@ -195,12 +203,12 @@ def translation_loss(heads, rels, tails, local_h, local_t, ent, rel, torus, code
         xp, xn, g = np.empty(dim), np.empty(dim), np.empty(dim)
         loss = 0.0
         for i in range(c * n_pos // n_chunks, (c + 1) * n_pos // n_chunks):
-            _translation_row(heads[i], rels[i], tails[i], ent, rel, torus, xp)
+            _translation_row(heads[i], rels[i], tails[i], inv[local_h[i]], inv[local_t[i]], ent, rel, torus, xp)
             sp = -dissimilarity_value(code, xp)
             active = 0
             for j in range(k):
                 q = n_pos * (j + 1) + i
-                _translation_row(heads[q], rels[q], tails[q], ent, rel, torus, xn)
+                _translation_row(heads[q], rels[q], tails[q], inv[local_h[q]], inv[local_t[q]], ent, rel, torus, xn)
                 v = _margin(sp, -dissimilarity_value(code, xn), margin)
                 if v > 0.0:
                     loss += v
@@ -244,7 +252,8 @@ def _add_transh(g, x0, w, p, lh, lt, r, ge, gr, gw):
 
 
 @njit(parallel=True, fastmath=FASTMATH, cache=True)
-def transh_loss(heads, rels, tails, local_h, local_t, ent, rel, normal, code, n_pos, margin, g_ent, g_rel, g_w):
+def transh_loss(heads, rels, tails, local_h, local_t, inv, ent, rel, normal, code, n_pos, margin, g_ent, g_rel,
+                g_w):
     """As translation_loss for TransH; g_w[c, r] receives d loss / d (unit normal) (Jacobian in reduce_rows)."""
     n, dim, n_chunks = heads.shape[0], ent.shape[1], g_ent.shape[0]
     k = (n - n_pos) // n_pos
@@ -258,12 +267,14 @@ def transh_loss(heads, rels, tails, local_h, local_t, ent, rel, normal, code, n_
         x0n, wn, xn, g = np.empty(dim), np.empty(dim), np.empty(dim), np.empty(dim)
         loss = 0.0
         for i in range(c * n_pos // n_chunks, (c + 1) * n_pos // n_chunks):
-            pp = _transh_row(heads[i], rels[i], tails[i], ent, rel, normal, x0p, wp, xp)
+            pp = _transh_row(heads[i], rels[i], tails[i], inv[local_h[i]], inv[local_t[i]], ent, rel, normal, x0p, wp,
+                             xp)
             sp = -dissimilarity_value(code, xp)
             active = 0
             for j in range(k):
                 q = n_pos * (j + 1) + i
-                pn = _transh_row(heads[q], rels[q], tails[q], ent, rel, normal, x0n, wn, xn)
+                pn = _transh_row(heads[q], rels[q], tails[q], inv[local_h[q]], inv[local_t[q]], ent, rel, normal, x0n,
+                                 wn, xn)
                 v = _margin(sp, -dissimilarity_value(code, xn), margin)
                 if v > 0.0:
                     loss += v
@@ -292,7 +303,7 @@ def _add_transr(g, x0, m, lh, lt, r, dx0, ge, gr, gm):
 
 
 @njit(parallel=True, fastmath=FASTMATH, cache=True)
-def transr_loss(heads, rels, tails, order, local_h, local_t, ent, rel, proj, code, n_pos, margin,
+def transr_loss(heads, rels, tails, order, local_h, local_t, inv, ent, rel, proj, code, n_pos, margin,
                 g_ent, g_rel, g_proj):
     """As translation_loss for TransR; positives visited in `order` (grouped by relation; a positive's
     negatives share its relation), g_proj[c, r] receives the outer products g x0^T."""
@@ -309,13 +320,13 @@ def transr_loss(heads, rels, tails, order, local_h, local_t, ent, rel, proj, cod
         loss = 0.0
         for jj in range(c * n_pos // n_chunks, (c + 1) * n_pos // n_chunks):
             i = order[jj]
-            _transr_row(heads[i], rels[i], tails[i], ent, rel, proj, x0p, xp)
+            _transr_row(heads[i], rels[i], tails[i], inv[local_h[i]], inv[local_t[i]], ent, rel, proj, x0p, xp)
             sp = -dissimilarity_value(code, xp)
             active = 0
             for j in range(k):
                 q = n_pos * (j + 1) + i
                 rq = rels[q]
-                _transr_row(heads[q], rq, tails[q], ent, rel, proj, x0n, xn)
+                _transr_row(heads[q], rq, tails[q], inv[local_h[q]], inv[local_t[q]], ent, rel, proj, x0n, xn)
                 v = _margin(sp, -dissimilarity_value(code, xn), margin)
                 if v > 0.0:
                     loss += v

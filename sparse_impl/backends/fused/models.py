@@ -24,10 +24,10 @@ class FusedBatch:
     relations: np.ndarray
     tails: np.ndarray
     n_positive: int
+    entity_ids: np.ndarray  # the distinct entities, in the order of their local index
     local_heads: np.ndarray
     local_tails: np.ndarray
     slot: np.ndarray
-    n_local: int
     order: np.ndarray  # the order in which positives are visited (grouped by relation where it pays)
 
 
@@ -47,6 +47,13 @@ class FusedModel:
     visit_by_relation: bool = False  # positives visited grouped by relation (keeps its matrix in cache)
 
 
+def _inverse_norms(batch: FusedBatch, entity: np.ndarray, normalized: bool = True) -> np.ndarray:
+    """1 / |e| of each of the batch's entities (ones where the model does not normalise them)."""
+    if not normalized:
+        return np.ones(batch.entity_ids.shape[0])
+    return kernels.inverse_norms(batch.entity_ids, entity)
+
+
 def _buffer(n_chunks: int, rows: int, cols: int, like: np.ndarray) -> np.ndarray:
     """Per-thread gradient rows, in the parameters' dtype."""
     return np.empty((n_chunks, rows, cols), like.dtype)
@@ -57,17 +64,19 @@ def _translation(torus: bool) -> FusedModel:
 
     def score(batch: FusedBatch, tables: Tables, code: int, n_chunks: int, scores: np.ndarray) -> None:
         entity, relation = tables
-        kernels.translation_forward(batch.heads, batch.relations, batch.tails, entity, relation, torus, code,
-                                    n_chunks, scores)
+        kernels.translation_forward(batch.heads, batch.relations, batch.tails, batch.local_heads, batch.local_tails,
+                                    _inverse_norms(batch, entity, not torus), entity, relation, torus, code, n_chunks,
+                                    scores)
 
     def loss(batch: FusedBatch, tables: Tables, code: int, margin: float, n_chunks: int, grads: Tables) -> float:
         entity, relation = tables
-        g_ent = _buffer(n_chunks, batch.n_local, entity.shape[1], entity)
+        g_ent = _buffer(n_chunks, batch.entity_ids.shape[0], entity.shape[1], entity)
         g_rel = _buffer(n_chunks, relation.shape[0], relation.shape[1], relation)
+        inv = _inverse_norms(batch, entity, not torus)
         value = kernels.translation_loss(batch.heads, batch.relations, batch.tails, batch.local_heads,
-                                         batch.local_tails, entity, relation, torus, code, batch.n_positive, margin,
-                                         g_ent, g_rel)
-        kernels.reduce_rows(batch.slot, entity, g_ent, not torus, grads[0])
+                                         batch.local_tails, inv, entity, relation, torus, code, batch.n_positive,
+                                         margin, g_ent, g_rel)
+        kernels.reduce_rows(batch.slot, entity, g_ent, inv, not torus, grads[0])
         g_rel.sum(axis=0, out=grads[1])
         return value
 
@@ -76,40 +85,43 @@ def _translation(torus: bool) -> FusedModel:
 
 def _transh_score(batch: FusedBatch, tables: Tables, code: int, n_chunks: int, scores: np.ndarray) -> None:
     entity, relation, normal = tables
-    kernels.transh_forward(batch.heads, batch.relations, batch.tails, entity, relation, normal, code, n_chunks,
-                           scores)
+    kernels.transh_forward(batch.heads, batch.relations, batch.tails, batch.local_heads, batch.local_tails,
+                           _inverse_norms(batch, entity), entity, relation, normal, code, n_chunks, scores)
 
 
 def _transh_loss(batch: FusedBatch, tables: Tables, code: int, margin: float, n_chunks: int,
                  grads: Tables) -> float:
     entity, relation, normal = tables
-    g_ent = _buffer(n_chunks, batch.n_local, entity.shape[1], entity)
+    g_ent = _buffer(n_chunks, batch.entity_ids.shape[0], entity.shape[1], entity)
     g_rel = _buffer(n_chunks, relation.shape[0], relation.shape[1], relation)
     g_w = _buffer(n_chunks, normal.shape[0], normal.shape[1], normal)
+    inv = _inverse_norms(batch, entity)
     value = kernels.transh_loss(batch.heads, batch.relations, batch.tails, batch.local_heads, batch.local_tails,
-                                entity, relation, normal, code, batch.n_positive, margin, g_ent, g_rel, g_w)
-    kernels.reduce_rows(batch.slot, entity, g_ent, True, grads[0])
+                                inv, entity, relation, normal, code, batch.n_positive, margin, g_ent, g_rel, g_w)
+    kernels.reduce_rows(batch.slot, entity, g_ent, inv, True, grads[0])
     g_rel.sum(axis=0, out=grads[1])
-    kernels.reduce_rows(np.arange(normal.shape[0]), normal, g_w, True, grads[2])
+    every_relation = np.arange(normal.shape[0])
+    kernels.reduce_rows(every_relation, normal, g_w, kernels.inverse_norms(every_relation, normal), True, grads[2])
     return value
 
 
 def _transr_score(batch: FusedBatch, tables: Tables, code: int, n_chunks: int, scores: np.ndarray) -> None:
     entity, relation, projection = tables
-    kernels.transr_forward(batch.heads, batch.relations, batch.tails, entity, relation, projection, code, n_chunks,
-                           scores)
+    kernels.transr_forward(batch.heads, batch.relations, batch.tails, batch.local_heads, batch.local_tails,
+                           _inverse_norms(batch, entity), entity, relation, projection, code, n_chunks, scores)
 
 
 def _transr_loss(batch: FusedBatch, tables: Tables, code: int, margin: float, n_chunks: int,
                  grads: Tables) -> float:
     entity, relation, projection = tables
-    g_ent = _buffer(n_chunks, batch.n_local, entity.shape[1], entity)
+    g_ent = _buffer(n_chunks, batch.entity_ids.shape[0], entity.shape[1], entity)
     g_rel = _buffer(n_chunks, relation.shape[0], relation.shape[1], relation)
     g_proj = np.empty((n_chunks, *projection.shape), projection.dtype)
+    inv = _inverse_norms(batch, entity)
     value = kernels.transr_loss(batch.heads, batch.relations, batch.tails, batch.order, batch.local_heads,
-                                batch.local_tails, entity, relation, projection, code, batch.n_positive, margin,
+                                batch.local_tails, inv, entity, relation, projection, code, batch.n_positive, margin,
                                 g_ent, g_rel, g_proj)
-    kernels.reduce_rows(batch.slot, entity, g_ent, True, grads[0])
+    kernels.reduce_rows(batch.slot, entity, g_ent, inv, True, grads[0])
     g_rel.sum(axis=0, out=grads[1])
     g_proj.sum(axis=0, out=grads[2])
     return value
