@@ -143,6 +143,10 @@ class FrameworkStep(ABC):
     def backward(self, loss: torch.Tensor) -> None:
         loss.backward()
 
+    def work_outside_aten(self) -> str | None:
+        """What of the step runs in kernels torch's dispatcher never sees (FLOP counters miss it), or None."""
+        return None
+
     @abstractmethod
     def optimizer_step(self) -> None:
         """Apply the update, zero the gradients and re-normalise the parameters."""

@@ -38,6 +38,9 @@ class SparseStep(FrameworkStep):
         self.model.to(device)
         self.optimizer = adam(self.model.parameters(), train)
 
+    def work_outside_aten(self) -> str | None:
+        return self.model.backend.outside_aten
+
     def prepare(self, batch: Batch) -> PreparedBatch:
         return self.model.prepare(batch.positives.to(self.device), batch.negatives.to(self.device))
 

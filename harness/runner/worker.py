@@ -244,10 +244,14 @@ def _count_flops(record: Record, cell: Cell, cfg, train, params, device, batch, 
     """Executed and profiler FLOPs of one step, on a fresh eager step so the timed one is untouched."""
     from harness.measure.flops import count_step_flops
 
-    counted = count_step_flops(build_step(cell, cfg, train, params, device, eager=True), batch)
-    record.flops_executed = int(counted.executed)
+    step = build_step(cell, cfg, train, params, device, eager=True)
+    counted = count_step_flops(step, batch)
+    hidden = step.work_outside_aten()
+    record.flops_executed = None if hidden else int(counted.executed)
     record.flops_optimizer = int(counted.optimizer)
-    record.flops_profiler_dense = None if counted.profiler is None else int(counted.profiler)
+    record.flops_profiler_dense = None if counted.profiler is None or hidden else int(counted.profiler)
+    if hidden:
+        notes.append(f"executed FLOPs not counted: {hidden} run outside aten, where the counter cannot see them")
     if counted.uncounted_ops:
         notes.append("FLOPs not counted for: " + ", ".join(sorted(counted.uncounted_ops)))
 

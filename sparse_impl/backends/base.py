@@ -42,6 +42,8 @@ class Backend(ABC):
     """One way of executing a SparseKGEModel's batch: prepare it, then score every row."""
 
     name: ClassVar[str]
+    # what of the step runs in kernels torch's dispatcher never sees (so FLOP counters cannot), or None
+    outside_aten: ClassVar[str | None] = None
 
     @classmethod
     def unavailable_reason(cls) -> str | None:

@@ -28,6 +28,7 @@ class DGLBackend(SpMMBackend):
     """dgl.ops.gspmm(graph, 'mul', 'sum', X, w): sum over incoming edges of X[src] * w."""
 
     name = "dgl"
+    outside_aten = "DGL's g-SpMM kernels"
 
     @classmethod
     def unavailable_reason(cls) -> str | None:

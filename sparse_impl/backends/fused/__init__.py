@@ -68,6 +68,7 @@ class FusedBackend(Backend):
     dissimilarity, margin, and each active row's gradient straight into the gradient rows). CPU."""
 
     name = "fused"
+    outside_aten = "the fused backend's numba kernels (loss and gradients)"
 
     @classmethod
     def unavailable_reason(cls) -> str | None:

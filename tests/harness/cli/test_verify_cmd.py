@@ -18,7 +18,21 @@ def test_verify_fails_when_the_sparse_model_is_wrong(capsys, monkeypatch):
 
     original = SparseTransE.differences
     monkeypatch.setattr(SparseTransE, "differences", lambda self, batch: original(self, batch) * 1.001)
-    assert main(["verify", "--model", "transe", "--dataset", "synthetic:WN18RR", "--dim", "8", "--batch-size", "256"]) == 1
+    assert main(["verify", "--model", "transe", "--dataset", "synthetic:WN18RR", "--dim", "8", "--batch-size", "256",
+                 "--backend", "segment"]) == 1
+    assert "FAIL" in capsys.readouterr().out
+
+
+def test_verify_fails_when_the_fused_kernel_is_wrong(capsys, monkeypatch):
+    from sparse_impl.backends import BACKENDS
+
+    if (reason := BACKENDS["fused"].unavailable_reason()) is not None:
+        pytest.skip(reason)
+    from sparse_impl.backends.fused.dissimilarity import DISSIMILARITY_CODES
+
+    monkeypatch.setitem(DISSIMILARITY_CODES, "L2sq", DISSIMILARITY_CODES["L2"])  # the norm, not its square
+    assert main(["verify", "--model", "transe", "--dataset", "synthetic:WN18RR", "--dim", "8", "--batch-size", "256",
+                 "--backend", "fused"]) == 1
     assert "FAIL" in capsys.readouterr().out
 
 

@@ -47,7 +47,7 @@ def test_failures_become_records_and_the_run_goes_on(plugin_env, tmp_path):
         tiny_cell("pyg", model="transr"),
         tiny_cell("test-killed"),
         tiny_cell("torchkge", batch_size=10**6),
-        tiny_cell("sparse", measure_flops=True),
+        tiny_cell("sparse", measure_flops=True, backend="segment"),
     ]
     store = ResultsStore(tmp_path / "r.jsonl")
     summary = run_cells(cells, store, progress=False)
@@ -120,6 +120,18 @@ def test_sparse_and_gather_records_carry_the_same_model_flops(tmp_path):
     run_cells([tiny_cell("sparse", steps=1), tiny_cell("gather", steps=1)], store, progress=False)
     sparse, gather = store.records()
     assert sparse["flops_model"] == gather["flops_model"] > 0
+
+
+def test_kernels_the_flop_counter_cannot_see_leave_executed_flops_unknown_not_zero(tmp_path):
+    from sparse_impl.backends import BACKENDS
+
+    if (reason := BACKENDS["fused"].unavailable_reason()) is not None:
+        pytest.skip(reason)
+    store = ResultsStore(tmp_path / "r.jsonl")
+    run_cells([tiny_cell("sparse", steps=1, measure_flops=True, backend="fused")], store, progress=False)
+    (record,) = store.records()
+    assert record["status"] == "ok" and record["flops_executed"] is None and record["flops_model"] > 0
+    assert "executed FLOPs not counted: the fused backend's numba kernels" in record["message"]
 
 
 def test_the_default_allocator_drops_the_pinned_tunables(tmp_path):
