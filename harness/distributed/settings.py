@@ -37,7 +37,7 @@ class DistributedSettings:
     """One distributed run: how many ranks, which backend carries the collectives, how gradients are combined."""
 
     world_size: int = _dist_field(1, "--world-size", "ranks over all nodes (torchrun sets WORLD_SIZE)")
-    backend: str = _dist_field("auto", "--backend",
+    backend: str = _dist_field("auto", "--dist-backend",
                                "torch.distributed backend: auto = gloo on CPU, nccl on CUDA; or gloo / nccl")
     strategy: str = _dist_field("dense", "--strategy", "gradient exchange: " + "; ".join(
         f"{name} = {cls.summary}" for name, cls in STRATEGIES.items()))
@@ -51,7 +51,7 @@ class DistributedSettings:
         if self.strategy not in _strategy_names():
             raise SptxError(f"--strategy {self.strategy!r}: choose one of {', '.join(_strategy_names())}")
         if self.backend not in ("auto", *BACKENDS.values()):
-            raise SptxError(f"--backend {self.backend!r}: choose auto, {', '.join(BACKENDS.values())}")
+            raise SptxError(f"--dist-backend {self.backend!r}: choose auto, {', '.join(BACKENDS.values())}")
         if not self.collective_timeout_s > 0:
             raise SptxError("--collective-timeout must be positive")
 

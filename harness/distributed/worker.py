@@ -201,6 +201,8 @@ def distributed_record(settings: RunSettings, dist_settings: DistributedSettings
     record.distributed = {
         **dist_settings.to_dict(), "threads_per_rank": settings.threads,
         "hosts": sorted({r["hostname"] for r in ranks}),
+        "n_entities": work.dataset.n_entities, "n_relations": work.dataset.n_relations,
+        "train_triples": int(work.dataset.train.shape[0]),
         "sent_bytes_per_step": _median(sent), "payload_bytes_per_step": _median(payload),
         "touched_rows_per_step": _median(touched), "parameter_spread": spread, "parameters_identical": identical,
         "ranks": ranks,
