@@ -4,6 +4,7 @@ compute / communication split and the bytes of each gradient exchange strategy m
 from __future__ import annotations
 
 import argparse
+import random
 import shlex
 import sys
 import uuid
@@ -61,6 +62,9 @@ class DistributedCommand(Command):
         add_data_dir_argument(parser)
         add_settings_arguments(parser)
         parser.add_argument("--out", default="results/distributed.jsonl", help="JSON Lines file the records are appended to")
+        parser.add_argument("--rounds", type=int, default=3,
+                            help="repetitions of every run, each in fresh processes, interleaved in a seeded order "
+                                 "per round (the variance lives between processes)")
         parser.add_argument("--time-limit", type=float, default=600.0,
                             help="seconds per run (one process count and strategy) before every rank is killed")
         parser.add_argument("--show-command", action="store_true",
@@ -79,6 +83,8 @@ class DistributedCommand(Command):
         sizes = parse_world_sizes(args.nproc)
         if not args.time_limit > 0:
             raise SptxError("--time-limit must be positive")
+        if args.rounds < 1:
+            raise SptxError("--rounds must be at least 1")
         strategies = list(STRATEGIES) if args.strategy == BOTH else [args.strategy]
         threads = args.threads or max(1, available_cores() // max(sizes))
         settings = settings_from_args(args, threads=threads)
@@ -94,19 +100,25 @@ class DistributedCommand(Command):
         choice = choose_dataset(settings.dataset, args.data_dir, fallback_synthetic=False)
         settings = replace(settings, dataset=choice.name, dataset_sha256=dataset_fingerprint(choice.name, args.data_dir))
         run_id = uuid.uuid4().hex[:12]
+        runs = [(strategy, size) for strategy in strategies for size in sizes]
         console.print(f"{settings.describe()}; global batch {settings.batch_size} split over the ranks; "
-                      f"{settings.threads} thread(s) per rank; backend {base.backend}; runs: "
-                      f"{', '.join(f'{s} x{p}' for s in strategies for p in sizes)}", highlight=False)
+                      f"{settings.threads} thread(s) per rank; backend {base.backend}; {args.rounds} round(s) of: "
+                      f"{', '.join(f'{s} x{p}' for s, p in runs)}", highlight=False)
         records = []
-        for strategy in strategies:
-            for size in sizes:
+        for round_ in range(args.rounds):
+            order = list(runs)
+            random.Random(settings.seed * 1000 + round_).shuffle(order)
+            for strategy, size in order:
                 dist_settings = replace(base, world_size=size, strategy=strategy)
-                console.print(f"  {strategy} with {size} process(es): running ...", highlight=False)
+                where = f"  round {round_ + 1}/{args.rounds}, {strategy} with {size} process(es)"
+                console.print(f"{where}: running ...", highlight=False)
                 result = launch(settings, dist_settings, out=args.out, run_id=run_id, data_dir=args.data_dir,
-                                time_limit_s=args.time_limit)
+                                time_limit_s=args.time_limit, round_=round_, rounds=args.rounds)
                 record = result.record
                 records.append(record)
-                console.print(f"  {strategy} with {size} process(es): {record['status']} in {result.seconds:.0f} s"
+                step = (record.get("time_ms") or {}).get("step", {}).get("median")
+                console.print(f"{where}: {record['status']} in {result.seconds:.0f} s"
+                              + (f", median step {step:.1f} ms" if step is not None else "")
                               + (f": {record['message']}" if record["message"] else ""), highlight=False)
         self._print_table(console, records)
         console.print(f"{len(records)} record(s) appended to {args.out}; `sptx report {args.out}` draws the scaling "
@@ -137,14 +149,15 @@ class DistributedCommand(Command):
         frame = scaling_table(records)
         if frame.empty:
             return
-        table = Table(title="per step: median over the measured steps (slowest rank)")
-        for header in ("strategy", "processes", "status", "step ms [95% CI]", "compute ms", "communication ms",
+        table = Table(title="per step, slowest rank: median of the rounds' medians; spread = range of the round "
+                            "medians (one round: 95% CI over steps)")
+        for header in ("strategy", "processes", "status", "rounds ok", "step ms [spread]", "compute ms", "communication ms",
                        "sent MiB/rank", "efficiency"):
             table.add_column(header, justify="left" if header in ("strategy", "status") else "right")
         for _, row in frame.iterrows():
             ok = row["status"] == "ok"
-            table.add_row(row["strategy"], str(row["world_size"]), row["status"],
-                          f"{row['step_ms']:.1f} [{row['step_ci_low_ms']:.1f}-{row['step_ci_high_ms']:.1f}]" if ok else "-",
+            table.add_row(row["strategy"], str(row["world_size"]), row["status"], f"{row['rounds_ok']}/{row['rounds']}",
+                          f"{row['step_ms']:.1f} [{row['step_low_ms']:.1f}-{row['step_high_ms']:.1f}]" if ok else "-",
                           f"{row['compute_ms']:.1f}" if ok else "-", f"{row['communicate_ms']:.1f}" if ok else "-",
                           f"{row['sent_bytes_per_step'] / 2**20:.2f}" if ok else "-",
                           f"{row['efficiency']:.2f}" if ok and row["efficiency"] == row["efficiency"] else "-")

@@ -41,13 +41,15 @@ class LaunchResult:
 
 
 def torchrun_command(settings: RunSettings, dist_settings: DistributedSettings, *, out: str, run_id: str,
-                     data_dir: str | None = None, save_parameters: str | None = None,
-                     python: str = sys.executable) -> list[str]:
+                     data_dir: str | None = None, save_parameters: str | None = None, round_: int = 0,
+                     rounds: int = 1, python: str = sys.executable) -> list[str]:
     """The torchrun command line of a single-node run with `dist_settings.world_size` ranks."""
     argv = [python, "-m", "torch.distributed.run", "--standalone", "--nnodes", "1",
             "--nproc-per-node", str(dist_settings.world_size), "--monitor-interval", str(MONITOR_INTERVAL_S),
             "-m", "harness.distributed.worker", *settings_argv(settings, dist_settings), "--out", out,
             "--run-id", run_id]
+    if rounds > 1:
+        argv += ["--round", str(round_), "--rounds", str(rounds)]
     if data_dir:
         argv += ["--data-dir", data_dir]
     if save_parameters:
@@ -81,21 +83,19 @@ def failure_message(stderr: str, returncode: int) -> tuple[str, str]:
 
 
 def _failure_record(settings: RunSettings, dist_settings: DistributedSettings, status: str, message: str,
-                    run_id: str, command_line: list[str]) -> dict[str, Any]:
+                    run_id: str, command_line: list[str], round_: int, rounds: int) -> dict[str, Any]:
     """The record of a run that produced none: its identity, status and message."""
-    from harness.distributed.worker import FRAMEWORK, work_backend
+    from harness.distributed.worker import FRAMEWORK, run_group, run_key, work_backend
     from harness.records.environment import environment, git_commit
     from harness.records.schema import Record
 
     code_version = git_commit() or "unknown"
-    group = {"settings": settings.to_dict(), "backend": dist_settings.backend, "strategy": dist_settings.strategy,
-             "kind": "distributed"}
     record = Record(
-        run_id=run_id, cell_key=stable_key({**group, "world_size": dist_settings.world_size,
-                                            "code_version": code_version}),
-        group_key=stable_key(group), framework=FRAMEWORK, options={"backend": work_backend()},
-        label=f"{FRAMEWORK}[{dist_settings.strategy}] x{dist_settings.world_size}", settings=settings.to_dict(),
-        status=status, message=message, dataset_kind="synthetic" if settings.dataset.startswith("synthetic:") else "real",
+        run_id=run_id, cell_key=run_key(settings, dist_settings, round_, code_version),
+        group_key=stable_key(run_group(settings, dist_settings)), framework=FRAMEWORK,
+        options={"backend": work_backend()}, label=f"{FRAMEWORK}[{dist_settings.strategy}] x{dist_settings.world_size}",
+        settings=settings.to_dict(), status=status, message=message, round=round_, rounds=rounds,
+        dataset_kind="synthetic" if settings.dataset.startswith("synthetic:") else "real",
         timestamp=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"), code_version=code_version,
         env=environment(settings.seed, command_line), distributed={**dist_settings.to_dict(),
                                                                    "threads_per_rank": settings.threads},
@@ -103,18 +103,20 @@ def _failure_record(settings: RunSettings, dist_settings: DistributedSettings, s
     return record.to_dict()
 
 
-def _records_of_run(out: Path, run_id: str, dist_settings: DistributedSettings) -> list[dict[str, Any]]:
+def _records_of_run(out: Path, run_id: str, dist_settings: DistributedSettings, round_: int) -> list[dict[str, Any]]:
     from harness.records.store import read_records
 
     if not out.exists():
         return []
-    return [r for r in read_records([out]) if r.get("run_id") == run_id and (r.get("distributed") or {}).get(
-        "world_size") == dist_settings.world_size and r["distributed"].get("strategy") == dist_settings.strategy]
+    return [r for r in read_records([out]) if r.get("run_id") == run_id and r.get("round", 0) == round_
+            and (r.get("distributed") or {}).get("world_size") == dist_settings.world_size
+            and r["distributed"].get("strategy") == dist_settings.strategy]
 
 
 def launch(settings: RunSettings, dist_settings: DistributedSettings, *, out: str | os.PathLike[str], run_id: str,
            data_dir: str | None = None, time_limit_s: float = 600.0, save_parameters: str | None = None,
-           extra_env: dict[str, str] | None = None, python: str = sys.executable) -> LaunchResult:
+           round_: int = 0, rounds: int = 1, extra_env: dict[str, str] | None = None,
+           python: str = sys.executable) -> LaunchResult:
     """Run torchrun with `dist_settings.world_size` local ranks; return the run's record (appended to `out`)."""
     import time
 
@@ -127,7 +129,7 @@ def launch(settings: RunSettings, dist_settings: DistributedSettings, *, out: st
         dist_settings = replace(dist_settings, backend=resolve_backend("auto", settings.device))
     out_path = Path(out)
     command = torchrun_command(settings, dist_settings, out=str(out_path), run_id=run_id, data_dir=data_dir,
-                               save_parameters=save_parameters, python=python)
+                               save_parameters=save_parameters, round_=round_, rounds=rounds, python=python)
     env = worker_environment(os.environ, settings.threads, settings.allocator)
     env.update(extra_env or {})
     started = time.perf_counter()
@@ -148,7 +150,7 @@ def launch(settings: RunSettings, dist_settings: DistributedSettings, *, out: st
         stderr.seek(0)
         text = stderr.read()
     seconds = time.perf_counter() - started
-    found = _records_of_run(out_path, run_id, dist_settings)
+    found = _records_of_run(out_path, run_id, dist_settings, round_)
     if returncode == 0 and found:
         return LaunchResult(found[-1], seconds)
     if returncode is None:
@@ -157,7 +159,7 @@ def launch(settings: RunSettings, dist_settings: DistributedSettings, *, out: st
         status, message = "error", "torchrun succeeded but rank 0 wrote no record"
     else:
         status, message = failure_message(text, returncode)
-    raw = _failure_record(settings, dist_settings, status, message, run_id, command)
+    raw = _failure_record(settings, dist_settings, status, message, run_id, command, round_, rounds)
     ResultsStore(out_path).append(Record(**raw))
     return LaunchResult(raw, seconds)
 

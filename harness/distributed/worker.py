@@ -47,6 +47,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--data-dir", default=None, help="folder holding the dataset")
     parser.add_argument("--out", default=None, help="JSON Lines results file rank 0 appends its record to")
     parser.add_argument("--run-id", default=None, help="the run this record belongs to (default: a new id)")
+    parser.add_argument("--round", type=int, default=0, help="which repetition of the run this is (0-based)")
+    parser.add_argument("--rounds", type=int, default=1, help="how many repetitions the run has")
     parser.add_argument("--save-parameters", default=None,
                         help="rank 0 saves the final parameters here (torch.save of a dict of tensors)")
     return parser
@@ -156,7 +158,8 @@ def _load(ranks: list[dict[str, Any]]) -> dict[str, float | None]:
 
 
 def distributed_record(settings: RunSettings, dist_settings: DistributedSettings, ranks: list[dict[str, Any]],
-                       spread: float, work: Any, run_id: str, command_line: list[str]):
+                       spread: float, work: Any, run_id: str, command_line: list[str], round_: int = 0,
+                       rounds: int = 1):
     """Rank 0's record of the whole run: per step, the slowest rank's step time, the slowest rank's
     compute (step minus exchange) and their difference as the communication on the critical path."""
     from harness.measure import load as machine_load
@@ -176,17 +179,15 @@ def distributed_record(settings: RunSettings, dist_settings: DistributedSettings
     touched = [max(r["costs"][i]["touched_rows"] for r in ranks) for i in range(steps)]
     identical = spread <= PARAMETER_TOLERANCE
     code_version = git_commit() or "unknown"
-    group = {"settings": settings.to_dict(), "backend": dist_settings.backend, "strategy": dist_settings.strategy,
-             "kind": "distributed"}
+    group = run_group(settings, dist_settings)
     load = _load(ranks)
     per_epoch = work.stream.batches_per_epoch()
     median_step = _median(step_ms) or 0.0
     record = Record(
-        run_id=run_id, cell_key=stable_key({**group, "world_size": dist_settings.world_size,
-                                            "code_version": code_version}),
+        run_id=run_id, cell_key=run_key(settings, dist_settings, round_, code_version),
         group_key=stable_key(group), framework=FRAMEWORK, options={"backend": work_backend()},
         label=f"{FRAMEWORK}[{dist_settings.strategy}] x{dist_settings.world_size}", settings=settings.to_dict(),
-        status="ok" if identical else "error",
+        status="ok" if identical else "error", round=round_, rounds=rounds,
         message="" if identical else f"parameters differ between ranks by up to {spread:.3g} after training",
         dataset_kind=work.dataset.kind, steps_measured=steps,
         time_ms={name: _stats(values) for name, values in wall.items()},
@@ -208,6 +209,18 @@ def distributed_record(settings: RunSettings, dist_settings: DistributedSettings
         "ranks": ranks,
     }
     return record
+
+
+def run_group(settings: RunSettings, dist_settings: DistributedSettings) -> dict[str, Any]:
+    """What runs compared across world sizes share: the settings, the backend and the strategy."""
+    return {"settings": settings.to_dict(), "backend": dist_settings.backend, "strategy": dist_settings.strategy,
+            "kind": "distributed"}
+
+
+def run_key(settings: RunSettings, dist_settings: DistributedSettings, round_: int, code_version: str) -> str:
+    """One run's identity: its group, world size, round and the code version."""
+    return stable_key({**run_group(settings, dist_settings), "world_size": dist_settings.world_size,
+                       "round": round_, "code_version": code_version})
 
 
 def work_backend() -> str:
@@ -244,7 +257,7 @@ def main(argv: list[str] | None = None) -> int:
         if rank == 0:
             command_line = [sys.executable, "-m", "harness.distributed.worker", *(argv or sys.argv[1:])]
             record = distributed_record(settings, dist_settings, gathered, spread, work,
-                                        args.run_id or uuid.uuid4().hex[:12], command_line)
+                                        args.run_id or uuid.uuid4().hex[:12], command_line, args.round, args.rounds)
             if args.save_parameters:
                 torch.save({k: v.detach().cpu() for k, v in parameters.items()}, args.save_parameters)
             if args.out:

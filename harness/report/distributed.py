@@ -35,36 +35,65 @@ def _median(record: dict[str, Any], name: str) -> float | None:
     return ((record.get("time_ms") or {}).get(name) or {}).get("median")
 
 
-def _newest(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The newest record per (settings, backend, strategy, world size)."""
-    latest: dict[tuple, dict[str, Any]] = {}
+def _run_of(record: dict[str, Any]) -> tuple:
+    """(settings, backend, strategy, world size): what the rounds of one run share."""
+    d = record["distributed"]
+    return stable_key(record["settings"]), d.get("backend"), d.get("strategy"), d.get("world_size")
+
+
+def _rounds_by_run(records: Iterable[dict[str, Any]]) -> dict[tuple, list[dict[str, Any]]]:
+    """The newest record of every round, grouped by run (see _run_of)."""
+    newest: dict[tuple, dict[str, Any]] = {}
     for r in records:
-        d = r["distributed"]
-        latest[(stable_key(r["settings"]), d.get("backend"), d.get("strategy"), d.get("world_size"))] = r
-    return list(latest.values())
+        if r.get("distributed"):
+            newest[(*_run_of(r), r.get("round", 0))] = r
+    runs: dict[tuple, list[dict[str, Any]]] = {}
+    for key, r in newest.items():
+        runs.setdefault(key[:-1], []).append(r)
+    return runs
+
+
+def _middle(values: list[Any]) -> float | None:
+    values = [v for v in values if v is not None]
+    return float(np.median(values)) if values else None
 
 
 def scaling_table(records: Iterable[dict[str, Any]]) -> pd.DataFrame:
-    """One row per run setting, backend, strategy and world size: median step, compute and communication ms
-    (critical path: the slowest rank), bytes one rank sends per step, and the scaling efficiency against the
-    1-process run of the same strategy: T1 / (p x Tp) for the same global batch."""
+    """One row per run setting, backend, strategy and world size, over its rounds (fresh processes each):
+    medians of the per-round median step, compute and communication ms (critical path: the slowest rank),
+    the spread of the step (the range of the round medians; with one round, the bootstrap CI over steps),
+    bytes one rank sends per step, and the scaling efficiency against the 1-process run of the same
+    strategy: T1 / (p x Tp) for the same global batch."""
     rows = []
-    for r in _newest([r for r in records if r.get("distributed")]):
-        s, d = r["settings"], r["distributed"]
-        step = (r.get("time_ms") or {}).get("step") or {}
-        load = r.get("load") or {}
+    for (key, backend, strategy, world_size), runs in _rounds_by_run(records).items():
+        ok = [r for r in runs if r.get("status") == "ok"]
+        first = runs[0]
+        s, d = first["settings"], first["distributed"]
+        steps = [_median(r, "step") for r in ok]
+        if len(ok) == 1:
+            step = ok[0]["time_ms"]["step"]
+            low, high = step.get("ci_low"), step.get("ci_high")
+        else:
+            low, high = (min(steps), max(steps)) if steps else (None, None)
+        loads = [r.get("load") or {} for r in runs]
         rows.append({
-            "settings_key": stable_key(s), "model": s.get("model"), "dataset": s.get("dataset"), "dim": s.get("dim"),
+            "settings_key": key, "model": s.get("model"), "dataset": s.get("dataset"), "dim": s.get("dim"),
             "batch_size": s.get("batch_size"), "device": s.get("device"), "threads_per_rank": d.get("threads_per_rank"),
-            "backend": d.get("backend"), "strategy": d.get("strategy"), "world_size": d.get("world_size"),
-            "status": r.get("status"), "steps": r.get("steps_measured"),
-            "step_ms": step.get("median"), "step_ci_low_ms": step.get("ci_low"), "step_ci_high_ms": step.get("ci_high"),
-            "step_iqr_ms": step.get("iqr"), "compute_ms": _median(r, "compute"),
-            "communicate_ms": _median(r, "communicate"), "adam_ms": _median(r, "adam"),
-            "sent_bytes_per_step": d.get("sent_bytes_per_step"), "payload_bytes_per_step": d.get("payload_bytes_per_step"),
-            "touched_rows_per_step": d.get("touched_rows_per_step"), "parameters_identical": d.get("parameters_identical"),
-            "loadavg_1m": load.get("loadavg_1m_start"), "neighbour_cores": load.get("neighbour_cores"),
-            "disturbed": r.get("disturbed"), "message": r.get("message", ""),
+            "backend": backend, "strategy": strategy, "world_size": world_size,
+            "status": "ok" if ok else first.get("status"), "rounds_ok": len(ok), "rounds": len(runs),
+            "steps": sum(r.get("steps_measured") or 0 for r in ok),
+            "step_ms": _middle(steps), "step_low_ms": low, "step_high_ms": high,
+            "compute_ms": _middle([_median(r, "compute") for r in ok]),
+            "communicate_ms": _middle([_median(r, "communicate") for r in ok]),
+            "adam_ms": _middle([_median(r, "adam") for r in ok]),
+            "sent_bytes_per_step": _middle([r["distributed"].get("sent_bytes_per_step") for r in ok]),
+            "payload_bytes_per_step": _middle([r["distributed"].get("payload_bytes_per_step") for r in ok]),
+            "touched_rows_per_step": _middle([r["distributed"].get("touched_rows_per_step") for r in ok]),
+            "parameters_identical": all(r["distributed"].get("parameters_identical") for r in ok) if ok else None,
+            "loadavg_1m": max((l.get("loadavg_1m_start") or 0.0 for l in loads), default=None),
+            "neighbour_cores": max((l.get("neighbour_cores") or 0.0 for l in loads), default=None),
+            "disturbed": any(r.get("disturbed") for r in runs),
+            "message": "; ".join(dict.fromkeys(r.get("message", "") for r in runs if r.get("message"))),
         })
     frame = pd.DataFrame(rows)
     if frame.empty:
@@ -78,30 +107,33 @@ def scaling_table(records: Iterable[dict[str, Any]]) -> pd.DataFrame:
     return frame.sort_values(["settings_key", "strategy", "world_size"], kind="stable").reset_index(drop=True)
 
 
-def measured_step(record: dict[str, Any]):
-    """The scaling model's input from an ok 1-process record: per step, the per-triple part (compute minus
-    Adam) and the whole-table part (Adam and re-normalisation), medians in seconds."""
+def measured_step(records: list[dict[str, Any]]):
+    """The scaling model's input from ok 1-process records (their steps pooled): per step, the per-triple
+    part (compute minus Adam) and the whole-table part (Adam and re-normalisation), medians in seconds."""
     from harness.distributed.scaling import MeasuredStep
 
-    s, d, wall = record["settings"], record["distributed"], record["samples"]["wall_ms"]
-    per_triple = float(np.median([c - a for c, a in zip(wall["compute"], wall["adam"])])) / 1e3
+    s, d = records[0]["settings"], records[0]["distributed"]
+    walls = [r["samples"]["wall_ms"] for r in records]
+    per_triple = [c - a for w in walls for c, a in zip(w["compute"], w["adam"])]
+    whole_table = [a for w in walls for a in w["adam"]]
     return MeasuredStep(model=s["model"], dim=s["dim"], batch_size=s["batch_size"], num_negatives=s["num_negatives"],
-                        per_triple_s=per_triple, whole_table_s=float(np.median(wall["adam"])) / 1e3,
+                        per_triple_s=float(np.median(per_triple)) / 1e3, whole_table_s=float(np.median(whole_table)) / 1e3,
                         n_entities=d["n_entities"], n_relations=d["n_relations"])
 
 
 def prediction_table(records: Iterable[dict[str, Any]]) -> pd.DataFrame:
-    """The scaling model on paper for every run setting that has an ok 1-process record (the newest)."""
+    """The scaling model on paper for every run setting that has ok 1-process records (dense's if any)."""
     from harness.distributed.scaling import prediction_grid
 
     rows = []
-    inputs: dict[str, dict[str, Any]] = {}
-    singles = [r for r in _newest([r for r in records if r.get("distributed")])
-               if r["distributed"].get("world_size") == 1 and r.get("status") == "ok" and "n_entities" in r["distributed"]]
-    for r in sorted(singles, key=lambda r: r["distributed"].get("strategy") == "dense"):  # dense's plain step wins
-        inputs[stable_key(r["settings"])] = r
-    for key, record in inputs.items():
-        measured = measured_step(record)
+    inputs: dict[str, list[dict[str, Any]]] = {}
+    for (key, _, strategy, world_size), runs in _rounds_by_run(records).items():
+        ok = [r for r in runs if r.get("status") == "ok" and "n_entities" in r["distributed"]]
+        if world_size == 1 and ok and (key not in inputs or strategy == "dense"):  # dense's plain step wins
+            inputs[key] = ok
+    for key, chosen in inputs.items():
+        record = chosen[0]
+        measured = measured_step(chosen)
         for p in prediction_grid(measured):
             rows.append({"measured_on": f"{record['settings']['model']} {record['settings']['dataset']} "
                                         f"d={measured.dim} B={measured.batch_size}",
@@ -179,8 +211,9 @@ def distributed_files(records: list[dict[str, Any]], out: Path) -> tuple[str, li
     written.append(write_text_atomic(out / "scaling.csv", table.to_csv(index=False)))
     written.append(write_text_atomic(out / "scaling_model.csv", predictions.to_csv(index=False)))
     shown = table.assign(
-        step=[f"{_ms(m)} [{_ms(lo)}-{_ms(hi)}]" for m, lo, hi in zip(table["step_ms"], table["step_ci_low_ms"],
-                                                                     table["step_ci_high_ms"])],
+        step=[f"{_ms(m)} [{_ms(lo)}-{_ms(hi)}]" for m, lo, hi in zip(table["step_ms"], table["step_low_ms"],
+                                                                     table["step_high_ms"])],
+        rounds=[f"{a}/{b}" for a, b in zip(table["rounds_ok"], table["rounds"])],
         sent=table["sent_bytes_per_step"].map(_mib), payload=table["payload_bytes_per_step"].map(_mib),
         compute=table["compute_ms"].map(_ms), comm=table["communicate_ms"].map(_ms), adam=table["adam_ms"].map(_ms),
         eff=[("" if e is None or e != e else f"{e:.2f}") for e in table["efficiency"]],
@@ -194,12 +227,15 @@ def distributed_files(records: list[dict[str, Any]], out: Path) -> tuple[str, li
         "`compute` is the slowest rank's step minus its exchange, `communication` the rest of the step (the "
         "exchange as the critical path sees it, waiting included); `sent` is what one rank sends per step under "
         "the ring algorithm (dense: 2(p-1)/p x the tables; rowsparse: (p-1) x the padded touched rows and their "
-        "int64 indices), `payload` what it hands to the collectives. Medians over the measured steps, the step's "
-        "bootstrap 95% CI in brackets; load = 1-minute load average at the start / cores other processes used.",
+        "int64 indices), `payload` what it hands to the collectives. Medians of the rounds' medians over the measured steps, the step's "
+        "spread in brackets: the range of the rounds' medians (each round a fresh set of processes), or with one round "
+        "the bootstrap 95% CI over its steps; load = the highest 1-minute load average at a start / cores other "
+        "processes used, over the rounds.",
         "",
         markdown_table(shown, {"model": "model", "dataset": "dataset", "dim": "d", "batch_size": "global batch",
                                "backend": "backend", "threads_per_rank": "threads/rank", "strategy": "strategy",
-                               "world_size": "processes", "status": "status", "step": "step ms [CI]",
+                               "world_size": "processes", "status": "status", "rounds": "rounds ok",
+                               "step": "step ms [spread]",
                                "compute": "compute ms", "comm": "communication ms", "adam": "Adam ms",
                                "sent": "sent MiB/step", "payload": "payload MiB/step", "eff": "efficiency",
                                "load": "load", "message": "message"}),

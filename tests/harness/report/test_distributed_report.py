@@ -52,7 +52,7 @@ def test_scaling_table_efficiency_is_t1_over_p_tp(records) -> None:
 
 
 def test_measured_step_splits_per_triple_and_whole_table_work(records) -> None:
-    step = measured_step(records[0])
+    step = measured_step(records[:1])
     assert step.per_triple_s == pytest.approx((99.0 - 2.0) / 1e3)
     assert step.whole_table_s == pytest.approx(2.0 / 1e3)
     assert len(prediction_table(records)) == 36  # 2 graphs x 2 strategies x 3 rank counts x 3 bandwidths
@@ -69,6 +69,16 @@ def test_a_report_of_distributed_runs_only(tmp_path, records) -> None:
     for text in ("## Distributed (data-parallel) runs", "### Scaling model on paper", "2(p-1)/p",
                  "rank 1 was killed by SIGKILL", "100M entities"):
         assert text in readme
+
+
+def test_rounds_pool_into_one_row_with_the_range_of_their_medians() -> None:
+    rounds = []
+    for round_, step_ms in enumerate((100.0, 120.0, 90.0)):
+        record = distributed_record("dense", 2, step_ms, 10.0)
+        record.update(round=round_, rounds=3, cell_key=f"dense2-{round_}")
+        rounds.append(record)
+    row = scaling_table(rounds).iloc[0]
+    assert (row["rounds_ok"], row["step_ms"], row["step_low_ms"], row["step_high_ms"]) == (3, 100.0, 90.0, 120.0)
 
 
 def test_distributed_records_stay_out_of_the_framework_comparison(tmp_path, records, simple_records) -> None:
