@@ -127,6 +127,8 @@ class RowSparseAllGather(ExchangeStrategy):
             dist.all_gather(gathered_ids, padded_ids, group=group)
             dist.all_gather(gathered_rows, padded_rows, group=group)
             grad.zero_()
+            # One rank's ids are unique, so no two of its rows land on one target: each index_add_ is exact and
+            # order-free (also with CUDA atomics), and ranks are added in rank order, so every rank gets the same bits.
             for rank in range(world):
                 n = int(all_counts[rank][i])
                 grad.index_add_(0, gathered_ids[rank][:n], gathered_rows[rank][:n])

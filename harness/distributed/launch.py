@@ -23,7 +23,6 @@ from pathlib import Path
 from typing import Any
 
 from harness.distributed.settings import DistributedSettings, resolve_backend, settings_argv
-from harness.errors import SptxError
 from harness.runner.process_env import worker_environment
 from harness.settings import RunSettings, stable_key
 
@@ -97,8 +96,7 @@ def _failure_record(settings: RunSettings, dist_settings: DistributedSettings, s
         settings=settings.to_dict(), status=status, message=message, round=round_, rounds=rounds,
         dataset_kind="synthetic" if settings.dataset.startswith("synthetic:") else "real",
         timestamp=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"), code_version=code_version,
-        env=environment(settings.seed, command_line), distributed={**dist_settings.to_dict(),
-                                                                   "threads_per_rank": settings.threads},
+        env=environment(settings.seed, command_line), distributed=dist_settings.to_dict(),
     )
     return record.to_dict()
 
@@ -163,11 +161,3 @@ def launch(settings: RunSettings, dist_settings: DistributedSettings, *, out: st
     ResultsStore(out_path).append(Record(**raw))
     return LaunchResult(raw, seconds)
 
-
-def check_launchable(settings: RunSettings) -> None:
-    """SptxError when this machine cannot start the run (no CUDA for a CUDA device)."""
-    if settings.device.startswith("cuda"):
-        import torch
-
-        if not torch.cuda.is_available():
-            raise SptxError("--device cuda: no CUDA device on this machine (the NCCL path needs GPUs)")

@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import datetime as _dt
 import os
+import signal
 import socket
 import sys
 from dataclasses import asdict, replace
@@ -28,6 +29,7 @@ from harness.distributed.settings import (
     DistributedSettings, add_distributed_arguments, distributed_from_args, resolve_backend,
 )
 from harness.errors import SptxError
+from harness.measure.driver import Probe
 from harness.settings import RunSettings, add_settings_arguments, settings_from_args, stable_key
 
 __all__ = ["FAULT_VARIABLE", "build_parser", "distributed_record", "main", "run_rank"]
@@ -64,7 +66,7 @@ def _device(settings: RunSettings, local_rank: int) -> torch.device:
     return torch.device(settings.device)
 
 
-class _KillAt:
+class _KillAt(Probe):
     """Probe that SIGKILLs this process at one measured step (the FAULT_VARIABLE test hook)."""
 
     def __init__(self, step: int) -> None:
@@ -72,18 +74,7 @@ class _KillAt:
 
     def step_start(self, index: int) -> None:
         if index == self.step:
-            import signal
-
             os.kill(os.getpid(), signal.SIGKILL)
-
-    def phase_start(self, phase: str) -> None:
-        pass
-
-    def phase_end(self, phase: str) -> None:
-        pass
-
-    def step_end(self, index: int, loss: Any) -> None:
-        pass
 
 
 def _fault_probes(rank: int) -> list[Any]:
@@ -200,7 +191,7 @@ def distributed_record(settings: RunSettings, dist_settings: DistributedSettings
         code_version=code_version, env=environment(settings.seed, command_line),
     )
     record.distributed = {
-        **dist_settings.to_dict(), "threads_per_rank": settings.threads,
+        **dist_settings.to_dict(),
         "hosts": sorted({r["hostname"] for r in ranks}),
         "n_entities": work.dataset.n_entities, "n_relations": work.dataset.n_relations,
         "train_triples": int(work.dataset.train.shape[0]),

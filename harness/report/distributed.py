@@ -78,7 +78,7 @@ def scaling_table(records: Iterable[dict[str, Any]]) -> pd.DataFrame:
         loads = [r.get("load") or {} for r in runs]
         rows.append({
             "settings_key": key, "model": s.get("model"), "dataset": s.get("dataset"), "dim": s.get("dim"),
-            "batch_size": s.get("batch_size"), "device": s.get("device"), "threads_per_rank": d.get("threads_per_rank"),
+            "batch_size": s.get("batch_size"), "device": s.get("device"), "threads_per_rank": s.get("threads"),
             "backend": backend, "strategy": strategy, "world_size": world_size,
             "status": "ok" if ok else first.get("status"), "rounds_ok": len(ok), "rounds": len(runs),
             "steps": sum(r.get("steps_measured") or 0 for r in ok),

@@ -71,7 +71,7 @@ def test_two_ranks_end_with_the_parameters_of_one_process(tmp_path: Path, model:
     assert record["status"] == "ok", record["message"]
     assert record["distributed"]["parameters_identical"]
     assert record["distributed"]["world_size"] == 2 and record["distributed"]["backend"] == "gloo"
-    assert record["distributed"]["threads_per_rank"] == 1
+    assert record["settings"]["threads"] == 1  # per rank
     assert len(record["distributed"]["ranks"]) == 2
     assert record["distributed"]["sent_bytes_per_step"] > 0
     two_ranks = torch.load(saved)

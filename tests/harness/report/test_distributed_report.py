@@ -29,7 +29,7 @@ def distributed_record(strategy: str, world_size: int, step_ms: float, communica
                                               "communicate": _stats(communicate_ms), "adam": _stats(adam_ms)},
         "samples": {"wall_ms": {"compute": [compute] * 3, "adam": [adam_ms] * 3}},
         "load": {"loadavg_1m_start": 0.5, "neighbour_cores": 0.1}, "disturbed": False,
-        "distributed": {"world_size": world_size, "backend": "gloo", "strategy": strategy, "threads_per_rank": 1,
+        "distributed": {"world_size": world_size, "backend": "gloo", "strategy": strategy,
                         "sent_bytes_per_step": 0 if world_size == 1 else 7 * 2**20,
                         "payload_bytes_per_step": 7 * 2**20, "touched_rows_per_step": 14000,
                         "parameters_identical": True, "n_entities": 14541, "n_relations": 237},
