@@ -41,6 +41,7 @@ class ExchangeStrategy(ABC):
 
     name: ClassVar[str]
     summary: ClassVar[str]  # one line for --help and the report
+    needs_touched_rows: ClassVar[bool] = True  # False: `exchange` ignores `touched`, so the step need not find them
 
     @staticmethod
     @abstractmethod
@@ -67,6 +68,7 @@ class DenseAllReduce(ExchangeStrategy):
 
     name = "dense"
     summary = "all-reduce (sum) of the whole gradient tables, in one flat buffer"
+    needs_touched_rows = False
 
     @staticmethod
     def sent_bytes(world_size: int, payload_bytes: int) -> float:

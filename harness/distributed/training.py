@@ -58,8 +58,9 @@ class DistributedSparseStep:
 
     def prepare(self, batch: Batch) -> Any:
         shard = shard_batch(batch, self.rank, self.world_size)
-        triples = torch.cat((shard.positives, shard.negatives))
-        self._touched = {name: touched_rows(name, triples) for name in self.inner.model.canonical_parameters()}
+        if self.strategy.needs_touched_rows:
+            triples = torch.cat((shard.positives, shard.negatives))
+            self._touched = {name: touched_rows(name, triples) for name in self.inner.model.canonical_parameters()}
         return self.inner.prepare(shard)
 
     def forward(self, prepared: Any) -> torch.Tensor:
