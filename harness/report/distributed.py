@@ -151,7 +151,7 @@ def scaling_chart(table: pd.DataFrame, settings_key: str, out_dir: Path) -> Char
     first = table[table["settings_key"] == settings_key].iloc[0]
     sizes = sorted(set(part["world_size"]))
     strategies = list(dict.fromkeys(part["strategy"]))
-    fig = Figure(figsize=(max(5.5, 1.6 * len(sizes) * max(len(strategies), 1)), 4.2))
+    fig = Figure(figsize=(max(7.0, 2.0 + 1.6 * len(sizes) * max(len(strategies), 1)), 4.2))
     ax = fig.add_subplot()
     width = 0.8 / max(len(strategies), 1)
     for j, strategy in enumerate(strategies):
@@ -172,7 +172,7 @@ def scaling_chart(table: pd.DataFrame, settings_key: str, out_dir: Path) -> Char
     ax.margins(y=0.2)
     handles = [Patch(facecolor=COMPUTE_COLOR, label="compute"), Patch(facecolor=COMMUNICATE_COLOR, label="communication")]
     handles += [Patch(facecolor="white", edgecolor="black", hatch=STRATEGY_HATCH.get(s, ".."), label=s) for s in strategies]
-    ax.legend(handles=handles, fontsize=8, loc="upper left")
+    ax.legend(handles=handles, fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0)
     title = (f"Scaling: {first['model']} on {first['dataset']}, d={first['dim']}, global batch {first['batch_size']}, "
              f"{first['backend']}, {first['threads_per_rank']} thread(s) per rank")
     ax.set_title(title, fontsize=9)
