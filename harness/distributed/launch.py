@@ -4,8 +4,9 @@ record whatever happens: rank 0 appends it when the run succeeds; otherwise it i
 one-line message naming the rank that failed.
 
 When a rank dies, torchrun's agent notices within its monitor interval (0.1 s), stops the other ranks
-and exits non-zero; a rank on another node blocked in a collective gives up after the process group's
-timeout (`--collective-timeout`); the time limit bounds everything else.
+and exits non-zero. When a rank hangs (or a node vanishes), its peers' collectives give up after the
+process group's timeout (`--collective-timeout`), and torchrun then stops the hung rank (SIGTERM, then
+SIGKILL after its 30 s grace). The time limit bounds everything else.
 """
 
 from __future__ import annotations
@@ -56,8 +57,9 @@ def torchrun_command(settings: RunSettings, dist_settings: DistributedSettings, 
     return argv
 
 
-_FAILED_RANK = re.compile(r"^\s*rank\s*:\s*(\d+)", re.MULTILINE)
-_EXIT_CODE = re.compile(r"^\s*exitcode\s*:\s*(-?\d+)", re.MULTILINE)
+_FAILURE = re.compile(r"^\s*rank\s*:\s*(\d+).*\n\s*exitcode\s*:\s*(-?\d+)\s*\(pid:\s*(\d+)\)", re.MULTILINE)
+_FORCED_KILL = re.compile(r"Unable to shutdown process (\d+) via")
+_SOURCE_LOCATION = re.compile(r"\[/[^\]]*:\d+\]\s*")  # gloo's "[/path/to/pair.cc:553] " prefix
 _WORKER_ERROR = re.compile(r"harness\.distributed\.worker[\w ]*: error: .*$", re.MULTILINE)
 
 
@@ -66,13 +68,16 @@ def failure_message(stderr: str, returncode: int) -> tuple[str, str]:
     worker = _WORKER_ERROR.search(stderr)
     if worker:
         return "error", worker.group(0).split(": error: ", 1)[1]
-    failures = list(zip((int(r) for r in _FAILED_RANK.findall(stderr)), (int(c) for c in _EXIT_CODE.findall(stderr))))
+    failures = [(int(r), int(c), int(p)) for r, c, p in _FAILURE.findall(stderr)]
     if failures:
-        # A rank torchrun stopped itself got SIGTERM; the cause is a rank that died otherwise (else the root cause).
+        # torchrun lists the other ranks first and its root cause last; a rank it stopped itself got SIGTERM,
+        # or SIGKILL when it ignored that (a hung rank). A rank killed by any other signal died on its own.
+        stopped = {int(pid) for pid in _FORCED_KILL.findall(stderr)}
         root = failures[-1] if "Root Cause" in stderr else failures[0]
-        rank, exit_code = next(((r, c) for r, c in failures if c < 0 and c != -signal.SIGTERM), root)
+        rank, exit_code, _ = next(((r, c, p) for r, c, p in failures
+                                   if c < 0 and c != -signal.SIGTERM and p not in stopped), root)
         how = f"was killed by {signal.Signals(-exit_code).name}" if exit_code < 0 else f"exited with code {exit_code}"
-        errors = [line.split("]:", 1)[-1].strip() for line in stderr.splitlines()
+        errors = [_SOURCE_LOCATION.sub("", line.split("]:", 1)[-1]).strip() for line in stderr.splitlines()
                   if "Error:" in line and "ChildFailedError" not in line]
         detail = f" ({errors[-1][:200]})" if exit_code > 0 and errors else ""
         status = "killed" if exit_code == -signal.SIGKILL else "error"

@@ -34,7 +34,8 @@ from harness.settings import RunSettings, add_settings_arguments, settings_from_
 
 __all__ = ["FAULT_VARIABLE", "build_parser", "distributed_record", "main", "run_rank"]
 
-# Test hook: "RANK:STEP" makes that rank kill itself (SIGKILL) at that measured step, as a crash would.
+# Test hook: "RANK:STEP" makes that rank kill itself (SIGKILL) at that measured step, as a crash would;
+# "RANK:STEP:stop" makes it stop (SIGSTOP), as a hung rank would, so its peers' collectives time out.
 FAULT_VARIABLE = "SPTX_FAULT_KILL_RANK_AT_STEP"
 PARAMETER_TOLERANCE = 0.0  # ranks apply the same update to the same numbers: the tables must be bit-identical
 FRAMEWORK = "sparse"
@@ -66,23 +67,25 @@ def _device(settings: RunSettings, local_rank: int) -> torch.device:
     return torch.device(settings.device)
 
 
-class _KillAt(Probe):
-    """Probe that SIGKILLs this process at one measured step (the FAULT_VARIABLE test hook)."""
+class _FaultAt(Probe):
+    """Probe that sends this process `signal_` at one measured step (the FAULT_VARIABLE test hook)."""
 
-    def __init__(self, step: int) -> None:
+    def __init__(self, step: int, signal_: signal.Signals) -> None:
         self.step = step
+        self.signal = signal_
 
     def step_start(self, index: int) -> None:
         if index == self.step:
-            os.kill(os.getpid(), signal.SIGKILL)
+            os.kill(os.getpid(), self.signal)
 
 
-def _fault_probes(rank: int) -> list[Any]:
+def _fault_probes(rank: int) -> list[Probe]:
     spec = os.environ.get(FAULT_VARIABLE, "")
     if not spec:
         return []
-    victim, step = (int(x) for x in spec.split(":"))
-    return [_KillAt(step)] if victim == rank else []
+    victim, step, *how = spec.split(":")
+    signal_ = signal.SIGSTOP if how == ["stop"] else signal.SIGKILL
+    return [_FaultAt(int(step), signal_)] if int(victim) == rank else []
 
 
 def run_rank(settings: RunSettings, dist_settings: DistributedSettings, data_dir: str | None,

@@ -102,6 +102,22 @@ def test_a_rank_that_dies_fails_the_run_with_one_line_within_a_bounded_time(tmp_
     assert [r["status"] for r in read_records([out])] == ["killed"]
 
 
+@pytest.mark.slow
+def test_a_rank_that_hangs_fails_the_run_after_the_collective_timeout(tmp_path: Path) -> None:
+    from harness.distributed.launch import launch
+    from harness.distributed.worker import FAULT_VARIABLE
+
+    graph = _write_graph(tmp_path / "graph")
+    settings = RunSettings(model="transe", dataset=str(graph), dim=6, batch_size=10, steps=10_000, warmup=1,
+                           threads=1)
+    result = launch(settings, DistributedSettings(world_size=2, collective_timeout_s=3), out=tmp_path / "r.jsonl",
+                    run_id="t", time_limit_s=120, extra_env={FAULT_VARIABLE: "1:2:stop"})
+    message = result.record["message"]
+    assert result.record["status"] == "error"
+    assert message.startswith("rank 0 exited with code 1 (") and "Timed out" in message and "\n" not in message
+    assert result.seconds < 100  # the 3 s timeout, then torchrun's 30 s grace before it SIGKILLs the hung rank
+
+
 def test_the_worker_outside_torchrun_says_how_to_start_it(monkeypatch, capsys) -> None:
     from harness.distributed import worker
 
