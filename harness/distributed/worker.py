@@ -36,7 +36,7 @@ __all__ = ["FAULT_VARIABLE", "build_parser", "distributed_record", "main", "run_
 
 # Test hook: "RANK:STEP" makes that rank kill itself (SIGKILL) at that measured step, as a crash would;
 # "RANK:STEP:stop" makes it stop (SIGSTOP), as a hung rank would, so its peers' collectives time out.
-FAULT_VARIABLE = "SPTX_FAULT_KILL_RANK_AT_STEP"
+FAULT_VARIABLE = "SPTX_FAULT_RANK_AT_STEP"
 PARAMETER_TOLERANCE = 0.0  # ranks apply the same update to the same numbers: the tables must be bit-identical
 FRAMEWORK = "sparse"
 
