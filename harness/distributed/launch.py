@@ -154,12 +154,12 @@ def launch(settings: RunSettings, dist_settings: DistributedSettings, *, out: st
         text = stderr.read()
     seconds = time.perf_counter() - started
     found = _records_of_run(out_path, run_id, dist_settings, round_)
-    if returncode == 0 and found:
+    if found:  # rank 0 wrote the whole run's record (a failure while the ranks shut down changes nothing in it)
         return LaunchResult(found[-1], seconds)
     if returncode is None:
         status, message = "timeout", f"exceeded the time limit of {time_limit_s:g} s; every rank was killed"
     elif returncode == 0:
-        status, message = "error", "torchrun succeeded but rank 0 wrote no record"
+        status, message = "error", "torchrun succeeded but rank 0 wrote no record"  # e.g. --out not writable
     else:
         status, message = failure_message(text, returncode)
     raw = _failure_record(settings, dist_settings, status, message, run_id, command, round_, rounds)
