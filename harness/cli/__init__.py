@@ -13,6 +13,7 @@ __all__ = ["main", "COMMANDS", "build_parser"]
 # One line per subcommand; the module holds the whole command.
 from harness.cli.compare_cmd import CompareCommand  # noqa: E402
 from harness.cli.datasets_cmd import DatasetsCommand  # noqa: E402
+from harness.cli.distributed_cmd import DistributedCommand  # noqa: E402
 from harness.cli.report_cmd import ReportCommand  # noqa: E402
 from harness.cli.sweep_cmd import SweepCommand  # noqa: E402
 from harness.cli.targets_cmd import TargetsCommand  # noqa: E402
@@ -25,6 +26,7 @@ COMMANDS: tuple[type[Command], ...] = (
     SweepCommand,
     ReportCommand,
     TargetsCommand,
+    DistributedCommand,
 )
 
 

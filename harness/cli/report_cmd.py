@@ -21,7 +21,9 @@ class ReportCommand(Command):
         "when a cell was re-run) and writes to --out: README.md, the report; PNG charts of the speedup of "
         "`sparse` over each framework with the paper's reported speedups beside ours, the time split per phase, "
         "peak memory and FLOPs per step; CSV tables of every cell, a paper-vs-measured table, the environment "
-        "and the failed cells. Cells that did not run ok (oom, timeout, error, unsupported, unavailable) "
+        "and the failed cells; for records of `sptx distributed`, a scaling chart (compute / communication per step "
+        "against processes, per exchange strategy), a scaling table and the scaling model on paper for 8-512 ranks. "
+        "Cells that did not run ok (oom, timeout, error, unsupported, unavailable) "
         "appear in every chart and table with their status. Each file is written whole (temporary file, then "
         "rename). Example: sptx report results/paper-cpu.jsonl --out reports/paper-cpu/"
     )

@@ -34,6 +34,9 @@ class Record:
     `load` holds the machine's load at the start and end of the measurement, and `noisy_reasons` why
     the record's times may be off (empty when none); `disturbed` is True when other processes or the
     hypervisor took CPU time meanwhile (such rounds are left out of speedups where undisturbed ones exist).
+    `distributed` is None for single-process cells; a data-parallel run (`sptx distributed`) fills it with
+    its world size, backend, exchange strategy, bytes per step and every rank's raw samples
+    (harness/distributed/worker.py), and its `time_ms` has compute / communicate / adam beside the phases.
     """
 
     run_id: str
@@ -75,6 +78,7 @@ class Record:
     timestamp: str = ""
     code_version: str = ""
     env: dict[str, Any] = field(default_factory=dict)
+    distributed: dict[str, Any] | None = None
     schema_version: int = SCHEMA_VERSION
 
     def to_dict(self) -> dict[str, Any]:

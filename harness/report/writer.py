@@ -15,6 +15,7 @@ import pandas as pd
 
 from harness.report import paper
 from harness.report.charts import write_charts
+from harness.report.distributed import distributed_files, split_distributed
 from harness.report.tables import (
     DEFAULT_REFERENCE, environment_table, failures_table, flops_table, latest_records, memory_table, paper_vs_measured,
     records_to_frame, settings_label, sort_frame, speedup_table, time_split_table,
@@ -199,9 +200,15 @@ def _caveats(frame: pd.DataFrame, superseded: int) -> str:
 def write_report(records: Iterable[dict[str, Any]], out_dir: str | os.PathLike[str], *, title: str | None = None,
                  sources: Iterable[str | os.PathLike[str]] = (), reference: str = DEFAULT_REFERENCE) -> list[Path]:
     """Write the report folder (charts, CSV tables, then README.md); return the paths written."""
-    records = list(records)
+    all_records = list(records)
+    records, distributed = split_distributed(all_records)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    sources = [str(s) for s in sources]
+    title = title or f"sptx report: {', '.join(Path(s).name for s in sources) or 'results'}"
+    distributed_text, distributed_written = distributed_files(distributed, out)
+    if not records:
+        return _write_distributed_only(out, title, sources, len(all_records), distributed_text, distributed_written)
     latest = latest_records(records)
     frame = sort_frame(records_to_frame(latest, reference))
     written: list[Path] = []
@@ -219,8 +226,7 @@ def write_report(records: Iterable[dict[str, Any]], out_dir: str | os.PathLike[s
     for name, table in tables.items():
         written.append(_write_csv(table, out / name))
 
-    sources = [str(s) for s in sources]
-    title = title or f"sptx report: {', '.join(Path(s).name for s in sources) or 'results'}"
+    written += distributed_written
     counts = frame["status"].value_counts()
     lines = [
         f"# {title}",
@@ -246,7 +252,10 @@ def write_report(records: Iterable[dict[str, Any]], out_dir: str | os.PathLike[s
     ]
     for chart in charts:
         lines += [f"### {chart.title}", "", chart.caption, "", f"![{chart.title}]({chart.path.name})", ""]
-    lines += ["## Paper vs measured", "", _paper_section(pvm), "", "## Tables (CSV)", ""]
+    lines += ["## Paper vs measured", "", _paper_section(pvm), ""]
+    if distributed_text:
+        lines += [distributed_text, ""]
+    lines += ["## Tables (CSV)", ""]
     lines += [f"- [{name}]({name}): {what}" for name, what in CSV_FILES.items()]
     lines += ["", "## Environment", "", _environment_section(env), "", "## Caveats", "", _caveats(frame, len(records) - len(latest)), ""]
     written.append(write_text_atomic(out / "README.md", "\n".join(lines)))
@@ -255,6 +264,18 @@ def write_report(records: Iterable[dict[str, Any]], out_dir: str | os.PathLike[s
 
 
 MANIFEST = ".sptx-report-files"
+
+
+def _write_distributed_only(out: Path, title: str, sources: list[str], n_records: int, text: str,
+                            written: list[Path]) -> list[Path]:
+    """The report of results that hold only distributed runs: their section alone."""
+    lines = [f"# {title}", "",
+             f"Generated {_dt.datetime.now(_dt.timezone.utc).isoformat(timespec='seconds')} from "
+             + (", ".join(f"`{s}`" for s in sources) or "records") + f": {n_records} record(s), all distributed runs.",
+             "", text]
+    written = [*written, write_text_atomic(out / "README.md", "\n".join(lines))]
+    _remove_stale(out, written)
+    return written
 
 
 def _remove_stale(out: Path, written: list[Path]) -> None:
