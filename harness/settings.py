@@ -119,10 +119,9 @@ class RunSettings:
             object.__setattr__(self, "threads", available_cores())
         if self.dissimilarity is None:
             object.__setattr__(self, "dissimilarity", DEFAULT_DISSIMILARITY[self.model])
-        if self.model == "transr" and self.rel_dim is None:
-            object.__setattr__(self, "rel_dim", self.dim)
-        if self.model != "transr":
-            object.__setattr__(self, "rel_dim", None)
+        from harness.models import get_model
+
+        object.__setattr__(self, "rel_dim", get_model(self.model).relation_dim(self.dim, self.rel_dim))
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -143,7 +142,7 @@ class RunSettings:
 
     def describe(self) -> str:
         """One line for titles: model, dataset, device, sizes, threads, allocator."""
-        rel = f"/{self.rel_dim}" if self.model == "transr" and self.rel_dim != self.dim else ""
+        rel = f"/{self.rel_dim}" if self.rel_dim is not None and self.rel_dim != self.dim else ""
         return (f"{self.model} ({self.dissimilarity}) on {self.dataset}, {self.device}, d={self.dim}{rel}, "
                 f"batch {self.batch_size} x (1 + {self.num_negatives}), {self.mode} work, {self.steps} steps "
                 f"after {self.warmup} warm-up, {self.threads} thread(s), allocator {self.allocator}")
