@@ -15,6 +15,7 @@ from harness.cli.compare_cmd import CompareCommand  # noqa: E402
 from harness.cli.datasets_cmd import DatasetsCommand  # noqa: E402
 from harness.cli.report_cmd import ReportCommand  # noqa: E402
 from harness.cli.sweep_cmd import SweepCommand  # noqa: E402
+from harness.cli.train_cmd import TrainCommand  # noqa: E402
 from harness.cli.verify_cmd import VerifyCommand  # noqa: E402
 
 COMMANDS: tuple[type[Command], ...] = (
@@ -22,6 +23,7 @@ COMMANDS: tuple[type[Command], ...] = (
     VerifyCommand,
     CompareCommand,
     SweepCommand,
+    TrainCommand,
     ReportCommand,
 )
 
