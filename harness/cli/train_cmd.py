@@ -75,13 +75,13 @@ class TrainCommand(Command):
         options = cls.resolve_options(parse_options(args.option))
         training = settings_from_args(args, cls=TrainingSettings)
         dataset = load_dataset(args.dataset, args.data_dir)
-        probe = settings_from_args(args, dataset=dataset.label, steps=1, warmup=0)
+        probe = settings_from_args(args, steps=1, warmup=0)
         reason = cls.unsupported_reason(ModelConfig(probe.model, 1, 1, 1, probe.rel_dim, probe.dissimilarity)) \
             or cls.unavailable_reason_for(options)
         if reason:
             raise SptxError(reason)
         steps = training.epochs * -(-int(dataset.train.shape[0]) // probe.batch_size)
-        settings = settings_from_args(args, dataset=dataset.label, dataset_sha256=dataset.content_sha256,
+        settings = settings_from_args(args, dataset_sha256=dataset.content_sha256,
                                       steps=steps, warmup=0)
         job = TrainingJob(settings, training, args.framework, options, args.data_dir, ("sptx", *sys.argv[1:]))
         console = make_console()
@@ -91,7 +91,7 @@ class TrainCommand(Command):
         if args.in_process:
             from harness.train.worker import train_and_append
 
-            record = train_and_append(job, args.out)
+            record = train_and_append(job, args.out).to_dict()
         else:
             record = self._run_isolated(job, args.out)
         if record is None:
@@ -125,8 +125,6 @@ class TrainCommand(Command):
 
     @staticmethod
     def _summarise(record, console) -> None:
-        if hasattr(record, "to_dict"):
-            record = record.to_dict()
         if record["status"] != "ok":
             console.print(f"[red]{record['status']}[/red]: {record['message']}")
         test = record.get("test") or {}

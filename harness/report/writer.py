@@ -198,10 +198,26 @@ def _caveats(frame: pd.DataFrame, superseded: int) -> str:
 
 def write_report(records: Iterable[dict[str, Any]], out_dir: str | os.PathLike[str], *, title: str | None = None,
                  sources: Iterable[str | os.PathLike[str]] = (), reference: str = DEFAULT_REFERENCE) -> list[Path]:
-    """Write the report folder (charts, CSV tables, then README.md); return the paths written."""
+    """Write the report folder (charts, CSV tables, then README.md); return the paths written. Training
+    records (`sptx train`) make the quality section; step measurements make everything else."""
+    from harness.report.quality import is_training_record, write_quality_section
+
     records = list(records)
+    training = [r for r in records if is_training_record(r)]
+    records = [r for r in records if not is_training_record(r)]
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    sources = [str(s) for s in sources]
+    title = title or f"sptx report: {', '.join(Path(s).name for s in sources) or 'results'}"
+    quality = write_quality_section(training, out, reference) if training else None
+    if not records:
+        assert quality is not None, "write_report needs records"
+        stamp = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+        text = (f"# {title}\n\nGenerated {stamp} from " + (", ".join(f"`{s}`" for s in sources) or "records")
+                + f": {len(training)} training record(s).\n\n" + quality.markdown)
+        written = [*quality.paths, write_text_atomic(out / "README.md", text)]
+        _remove_stale(out, written)
+        return written
     latest = latest_records(records)
     frame = sort_frame(records_to_frame(latest, reference))
     written: list[Path] = []
@@ -219,8 +235,6 @@ def write_report(records: Iterable[dict[str, Any]], out_dir: str | os.PathLike[s
     for name, table in tables.items():
         written.append(_write_csv(table, out / name))
 
-    sources = [str(s) for s in sources]
-    title = title or f"sptx report: {', '.join(Path(s).name for s in sources) or 'results'}"
     counts = frame["status"].value_counts()
     lines = [
         f"# {title}",
@@ -246,6 +260,9 @@ def write_report(records: Iterable[dict[str, Any]], out_dir: str | os.PathLike[s
     ]
     for chart in charts:
         lines += [f"### {chart.title}", "", chart.caption, "", f"![{chart.title}]({chart.path.name})", ""]
+    if quality is not None:
+        written += quality.paths
+        lines += [quality.markdown, ""]
     lines += ["## Paper vs measured", "", _paper_section(pvm), "", "## Tables (CSV)", ""]
     lines += [f"- [{name}]({name}): {what}" for name, what in CSV_FILES.items()]
     lines += ["", "## Environment", "", _environment_section(env), "", "## Caveats", "", _caveats(frame, len(records) - len(latest)), ""]
