@@ -16,6 +16,7 @@ def _args(folder, out, *extra):
             "--out", str(out), *extra]
 
 
+@pytest.mark.slow
 def test_train_in_a_fresh_process_appends_one_record(tiny_graph_dir, tmp_path):
     out = tmp_path / "q.jsonl"
     assert main(_args(tiny_graph_dir, out)) == 0
