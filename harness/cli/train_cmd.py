@@ -54,7 +54,7 @@ class TrainCommand(Command):
 
         parser.add_argument("--framework", required=True, help="framework to train with (see `sptx compare --help`)")
         parser.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
-                            help="an adapter option, e.g. backend=segment for sparse (repeatable)")
+                            help="an adapter option, e.g. backend=segment for sparse (repeatable; default: none)")
         add_settings_arguments(parser, exclude=_MEASUREMENT_ONLY)
         add_settings_arguments(parser, cls=TrainingSettings)
         add_data_dir_argument(parser)
@@ -103,6 +103,7 @@ class TrainCommand(Command):
     def _run_isolated(job, out: str) -> dict | None:
         """Run the job in a fresh process with the run's thread count and allocator; return its record."""
         from harness.records.store import ResultsStore
+        from harness.runner.isolation import _die_with_parent
         from harness.runner.process_env import worker_environment
 
         env = worker_environment(os.environ, job.settings.threads, job.settings.allocator)
@@ -113,7 +114,7 @@ class TrainCommand(Command):
             argv = [sys.executable, "-m", "harness.train.worker", fh.name, out]
             if sys.stderr.isatty():
                 argv.append("--progress")
-            done = subprocess.run(argv, env=env)
+            done = subprocess.run(argv, env=env, preexec_fn=_die_with_parent)
         except KeyboardInterrupt:
             raise
         finally:

@@ -43,6 +43,12 @@ def main(argv: list[str]) -> int:
     from harness.errors import SptxError
     from harness.train.loop import TrainingJob
 
+    import signal
+
+    def stop(signum, frame):  # SIGTERM: end like Ctrl-C, so the epochs so far are recorded as killed
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, stop)
     job_path, out = argv[0], argv[1]
     with open(job_path, encoding="utf-8") as fh:
         job = TrainingJob.from_dict(json.load(fh))
