@@ -87,3 +87,18 @@ def test_relation_grouping_and_blocks_do_not_change_ranks(model):
         better_h = (head[~head_known] > head[h] + 1e-9).sum()
         assert result.tail.optimistic[i] == better_t + 1
         assert result.head.optimistic[i] == better_h + 1
+
+
+@pytest.mark.parametrize("name", ["torus_L1", "torus_L2", "torus_eL2"])
+def test_compiled_and_eager_scores_agree(name):
+    from harness.evaluate.scoring import pairwise_scores
+
+    gen = torch.Generator().manual_seed(0)
+    q, c = torch.rand(9, 5, generator=gen) * 2 - 1, torch.rand(13, 5, generator=gen)
+    for tail_side in (True, False):
+        eager = pairwise_scores(name, q, c, tail_side, max_elements=20, use_compile=False)
+        torch.testing.assert_close(pairwise_scores(name, q, c, tail_side), eager, rtol=1e-5, atol=1e-5)
+        x = (q.unsqueeze(1) - c.unsqueeze(0)) if tail_side else (c.unsqueeze(0) - q.unsqueeze(1))
+        from sparse_impl.dissimilarity import dissimilarity
+
+        torch.testing.assert_close(eager, -dissimilarity(name)(x).double())
