@@ -19,8 +19,8 @@ set -euo pipefail
 OUT=reports/quality
 DATA_DIR=${SPTX_DATA_DIR:-../shared/datasets}
 THREADS=2
-EPOCHS_FB=${EPOCHS_FB:-100}      # TransE on FB15k-237
-EPOCHS_WN=${EPOCHS_WN:-100}      # every model on WN18RR
+EPOCHS_FB=${EPOCHS_FB:-50}       # TransE on FB15k-237
+EPOCHS_WN=${EPOCHS_WN:-60}       # every model on WN18RR
 OVERRIDE_EPOCHS=""
 PYTHON=${PYTHON:-python}
 while [ $# -gt 0 ]; do
@@ -41,16 +41,19 @@ if [ -s "$RECORDS" ]; then
   exit 2
 fi
 
-# The documented training setting, the same for every framework and model.
-COMMON=(--dim 128 --batch-size 32768 --negatives 1 --sampler bernoulli --seed 0 --threads "$THREADS"
-        --allocator pinned --lr 0.01 --margin 0.5 --weight-decay 1e-5 --data-dir "$DATA_DIR" --out "$RECORDS")
-EVAL=(--eval-every 5 --eval-triples 2000)
+# The documented training setting, the same for every framework: Adam (lr 0.01, weight decay 1e-5), margin
+# ranking loss (margin 0.5, summed), 4 Bernoulli negatives per positive, d=128, seed 0; TransE scores with the
+# true L2 norm. Batches: 32768 positives on FB15k-237 (9 per epoch), 8192 on WN18RR (11 per epoch).
+COMMON=(--dim 128 --negatives 4 --sampler bernoulli --seed 0 --threads "$THREADS" --allocator pinned
+        --lr 0.01 --margin 0.5 --weight-decay 1e-5 --data-dir "$DATA_DIR" --out "$RECORDS")
+FB=(--dataset FB15k-237 --batch-size 32768 --epochs "$EPOCHS_FB" --eval-every 5 --eval-triples 2000)
+WN=(--dataset WN18RR --batch-size 8192 --epochs "$EPOCHS_WN" --eval-every 10 --eval-triples 1000)
 
 train() { "$PYTHON" -m harness train "${COMMON[@]}" "$@"; }
 
 for framework in sparse torchkge; do
-  train --model transe --dataset FB15k-237 --framework "$framework" --epochs "$EPOCHS_FB" "${EVAL[@]}"
-  train --model transe --dataset WN18RR --framework "$framework" --epochs "$EPOCHS_WN" "${EVAL[@]}"
+  train --model transe --dissimilarity L2 "${FB[@]}" --framework "$framework"
+  train --model transe --dissimilarity L2 "${WN[@]}" --framework "$framework"
 done
 
 # 90% of the best validation MRR TorchKGE reached on FB15k-237 in the run above.
@@ -60,20 +63,20 @@ best = 0.0
 for line in open(sys.argv[1]):
     r = json.loads(line)
     if (r.get("record_type") == "training" and r["framework"] == "torchkge" and r["status"] == "ok"
-            and r["settings"]["dataset"] == "FB15k-237" and r["settings"]["model"] == "transe"):
+            and r["settings"]["dataset"] == "FB15k-237" and r["settings"]["model"] == "transe"
+            and r["training"]["target_mrr"] is None):
         best = max([best] + [e["valid"]["both_mrr"] for e in r["epochs"] if e.get("valid")])
 print(f"{0.9 * best:.4f}")
 PY
 )
 echo "quality.sh: time-to-quality target = 90% of TorchKGE's best validation MRR = $TARGET"
 for framework in sparse torchkge; do
-  train --model transe --dataset FB15k-237 --framework "$framework" --epochs "$EPOCHS_FB" "${EVAL[@]}" \
-    --target-mrr "$TARGET"
+  train --model transe --dissimilarity L2 "${FB[@]}" --framework "$framework" --target-mrr "$TARGET"
 done
 
 for model in transh toruse; do
   for framework in sparse torchkge; do
-    train --model "$model" --dataset WN18RR --framework "$framework" --epochs "$EPOCHS_WN" "${EVAL[@]}"
+    train --model "$model" "${WN[@]}" --framework "$framework"
   done
 done
 
