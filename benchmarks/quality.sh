@@ -20,7 +20,7 @@ OUT=reports/quality
 DATA_DIR=${SPTX_DATA_DIR:-../shared/datasets}
 THREADS=2
 EPOCHS_FB=${EPOCHS_FB:-50}       # TransE on FB15k-237
-EPOCHS_WN=${EPOCHS_WN:-60}       # every model on WN18RR
+EPOCHS_WN=${EPOCHS_WN:-30}       # every model on WN18RR
 OVERRIDE_EPOCHS=""
 PYTHON=${PYTHON:-python}
 while [ $# -gt 0 ]; do
