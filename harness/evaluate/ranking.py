@@ -120,9 +120,10 @@ def rank_triples(spec: ModelSpec, params: Mapping[str, torch.Tensor], dissimilar
             batch = triples[index[start : start + batch_size]]
             h, r, t = batch[:, 0], batch[:, 1], batch[:, 2]
             shift = spec.translation(params, r)
-            proj_h, proj_t, cands = candidates.index_select(0, h), candidates.index_select(0, t), candidates
-            tail_scores = pairwise_scores(dissimilarity, proj_h + shift, cands, True, max_elements)
+            tail_queries = candidates.index_select(0, h) + shift  # P_r(h) + t_r
+            head_queries = candidates.index_select(0, t) - shift  # P_r(t) - t_r
+            tail_scores = pairwise_scores(dissimilarity, tail_queries, candidates, True, max_elements)
             tails.append(_ranks_of(tail_scores, t, known.true_tails(h, r)))
-            head_scores = pairwise_scores(dissimilarity, proj_t - shift, cands, False, max_elements)
+            head_scores = pairwise_scores(dissimilarity, head_queries, candidates, False, max_elements)
             heads.append(_ranks_of(head_scores, h, known.true_heads(r, t)))
     return RankingResult(_concat(heads, order), _concat(tails, order))
