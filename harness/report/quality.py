@@ -48,8 +48,9 @@ def _latest(records: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
 def _group_title(r: dict[str, Any]) -> str:
     s, t = r["settings"], r["training"]
     title = MODELS[s["model"]].title if s["model"] in MODELS else s["model"]
+    target = "" if t.get("target_mrr") is None else f", to target MRR {t['target_mrr']:g}"
     return (f"{title} ({s['dissimilarity']}) on {s['dataset']}, d={s['dim']}, batch {s['batch_size']} x "
-            f"(1 + {s['num_negatives']}), lr {t['lr']:g}, margin {t['margin']:g}, {s['threads']} thread(s)")
+            f"(1 + {s['num_negatives']}), lr {t['lr']:g}, margin {t['margin']:g}, {s['threads']} thread(s){target}")
 
 
 def quality_frame(records: Iterable[dict[str, Any]], reference: str = "sparse") -> pd.DataFrame:
@@ -105,8 +106,8 @@ def _curves_chart(records: list[dict[str, Any]], path: Path) -> Path:
         loss = [e["loss"] for e in epochs]
         evaluated = [e for e in epochs if e.get("valid")]
         color = colors[r["label"]]
-        axes[0, 0].plot(x_epoch, loss, color=color, label=r["label"])
-        axes[0, 1].plot(x_time, loss, color=color, label=r["label"])
+        axes[0, 0].plot(x_epoch, loss, "o-", color=color, label=r["label"], markersize=2)
+        axes[0, 1].plot(x_time, loss, "o-", color=color, label=r["label"], markersize=2)
         axes[1, 0].plot([e["epoch"] for e in evaluated], [e["valid"]["both_mrr"] for e in evaluated], "o-",
                         color=color, label=r["label"], markersize=3)
         axes[1, 1].plot([e["elapsed_train_time_s"] for e in evaluated], [e["valid"]["both_mrr"] for e in evaluated],
@@ -122,6 +123,8 @@ def _curves_chart(records: list[dict[str, Any]], path: Path) -> Path:
         ax.set_xlabel("epoch")
     for ax in axes[:, 1]:
         ax.set_xlabel("training wall time (s, evaluation excluded)")
+    for ax in axes.flat:
+        ax.ticklabel_format(axis="y", useOffset=False)
     axes[1, 1].legend(fontsize=8)
     fig.suptitle(_group_title(records[0]), fontsize=10)
     fig.tight_layout()
