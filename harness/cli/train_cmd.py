@@ -115,8 +115,6 @@ class TrainCommand(Command):
             if sys.stderr.isatty():
                 argv.append("--progress")
             done = subprocess.run(argv, env=env, preexec_fn=_die_with_parent)
-        except KeyboardInterrupt:
-            raise
         finally:
             os.unlink(fh.name)
         if done.returncode == 2:
