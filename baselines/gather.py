@@ -18,13 +18,12 @@ from typing import Any, Mapping
 
 import torch
 from torch import nn
-from torch.nn.functional import normalize
 
 from baselines.base import AdapterOption, FrameworkStep, adam
+from harness.models import get_model
 from harness.sampling import Batch
 from harness.spec import ModelConfig, TrainConfig, normalize_canonical
 from sparse_impl.dissimilarity import dissimilarity
-from sparse_impl.models.toruse import straight_through_frac
 
 __all__ = ["GatherStep", "translated_differences"]
 
@@ -35,34 +34,22 @@ def translated_differences(model: str, tables: Mapping[str, torch.Tensor], heads
     """The translated difference per triple (what the dissimilarity is applied to), by gathers.
 
     tables: canonical names ("entity", "relation", and "projection" / "normal"), rows indexed by the
-    given ids. `projection_layout` "canonical" means projection rows are (rel_dim, dim) matrices applied
-    as M_r @ e; "transposed" means (dim, rel_dim) applied as e @ M (DGL-KE's and PyKEEN's layout).
-    `normalize_rows` normalises every gathered entity row (TorchKGE's way) instead of the table once.
+    given ids; the score function is the model's spec (harness.models). `projection_layout` "canonical"
+    means projection rows are (rel_dim, dim) matrices applied as M_r @ e; "transposed" means (dim, rel_dim)
+    applied as e @ M (DGL-KE's and PyKEEN's layout). `normalize_rows` applies the entity view (unit rows)
+    to every gathered row (TorchKGE's way) instead of to the table once; the values are the same.
     Returns shape (n, d) (n, rel_dim for TransR).
     """
-    entity, relation = tables["entity"], tables["relation"]
-    if model == "toruse":
-        ent = straight_through_frac(entity)
-        r = straight_through_frac(relation.index_select(0, relations))
-        return ent.index_select(0, heads) + r - ent.index_select(0, tails)
+    spec = get_model(model)
+    if projection_layout == "transposed" and "projection" in tables:
+        tables = {**tables, "projection": tables["projection"].transpose(1, 2)}
+    entity = tables["entity"]
     if normalize_rows:
-        x = normalize(entity.index_select(0, heads), p=2, dim=1) - normalize(entity.index_select(0, tails), p=2, dim=1)
-    else:  # normalising the table and gathering rows equals gathering and normalising each row
-        ent = normalize(entity, p=2, dim=1)
+        x = spec.entity_view(entity.index_select(0, heads)) - spec.entity_view(entity.index_select(0, tails))
+    else:  # the view of the table, then gathers: equal to the view of every gathered row
+        ent = spec.entity_view(entity)
         x = ent.index_select(0, heads) - ent.index_select(0, tails)  # h - t
-    if model == "transe":
-        return x + relation.index_select(0, relations)
-    if model == "transr":
-        m_r = tables["projection"].index_select(0, relations)
-        if projection_layout == "canonical":
-            proj = torch.bmm(m_r, x.unsqueeze(2)).squeeze(2)
-        else:
-            proj = torch.bmm(x.unsqueeze(1), m_r).squeeze(1)
-        return proj + relation.index_select(0, relations)
-    if model == "transh":
-        w = normalize(tables["normal"].index_select(0, relations), p=2, dim=1)
-        return x - (x * w).sum(dim=1, keepdim=True) * w + relation.index_select(0, relations)
-    raise ValueError(f"unknown model {model!r}")
+    return spec.project(tables, x, relations) + spec.translation(tables, relations)
 
 
 @torch.no_grad()

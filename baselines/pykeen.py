@@ -68,37 +68,49 @@ def _torchkge_torus_interaction(name: str) -> Any:
     return TorchKGETorusInteraction()
 
 
+def _parts(cfg: ModelConfig) -> tuple[Any, Any, Any, Any]:
+    """(interaction, interaction kwargs, entity representation kwargs, relation representation kwargs) per model."""
+    from pykeen.nn.modules import TransEInteraction, TransHInteraction, TransRInteraction
+    from torch.nn.functional import normalize
+
+    unit = dict(normalizer=normalize, constrainer=normalize)
+    dim, rel_dim = cfg.dim, cfg.rel_dim
+
+    def transe() -> tuple[Any, Any, Any, Any]:
+        p, power = {"L1": (1, False), "L2": (2, False), "L2sq": (2, True)}[cfg.dissimilarity]
+        return TransEInteraction, dict(p=p, power_norm=power), dict(shape=dim, **unit), dict(shape=dim)
+
+    def transr() -> tuple[Any, Any, Any, Any]:
+        return (TransRInteraction, dict(p=2, power_norm=True, max_projection_norm=_NO_CLAMP), dict(shape=dim, **unit),
+                [dict(shape=(rel_dim,), constrainer=normalize), dict(shape=(dim, rel_dim))])
+
+    def transh() -> tuple[Any, Any, Any, Any]:  # relation representations (w_r, d_r)
+        return (TransHInteraction, dict(p=2, power_norm=True), dict(shape=dim, **unit),
+                [dict(shape=dim, **unit), dict(shape=dim)])
+
+    def toruse() -> tuple[Any, Any, Any, Any]:
+        return (_torchkge_torus_interaction(cfg.dissimilarity), None, dict(shape=dim, constrainer=torch.frac),
+                dict(shape=dim, constrainer=torch.frac))
+
+    return {"transe": transe, "transr": transr, "transh": transh, "toruse": toruse}[cfg.model]()
+
+
+# Canonical names of PyKEEN's relation representations, in order (the entity representation is `entity`).
+_RELATION_TABLES: dict[str, tuple[str, ...]] = {
+    "transe": ("relation",), "transr": ("relation", "projection"), "transh": ("normal", "relation"),
+    "toruse": ("relation",),
+}
+
+
 def build_pykeen_model(cfg: ModelConfig, params: Mapping[str, torch.Tensor], margin: float) -> Any:
     """A PyKEEN ERModel computing the shared score function, loaded with canonical parameters."""
     from pykeen.losses import MarginRankingLoss
     from pykeen.models import ERModel
-    from pykeen.nn.modules import TransEInteraction, TransHInteraction, TransRInteraction
     from pykeen.triples import KGInfo
     from pykeen.utils import NoRandomSeedNecessary
-    from torch.nn.functional import normalize
 
     info = KGInfo(num_entities=cfg.n_entities, num_relations=cfg.n_relations, create_inverse_triples=False)
-    unit = dict(normalizer=normalize, constrainer=normalize)
-    dim = cfg.dim
-    if cfg.model == "transe":
-        p, power = {"L1": (1, False), "L2": (2, False), "L2sq": (2, True)}[cfg.dissimilarity]
-        interaction, interaction_kwargs = TransEInteraction, dict(p=p, power_norm=power)
-        entity_kwargs = dict(shape=dim, **unit)
-        relation_kwargs: Any = dict(shape=dim)
-    elif cfg.model == "transr":
-        assert cfg.rel_dim is not None
-        interaction = TransRInteraction
-        interaction_kwargs = dict(p=2, power_norm=True, max_projection_norm=_NO_CLAMP)
-        entity_kwargs = dict(shape=dim, **unit)
-        relation_kwargs = [dict(shape=(cfg.rel_dim,), constrainer=normalize), dict(shape=(dim, cfg.rel_dim))]
-    elif cfg.model == "transh":
-        interaction, interaction_kwargs = TransHInteraction, dict(p=2, power_norm=True)
-        entity_kwargs = dict(shape=dim, **unit)
-        relation_kwargs = [dict(shape=dim, **unit), dict(shape=dim)]  # (w_r, d_r)
-    else:
-        interaction, interaction_kwargs = _torchkge_torus_interaction(cfg.dissimilarity), None
-        entity_kwargs = dict(shape=dim, constrainer=torch.frac)
-        relation_kwargs = dict(shape=dim, constrainer=torch.frac)
+    interaction, interaction_kwargs, entity_kwargs, relation_kwargs = _parts(cfg)
     model = ERModel(triples_factory=info, interaction=interaction, interaction_kwargs=interaction_kwargs,
                     entity_representations_kwargs=entity_kwargs,
                     relation_representations_kwargs=relation_kwargs,
@@ -112,13 +124,9 @@ def build_pykeen_model(cfg: ModelConfig, params: Mapping[str, torch.Tensor], mar
 
 def _tables(model: Any, cfg: ModelConfig) -> dict[str, torch.nn.Parameter]:
     """PyKEEN's weight tensors under canonical names."""
-    ent = model.entity_representations[0]._embeddings.weight
-    rels = [rep._embeddings.weight for rep in model.relation_representations]
-    if cfg.model == "transr":
-        return {"entity": ent, "relation": rels[0], "projection": rels[1]}
-    if cfg.model == "transh":
-        return {"entity": ent, "normal": rels[0], "relation": rels[1]}
-    return {"entity": ent, "relation": rels[0]}
+    relations = [rep._embeddings.weight for rep in model.relation_representations]
+    return {"entity": model.entity_representations[0]._embeddings.weight,
+            **dict(zip(_RELATION_TABLES[cfg.model], relations, strict=True))}
 
 
 def _to_pykeen(cfg: ModelConfig, name: str, value: torch.Tensor) -> torch.Tensor:

@@ -22,31 +22,40 @@ def _true_l2(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     return (a - b).norm(p=2, dim=-1)
 
 
+# Canonical name -> TorchKGE's nn.Embedding attribute, per model.
+_TABLES: dict[str, dict[str, str]] = {
+    "transe": {"entity": "ent_emb", "relation": "rel_emb"},
+    "transr": {"entity": "ent_emb", "relation": "rel_emb", "projection": "proj_mat"},
+    "transh": {"entity": "ent_emb", "relation": "rel_emb", "normal": "norm_vect"},
+    "toruse": {"entity": "ent_emb", "relation": "rel_emb"},
+}
+
+
 def _embedding_tables(model: Any, cfg: ModelConfig) -> dict[str, torch.nn.Parameter]:
     """TorchKGE's parameter tensors under canonical names."""
-    tables = {"entity": model.ent_emb.weight, "relation": model.rel_emb.weight}
-    if cfg.model == "transr":
-        tables["projection"] = model.proj_mat.weight
-    if cfg.model == "transh":
-        tables["normal"] = model.norm_vect.weight
-    return tables
+    return {name: getattr(model, attribute).weight for name, attribute in _TABLES[cfg.model].items()}
+
+
+def _construct(cfg: ModelConfig) -> Any:
+    """TorchKGE's model class of the same kind and dissimilarity, freshly initialised."""
+    from torchkge.models import TorusEModel, TransEModel, TransHModel, TransRModel
+
+    n_ent, n_rel, dim = cfg.n_entities, cfg.n_relations, cfg.dim
+    constructors = {
+        "transe": lambda: TransEModel(dim, n_ent, n_rel, dissimilarity_type="L1" if cfg.dissimilarity == "L1" else "L2"),
+        "transr": lambda: TransRModel(dim, cfg.rel_dim, n_ent, n_rel),
+        "transh": lambda: TransHModel(dim, n_ent, n_rel),
+        "toruse": lambda: TorusEModel(dim, n_ent, n_rel, dissimilarity_type=_TORCHKGE_DISSIMILARITY[cfg.dissimilarity]),
+    }
+    model = constructors[cfg.model]()
+    if cfg.dissimilarity == "L2":  # TorchKGE's "L2" is squared: the true norm is swapped in
+        model.dissimilarity = _true_l2
+    return model
 
 
 def build_torchkge_model(cfg: ModelConfig, params: Mapping[str, torch.Tensor]) -> Any:
     """A TorchKGE model of the same kind and dissimilarity, loaded with the given canonical parameters."""
-    from torchkge.models import TorusEModel, TransEModel, TransHModel, TransRModel
-
-    n_ent, n_rel, dim = cfg.n_entities, cfg.n_relations, cfg.dim
-    if cfg.model == "transe":
-        model = TransEModel(dim, n_ent, n_rel, dissimilarity_type="L1" if cfg.dissimilarity == "L1" else "L2")
-        if cfg.dissimilarity == "L2":
-            model.dissimilarity = _true_l2
-    elif cfg.model == "transr":
-        model = TransRModel(dim, cfg.rel_dim, n_ent, n_rel)
-    elif cfg.model == "transh":
-        model = TransHModel(dim, n_ent, n_rel)
-    else:
-        model = TorusEModel(dim, n_ent, n_rel, dissimilarity_type=_TORCHKGE_DISSIMILARITY[cfg.dissimilarity])
+    model = _construct(cfg)
     with torch.no_grad():
         for name, table in _embedding_tables(model, cfg).items():
             table.copy_(params[name].reshape(table.shape))

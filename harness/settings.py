@@ -20,6 +20,8 @@ __all__ = [
     "RunSettings",
     "SettingSpec",
     "add_settings_arguments",
+    "check_setting_fields",
+    "setting_field",
     "available_cores",
     "settings_from_args",
     "setting_specs",
@@ -47,12 +49,27 @@ class SettingSpec:
     help: str
     minimum: int | None = None
     choices: Callable[[], tuple[str, ...]] | None = None
+    type: Callable[[str], Any] | None = None  # the argparse type when not an integer with a minimum
 
 
-def _setting(default: Any, flag: str | None, help: str, *, minimum: int | None = None,
-             choices: Callable[[], tuple[str, ...]] | None = None) -> Any:
-    """A dataclass field carrying its SettingSpec in the metadata."""
-    return field(default=default, metadata={"spec": SettingSpec(flag, help, minimum, choices)})
+def setting_field(default: Any, flag: str | None, help: str, *, minimum: int | None = None,
+                  choices: Callable[[], tuple[str, ...]] | None = None, type: Callable[[str], Any] | None = None) -> Any:
+    """A dataclass field carrying its SettingSpec in the metadata (for RunSettings and other settings blocks)."""
+    return field(default=default, metadata={"spec": SettingSpec(flag, help, minimum, choices, type)})
+
+
+def check_setting_fields(settings: Any) -> None:
+    """One-line SptxError for a field of a settings dataclass below its minimum or outside its choices."""
+    for f in fields(settings):
+        spec: SettingSpec = f.metadata["spec"]
+        value = getattr(settings, f.name)
+        if spec.minimum is not None and value is not None:
+            if not isinstance(value, int) or isinstance(value, bool):
+                raise SptxError(f"{spec.flag or f.name} must be an integer, not {value!r}")
+            if value < spec.minimum:
+                raise SptxError(f"{spec.flag or f.name} must be at least {spec.minimum}, not {value}")
+        if spec.choices is not None and value not in spec.choices():
+            raise SptxError(f"{spec.flag or f.name} {value!r}: choose one of {', '.join(spec.choices())}")
 
 
 def _model_names() -> tuple[str, ...]:
@@ -73,44 +90,35 @@ class RunSettings:
     the round and the limits of a cell are not part of it.
     """
 
-    model: str = _setting("transe", "--model", "model to train", choices=_model_names)
-    dataset: str = _setting("FB15k-237", "--dataset", "registry name, synthetic:NAME or a folder")
-    dataset_sha256: str = _setting("", None, "content hash of the dataset's files (derived)")
-    device: str = _setting("cpu", "--device", "torch device: cpu, cuda or cuda:N")
-    dim: int = _setting(128, "--dim", "embedding dimension (TransR: entity dimension)", minimum=1)
-    rel_dim: int | None = _setting(None, "--rel-dim", "TransR relation dimension (default: --dim)", minimum=1)
-    dissimilarity: str | None = _setting(None, "--dissimilarity", "score function (default per model)")
-    batch_size: int = _setting(32768, "--batch-size", "positive triples per batch", minimum=1)
-    num_negatives: int = _setting(1, "--negatives", "negatives per positive", minimum=1)
-    sampler: str = _setting("bernoulli", "--sampler", "negative sampler", choices=_sampler_names)
-    seed: int = _setting(0, "--seed", "seed of parameters, batch order and negatives", minimum=0)
-    steps: int = _setting(20, "--steps", "measured training steps per cell (real, distinct batches)", minimum=1)
-    warmup: int = _setting(3, "--warmup", "unmeasured warm-up steps per cell", minimum=0)
-    threads: int = _setting(0, "--threads", "torch/OpenMP threads per measuring process (0: all cores)",
+    model: str = setting_field("transe", "--model", "model to train", choices=_model_names)
+    dataset: str = setting_field("FB15k-237", "--dataset", "registry name, synthetic:NAME or a folder")
+    dataset_sha256: str = setting_field("", None, "content hash of the dataset's files (derived)")
+    device: str = setting_field("cpu", "--device", "torch device: cpu, cuda or cuda:N")
+    dim: int = setting_field(128, "--dim", "embedding dimension (TransR: entity dimension)", minimum=1)
+    rel_dim: int | None = setting_field(None, "--rel-dim", "TransR relation dimension (default: --dim)", minimum=1)
+    dissimilarity: str | None = setting_field(None, "--dissimilarity", "score function (default per model)")
+    batch_size: int = setting_field(32768, "--batch-size", "positive triples per batch", minimum=1)
+    num_negatives: int = setting_field(1, "--negatives", "negatives per positive", minimum=1)
+    sampler: str = setting_field("bernoulli", "--sampler", "negative sampler", choices=_sampler_names)
+    seed: int = setting_field(0, "--seed", "seed of parameters, batch order and negatives", minimum=0)
+    steps: int = setting_field(20, "--steps", "measured training steps per cell (real, distinct batches)", minimum=1)
+    warmup: int = setting_field(3, "--warmup", "unmeasured warm-up steps per cell", minimum=0)
+    threads: int = setting_field(0, "--threads", "torch/OpenMP threads per measuring process (0: all cores)",
                             minimum=0)
-    allocator: str = _setting("pinned", "--allocator",
+    allocator: str = setting_field("pinned", "--allocator",
                               "memory allocator of measuring processes: pinned = glibc malloc that never "
                               "returns memory to the OS between steps; default = glibc as it comes",
                               choices=lambda: ALLOCATORS)
-    optimizer: str = _setting("adam-fused", "--optimizer",
+    optimizer: str = setting_field("adam-fused", "--optimizer",
                               "Adam for every framework: adam-fused = torch's fused kernel where the device has one "
                               "(the same update in one pass), adam = the default implementation",
                               choices=lambda: ("adam-fused", "adam"))
-    mode: str = _setting("identical", None, "identical work, or each framework's native step (--native)")
+    mode: str = setting_field("identical", None, "identical work, or each framework's native step (--native)")
 
     def __post_init__(self) -> None:
         from harness.spec import DEFAULT_DISSIMILARITY
 
-        for f in fields(self):
-            spec: SettingSpec = f.metadata["spec"]
-            value = getattr(self, f.name)
-            if spec.minimum is not None and value is not None:
-                if not isinstance(value, int) or isinstance(value, bool):
-                    raise SptxError(f"{spec.flag or f.name} must be an integer, not {value!r}")
-                if value < spec.minimum:
-                    raise SptxError(f"{spec.flag or f.name} must be at least {spec.minimum}, not {value}")
-            if spec.choices is not None and value not in spec.choices():
-                raise SptxError(f"{spec.flag or f.name} {value!r}: choose one of {', '.join(spec.choices())}")
+        check_setting_fields(self)
         if not self.dataset:
             raise SptxError("a dataset is needed")
         if self.mode not in ("identical", "native"):
@@ -119,10 +127,9 @@ class RunSettings:
             object.__setattr__(self, "threads", available_cores())
         if self.dissimilarity is None:
             object.__setattr__(self, "dissimilarity", DEFAULT_DISSIMILARITY[self.model])
-        if self.model == "transr" and self.rel_dim is None:
-            object.__setattr__(self, "rel_dim", self.dim)
-        if self.model != "transr":
-            object.__setattr__(self, "rel_dim", None)
+        from harness.models import get_model
+
+        object.__setattr__(self, "rel_dim", get_model(self.model).relation_dim(self.dim, self.rel_dim))
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -143,7 +150,7 @@ class RunSettings:
 
     def describe(self) -> str:
         """One line for titles: model, dataset, device, sizes, threads, allocator."""
-        rel = f"/{self.rel_dim}" if self.model == "transr" and self.rel_dim != self.dim else ""
+        rel = f"/{self.rel_dim}" if self.rel_dim is not None and self.rel_dim != self.dim else ""
         return (f"{self.model} ({self.dissimilarity}) on {self.dataset}, {self.device}, d={self.dim}{rel}, "
                 f"batch {self.batch_size} x (1 + {self.num_negatives}), {self.mode} work, {self.steps} steps "
                 f"after {self.warmup} warm-up, {self.threads} thread(s), allocator {self.allocator}")
@@ -154,9 +161,9 @@ def stable_key(payload: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
-def setting_specs() -> Iterator[tuple[str, SettingSpec, Any]]:
-    """(field name, spec, default) of every RunSettings field, in declaration order."""
-    for f in fields(RunSettings):
+def setting_specs(cls: type | None = None) -> Iterator[tuple[str, SettingSpec, Any]]:
+    """(field name, spec, default) of every field of a settings dataclass (RunSettings by default), in order."""
+    for f in fields(cls or RunSettings):
         yield f.name, f.metadata["spec"], f.default
 
 
@@ -171,22 +178,26 @@ def _integer(text: str) -> int:
         raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
 
 
-def add_settings_arguments(parser: argparse.ArgumentParser, exclude: tuple[str, ...] = ()) -> None:
-    """Add one option per user-settable RunSettings field (defaults and ranges from the declaration)."""
-    for name, spec, default in setting_specs():
+def add_settings_arguments(parser: argparse.ArgumentParser, exclude: tuple[str, ...] = (), cls: type | None = None) -> None:
+    """Add one option per user-settable field of a settings dataclass (RunSettings by default; defaults and
+    ranges from the declaration)."""
+    for name, spec, default in setting_specs(cls):
         if spec.flag is None or name in exclude:
             continue
         kwargs: dict[str, Any] = {"dest": name, "default": default, "help": spec.help}
         if spec.minimum is not None:
             kwargs["type"] = _integer
+        if spec.type is not None:
+            kwargs["type"] = spec.type
         if spec.choices is not None:
             kwargs["choices"] = spec.choices()
         parser.add_argument(spec.flag, **kwargs)
 
 
-def settings_from_args(args: argparse.Namespace, **overrides: Any) -> RunSettings:
-    """RunSettings from parsed options (those added by add_settings_arguments) plus overrides."""
-    values = {name: getattr(args, name) for name, spec, _ in setting_specs()
+def settings_from_args(args: argparse.Namespace, cls: type | None = None, **overrides: Any) -> Any:
+    """A settings dataclass (RunSettings by default) from parsed options (those added by
+    add_settings_arguments) plus overrides."""
+    values = {name: getattr(args, name) for name, spec, _ in setting_specs(cls)
               if spec.flag is not None and hasattr(args, name)}
     values.update(overrides)
-    return RunSettings(**values)
+    return (cls or RunSettings)(**values)

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field, replace
 import torch
 
 from harness.errors import SptxError
+from harness.models import MODELS, ModelSpec, get_model
 
 __all__ = [
     "MODEL_NAMES",
@@ -20,21 +21,11 @@ __all__ = [
     "parameter_shapes",
 ]
 
-MODEL_NAMES: tuple[str, ...] = ("transe", "transr", "transh", "toruse")
+MODEL_NAMES: tuple[str, ...] = tuple(MODELS)
 
 # Dissimilarity names: "L2sq" is squared L2 (what TorchKGE calls "L2"); "L2" is the true norm.
-DISSIMILARITIES: dict[str, tuple[str, ...]] = {
-    "transe": ("L1", "L2", "L2sq"),
-    "transr": ("L2sq",),
-    "transh": ("L2sq",),
-    "toruse": ("torus_L1", "torus_L2", "torus_eL2"),
-}
-DEFAULT_DISSIMILARITY: dict[str, str] = {
-    "transe": "L2sq",
-    "transr": "L2sq",
-    "transh": "L2sq",
-    "toruse": "torus_L2",
-}
+DISSIMILARITIES: dict[str, tuple[str, ...]] = {name: spec.dissimilarities for name, spec in MODELS.items()}
+DEFAULT_DISSIMILARITY: dict[str, str] = {name: spec.default_dissimilarity for name, spec in MODELS.items()}
 
 
 @dataclass(frozen=True)
@@ -52,8 +43,7 @@ class ModelConfig:
     dissimilarity: str | None = None
 
     def __post_init__(self) -> None:
-        if self.model not in MODEL_NAMES:
-            raise SptxError(f"unknown model {self.model!r}; choose one of {', '.join(MODEL_NAMES)}")
+        get_model(self.model)  # SptxError for an unknown model
         if self.dissimilarity is None:
             object.__setattr__(self, "dissimilarity", DEFAULT_DISSIMILARITY[self.model])
         if self.dissimilarity not in DISSIMILARITIES[self.model]:
@@ -61,14 +51,18 @@ class ModelConfig:
                 f"dissimilarity {self.dissimilarity!r} is not defined for {self.model}; "
                 f"choose one of {', '.join(DISSIMILARITIES[self.model])}"
             )
-        if self.model == "transr" and self.rel_dim is None:
-            object.__setattr__(self, "rel_dim", self.dim)
+        object.__setattr__(self, "rel_dim", self.spec.relation_dim(self.dim, self.rel_dim))
         if self.dim < 1 or self.n_entities < 1 or self.n_relations < 1:
             raise SptxError("dim, n_entities and n_relations must be positive")
 
     def with_dim(self, dim: int) -> "ModelConfig":
         """The same model at another embedding dimension."""
-        return replace(self, dim=dim, rel_dim=dim if self.model == "transr" else None)
+        return replace(self, dim=dim, rel_dim=None)
+
+    @property
+    def spec(self) -> ModelSpec:
+        """The model's spec (harness.models): shapes, constraints, score function."""
+        return get_model(self.model)
 
 
 @dataclass(frozen=True)
@@ -86,31 +80,8 @@ class TrainConfig:
 
 
 def parameter_shapes(cfg: ModelConfig) -> dict[str, tuple[int, ...]]:
-    """Canonical parameter names and shapes of a model, the common language of all adapters.
-
-    TransR's `projection[r]` is the (rel_dim, dim) matrix M_r applied as M_r @ e, as in TorchKGE.
-    TransH's `normal[r]` is the hyperplane normal w_r.
-    """
-    shapes: dict[str, tuple[int, ...]] = {"entity": (cfg.n_entities, cfg.dim)}
-    if cfg.model == "transr":
-        assert cfg.rel_dim is not None
-        shapes["relation"] = (cfg.n_relations, cfg.rel_dim)
-        shapes["projection"] = (cfg.n_relations, cfg.rel_dim, cfg.dim)
-    else:
-        shapes["relation"] = (cfg.n_relations, cfg.dim)
-    if cfg.model == "transh":
-        shapes["normal"] = (cfg.n_relations, cfg.dim)
-    return shapes
-
-
-def _xavier_uniform(shape: tuple[int, ...], generator: torch.Generator) -> torch.Tensor:
-    """Xavier-uniform over the 2-D view (rows, row length), as torch.nn.init does for an Embedding table."""
-    rows = shape[0]
-    cols = 1
-    for s in shape[1:]:
-        cols *= s
-    bound = (6.0 / (rows + cols)) ** 0.5
-    return (torch.rand((rows, cols), generator=generator) * 2 - 1).mul_(bound).reshape(shape)
+    """Canonical parameter names and shapes of a model, the common language of all adapters (see harness.models)."""
+    return cfg.spec.shapes(cfg.n_entities, cfg.n_relations, cfg.dim, cfg.rel_dim)
 
 
 def init_parameters(cfg: ModelConfig, seed: int = 0) -> dict[str, torch.Tensor]:
@@ -119,26 +90,9 @@ def init_parameters(cfg: ModelConfig, seed: int = 0) -> dict[str, torch.Tensor]:
     Every framework loads these, so the first step of every framework starts from the same point.
     """
     gen = torch.Generator().manual_seed(seed)
-    params = {name: _xavier_uniform(shape, gen) for name, shape in parameter_shapes(cfg).items()}
-    if cfg.model == "transe":  # TorchKGE's TransE constructor also makes relations unit-norm, once
-        params["relation"] = torch.nn.functional.normalize(params["relation"], p=2, dim=1)
-    return normalize_canonical(cfg.model, params)
+    return cfg.spec.constrain(cfg.spec.initial(parameter_shapes(cfg), gen))
 
 
 def normalize_canonical(model: str, params: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     """TorchKGE's `normalize_parameters` on canonical tensors (returns new tensors)."""
-    out = dict(params)
-    unit = torch.nn.functional.normalize
-    if model == "toruse":
-        out["entity"] = params["entity"].frac()
-        out["relation"] = params["relation"].frac()
-        return out
-    out["entity"] = unit(params["entity"], p=2, dim=1)
-    if model == "transr":
-        out["relation"] = unit(params["relation"], p=2, dim=1)
-    elif model == "transh":
-        w = unit(params["normal"], p=2, dim=1)
-        r = params["relation"]
-        out["normal"] = w
-        out["relation"] = r - (r * w).sum(dim=1, keepdim=True) * w
-    return out
+    return get_model(model).constrain(params)

@@ -1,5 +1,6 @@
 """Proof of exactness: one real batch through our SpMM model and through TorchKGE's model of the same
-kind, from the same initial parameters, comparing scores, loss and every parameter gradient.
+kind, from the same initial parameters, comparing scores, loss and every parameter gradient; and the
+model spec's score function (harness.models, what evaluation ranks with) on the same positives.
 
 Tolerance. Both run in float32 and differ only in summation order (SpMM sums a column's contributions
 in another order than TorchKGE's scatter-add), so we also run TorchKGE in float64 as the exact answer
@@ -110,4 +111,10 @@ def verify_against_torchkge(cfg: ModelConfig, train_triples: torch.Tensor, batch
     exact = _run_one_step(TorchKGEStep(cfg, train, params64, device), batch)
     comparisons = tuple(compare_tensors(name, ours[name], reference[name], exact[name]) for name in reference)
     assert cfg.dissimilarity is not None
+    # the model spec's score function, the one the link-prediction evaluator ranks with
+    h, r, t = batch.positives[:, 0], batch.positives[:, 1], batch.positives[:, 2]
+    with torch.no_grad():
+        by_spec = cfg.spec.score(params, cfg.dissimilarity, h, r, t)
+    comparisons += (compare_tensors("score(positive) by model spec", by_spec, reference["score(positive)"],
+                                    exact["score(positive)"]),)
     return VerifyReport(cfg.model, cfg.dissimilarity, backend, batch.size, comparisons)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-__all__ = ["shared_datasets_dir", "embedded_datasets_dir", "embedded_wn18rr_dir", "embedded_wn18rr"]
+__all__ = ["shared_datasets_dir", "embedded_datasets_dir", "embedded_wn18rr_dir", "embedded_wn18rr", "tiny_graph_dir"]
 
 _REPO = Path(__file__).resolve().parents[1]
 
@@ -46,3 +46,18 @@ def embedded_wn18rr(embedded_wn18rr_dir: Path):  # -> harness.data.KGDataset (im
     from harness.data import load_dataset
 
     return load_dataset("WN18RR", embedded_wn18rr_dir.parent)
+
+
+
+@pytest.fixture(scope="session")
+def tiny_graph_dir(tmp_path_factory) -> Path:
+    """Folder `tiny/` with train/valid/test.txt: 12 entities on a ring, relation `next` and its inverse `prev`."""
+    root = tmp_path_factory.mktemp("data")
+    folder = root / "tiny"
+    folder.mkdir()
+    triples = [(f"e{i}", "next", f"e{(i + 1) % 12}") for i in range(12)]
+    triples += [(f"e{(i + 1) % 12}", "prev", f"e{i}") for i in range(12)]
+    test, valid, train = triples[:3], triples[3:6], triples[6:]
+    for name, rows in (("train", train), ("valid", valid), ("test", test)):
+        (folder / f"{name}.txt").write_text("".join(f"{h}\t{r}\t{t}\n" for h, r, t in rows))
+    return folder

@@ -17,6 +17,7 @@ from harness.cli.distributed_cmd import DistributedCommand  # noqa: E402
 from harness.cli.report_cmd import ReportCommand  # noqa: E402
 from harness.cli.sweep_cmd import SweepCommand  # noqa: E402
 from harness.cli.targets_cmd import TargetsCommand  # noqa: E402
+from harness.cli.train_cmd import TrainCommand  # noqa: E402
 from harness.cli.verify_cmd import VerifyCommand  # noqa: E402
 
 COMMANDS: tuple[type[Command], ...] = (
@@ -24,6 +25,7 @@ COMMANDS: tuple[type[Command], ...] = (
     VerifyCommand,
     CompareCommand,
     SweepCommand,
+    TrainCommand,
     ReportCommand,
     TargetsCommand,
     DistributedCommand,

@@ -14,6 +14,7 @@ The least bytes per step of identical work (float32; a lower bound, every tensor
 
 from __future__ import annotations
 
+import math
 import time
 
 import torch
@@ -40,21 +41,23 @@ def triad_bandwidth(n_elements: int = 2**24, repeats: int = 5) -> float:
     return 3 * FLOAT_BYTES * n_elements / best
 
 
+def _relation_side_shapes(model: str, dim: int, rel_dim: int | None, n_relations: int) -> list[tuple[int, ...]]:
+    """Shapes of the model's relation-side tables (every canonical table but `entity`; see harness.models)."""
+    from harness.models import get_model
+
+    shapes = get_model(model).shapes(1, n_relations, dim, rel_dim)
+    return [shape for name, shape in shapes.items() if name != "entity"]
+
+
 def _table_elements(model: str, n_entities: int, n_relations: int, dim: int, rel_dim: int) -> tuple[int, int]:
     """(entity table elements, all relation-side table elements) of a model."""
-    relation = n_relations * (rel_dim if model == "transr" else dim)
-    if model == "transr":
-        relation += n_relations * rel_dim * dim
-    elif model == "transh":
-        relation += n_relations * dim
+    relation = sum(math.prod(shape) for shape in _relation_side_shapes(model, dim, rel_dim, n_relations))
     return n_entities * dim, relation
 
 
 def _relation_row_elements(model: str, dim: int, rel_dim: int) -> int:
     """Elements a batch row reads from the relation side: the translation (and projection or normal)."""
-    if model == "transr":
-        return rel_dim + rel_dim * dim
-    return 2 * dim if model == "transh" else dim
+    return sum(math.prod(shape[1:]) for shape in _relation_side_shapes(model, dim, rel_dim, 1))
 
 
 def min_bytes_per_step(model: str, n_entities: int, n_relations: int, dim: int, rel_dim: int | None,

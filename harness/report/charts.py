@@ -20,6 +20,7 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 from matplotlib.lines import Line2D
 
+from harness.models import MODELS
 from harness.report.paper import paper_speedup
 from harness.report.tables import FRAMEWORK_ORDER, latest_records, records_to_frame, settings_label, sort_frame
 
@@ -29,7 +30,7 @@ LOG_SPREAD = 30.0  # a log axis once the positive values span more than this fac
 PHASES = ("prepare", "forward", "backward", "optimizer")
 PHASE_COLORS = {"prepare": "#8da0cb", "forward": "#66c2a5", "backward": "#fc8d62", "optimizer": "#e5c494"}
 FAIL_COLOR = "#bbbbbb"
-MODEL_NAMES = {"transe": "TransE", "transr": "TransR", "transh": "TransH", "toruse": "TorusE"}
+MODEL_NAMES = {name: spec.title for name, spec in MODELS.items()}
 STATUS_TEXT = {"oom": "OOM", "timeout": "timeout", "error": "error", "unsupported": "unsupported",
                "unavailable": "unavailable", "missing": "not run"}
 _TAB10 = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22",

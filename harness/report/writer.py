@@ -199,16 +199,26 @@ def _caveats(frame: pd.DataFrame, superseded: int) -> str:
 
 def write_report(records: Iterable[dict[str, Any]], out_dir: str | os.PathLike[str], *, title: str | None = None,
                  sources: Iterable[str | os.PathLike[str]] = (), reference: str = DEFAULT_REFERENCE) -> list[Path]:
-    """Write the report folder (charts, CSV tables, then README.md); return the paths written."""
+    """Write the report folder (charts, CSV tables, then README.md); return the paths written. Training
+    records (`sptx train`) make the quality section, distributed runs the scaling section; step
+    measurements make everything else."""
+    from harness.report.quality import is_training_record, write_quality_section
+
     all_records = list(records)
-    records, distributed = split_distributed(all_records)
+    training = [r for r in all_records if is_training_record(r)]
+    records, distributed = split_distributed([r for r in all_records if not is_training_record(r)])
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     sources = [str(s) for s in sources]
     title = title or f"sptx report: {', '.join(Path(s).name for s in sources) or 'results'}"
     distributed_text, distributed_written = distributed_files(distributed, out)
+    quality = write_quality_section(training, out, reference) if training else None
     if not records:
-        return _write_distributed_only(out, title, sources, len(all_records), distributed_text, distributed_written)
+        sections = [text for text in (quality.markdown if quality else "", distributed_text) if text]
+        if not sections:
+            raise ValueError("write_report needs records")
+        return _write_sections_only(out, title, sources, len(all_records), sections,
+                                    [*(quality.paths if quality else []), *distributed_written])
     latest = latest_records(records)
     frame = sort_frame(records_to_frame(latest, reference))
     written: list[Path] = []
@@ -252,6 +262,9 @@ def write_report(records: Iterable[dict[str, Any]], out_dir: str | os.PathLike[s
     ]
     for chart in charts:
         lines += [f"### {chart.title}", "", chart.caption, "", f"![{chart.title}]({chart.path.name})", ""]
+    if quality is not None:
+        written += quality.paths
+        lines += [quality.markdown, ""]
     lines += ["## Paper vs measured", "", _paper_section(pvm), ""]
     if distributed_text:
         lines += [distributed_text, ""]
@@ -266,13 +279,13 @@ def write_report(records: Iterable[dict[str, Any]], out_dir: str | os.PathLike[s
 MANIFEST = ".sptx-report-files"
 
 
-def _write_distributed_only(out: Path, title: str, sources: list[str], n_records: int, text: str,
-                            written: list[Path]) -> list[Path]:
-    """The report of results that hold only distributed runs: their section alone."""
+def _write_sections_only(out: Path, title: str, sources: list[str], n_records: int, sections: list[str],
+                         written: list[Path]) -> list[Path]:
+    """The report of results without step measurements (only training or distributed runs): their sections."""
     lines = [f"# {title}", "",
              f"Generated {_dt.datetime.now(_dt.timezone.utc).isoformat(timespec='seconds')} from "
-             + (", ".join(f"`{s}`" for s in sources) or "records") + f": {n_records} record(s), all distributed runs.",
-             "", text]
+             + (", ".join(f"`{s}`" for s in sources) or "records")
+             + f": {n_records} record(s), training or distributed runs only.", "", *sections]
     written = [*written, write_text_atomic(out / "README.md", "\n".join(lines))]
     _remove_stale(out, written)
     return written

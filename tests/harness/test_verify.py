@@ -22,7 +22,8 @@ def test_verify_passes_on_real_datasets(request, dataset_name, model):
     failed = [c for c in report.comparisons if not c.passed]
     assert not failed, failed
     names = {c.name for c in report.comparisons}
-    assert {"score(positive)", "score(negative)", "loss", "grad(entity)", "grad(relation)"} <= names
+    assert {"score(positive)", "score(negative)", "loss", "grad(entity)", "grad(relation)",
+            "score(positive) by model spec"} <= names
 
 
 @pytest.mark.parametrize("model,dissimilarity", [("transe", "L1"), ("transe", "L2"), ("toruse", "torus_L1"),

@@ -1,0 +1,141 @@
+"""`sptx train`: train one model with one framework for real epochs, evaluate filtered link prediction on a
+schedule, stop at a target validation MRR, and append one complete record."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+
+from harness.cli.base import Command, add_data_dir_argument, make_console
+from harness.errors import SptxError
+from harness.settings import add_settings_arguments
+
+__all__ = ["TrainCommand", "parse_options"]
+
+# Run-identity fields that belong to step measurements, not to training: steps is derived (epochs x batches
+# per epoch) and there is no warm-up.
+_MEASUREMENT_ONLY = ("steps", "warmup")
+
+
+def parse_options(items: list[str]) -> dict[str, object]:
+    """`--option KEY=VALUE` items as a dict; true/false become booleans."""
+    out: dict[str, object] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise SptxError(f"--option {item!r}: write KEY=VALUE, e.g. backend=segment")
+        out[key.strip()] = {"true": True, "false": False}.get(value.strip().lower(), value.strip())
+    return out
+
+
+class TrainCommand(Command):
+    name = "train"
+    help = "train for real epochs with one framework; filtered MRR / Hits@k, time to a target MRR"
+    description = (
+        "Trains --model on --dataset with --framework for --epochs real epochs (each a fresh seeded shuffle and "
+        "fresh negatives, every batch used; the same batches and initial parameters for every framework). Every "
+        "--eval-every epochs it evaluates filtered link prediction on the validation split (rank of the true head "
+        "and the true tail among all entities, other known triples of train/valid/test removed, ties ranked "
+        "'realistically': the mean of the optimistic and pessimistic rank); at the end, on the test split. With "
+        "--target-mrr it stops when the validation MRR first reaches the target and records the training time to "
+        "get there (evaluation time excluded, recorded apart). The run executes in a fresh process with the "
+        "--threads and --allocator settings, like `sptx compare`, and appends one complete record to --out. "
+        "Example: sptx train --model transe --dataset FB15k-237 --framework sparse --epochs 50 --eval-every 5 "
+        "--lr 0.01 --out results/quality.jsonl"
+    )
+
+    @classmethod
+    def add_arguments(cls, parser: argparse.ArgumentParser) -> None:
+        from harness.train.settings import TrainingSettings
+
+        parser.add_argument("--framework", required=True, help="framework to train with (see `sptx compare --help`)")
+        parser.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
+                            help="an adapter option, e.g. backend=segment for sparse (repeatable; default: none)")
+        add_settings_arguments(parser, exclude=_MEASUREMENT_ONLY)
+        add_settings_arguments(parser, cls=TrainingSettings)
+        add_data_dir_argument(parser)
+        parser.add_argument("--out", required=True, metavar="FILE.jsonl", help="JSON Lines file the record is appended to")
+        parser.add_argument("--in-process", action="store_true",
+                            help="train in this process instead of a fresh one (--allocator then does not apply)")
+
+    def run(self, args: argparse.Namespace) -> int:
+        from baselines import get_framework
+        from harness.cli.compare_cmd import check_device
+        from harness.data import load_dataset
+        from harness.settings import settings_from_args
+        from harness.spec import ModelConfig
+        from harness.train import TrainingJob, TrainingSettings
+
+        check_device(args.device)
+        cls = get_framework(args.framework)
+        options = cls.resolve_options(parse_options(args.option))
+        training = settings_from_args(args, cls=TrainingSettings)
+        dataset = load_dataset(args.dataset, args.data_dir)
+        probe = settings_from_args(args, steps=1, warmup=0)
+        reason = cls.unsupported_reason(ModelConfig(probe.model, 1, 1, 1, probe.rel_dim, probe.dissimilarity)) \
+            or cls.unavailable_reason_for(options)
+        if reason:
+            raise SptxError(reason)
+        steps = training.epochs * -(-int(dataset.train.shape[0]) // probe.batch_size)
+        settings = settings_from_args(args, dataset_sha256=dataset.content_sha256,
+                                      steps=steps, warmup=0)
+        job = TrainingJob(settings, training, args.framework, options, args.data_dir, ("sptx", *sys.argv[1:]))
+        console = make_console()
+        console.print(f"sptx train: {cls.label(options)}, {settings.describe().split(', ', 1)[0]}, "
+                      f"{training.epochs} epoch(s) of {steps // training.epochs} batch(es), lr {training.lr:g}, "
+                      f"margin {training.margin:g}", highlight=False)
+        if args.in_process:
+            from harness.train.worker import train_and_append
+
+            record = train_and_append(job, args.out).to_dict()
+        else:
+            record = self._run_isolated(job, args.out)
+        if record is None:
+            raise SptxError(f"the training process ended without a record in {args.out}")
+        self._summarise(record, console)
+        return 0 if record["status"] == "ok" else 1
+
+    @staticmethod
+    def _run_isolated(job, out: str) -> dict | None:
+        """Run the job in a fresh process with the run's thread count and allocator; return its record."""
+        from harness.records.store import ResultsStore
+        from harness.runner.isolation import _die_with_parent
+        from harness.runner.process_env import worker_environment
+
+        env = worker_environment(os.environ, job.settings.threads, job.settings.allocator)
+        before = len(ResultsStore(out).records()) if os.path.exists(out) else 0
+        with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as fh:
+            json.dump(job.to_dict(), fh)
+        try:
+            argv = [sys.executable, "-m", "harness.train.worker", fh.name, out]
+            if sys.stderr.isatty():
+                argv.append("--progress")
+            done = subprocess.run(argv, env=env, preexec_fn=_die_with_parent)
+        finally:
+            os.unlink(fh.name)
+        if done.returncode == 2:
+            raise SptxError("training did not start (see the message above)")
+        records = ResultsStore(out).records() if os.path.exists(out) else []
+        return records[-1] if len(records) > before else None
+
+    @staticmethod
+    def _summarise(record, console) -> None:
+        if record["status"] != "ok":
+            console.print(f"[red]{record['status']}[/red]: {record['message']}")
+        test = record.get("test") or {}
+        if test:
+            console.print(f"test (filtered, realistic ranks): MRR {test['both_mrr']:.4f}, MR {test['both_mr']:.1f}, "
+                          f"Hits@1 {test['both_hits_at_1']:.4f}, Hits@3 {test['both_hits_at_3']:.4f}, "
+                          f"Hits@10 {test['both_hits_at_10']:.4f}", highlight=False)
+        text = (f"{len(record['epochs'])} epoch(s), training {record['train_time_s']:.1f} s, "
+                f"evaluation {record['eval_time_s']:.1f} s")
+        target = record["training"].get("target_mrr")
+        if target is not None:
+            text += (f"; target valid MRR {target:g} reached after {record['time_to_target_s']:.1f} s of training "
+                     f"(epoch {record['target_epoch']})" if record["time_to_target_s"] is not None
+                     else f"; target valid MRR {target:g} not reached")
+        console.print(text, highlight=False)

@@ -1,0 +1,147 @@
+"""Real training epochs for any framework behind the FrameworkStep adapter, with filtered validation on
+a schedule, a time-to-quality stop (MLPerf-style: training time until the validation MRR first reaches
+the target, evaluation time excluded and kept apart) and test metrics at the end."""
+
+from __future__ import annotations
+
+import datetime as _dt
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import torch
+
+from harness.errors import SptxError
+from harness.settings import RunSettings, stable_key
+from harness.train.record import EpochResult, TrainingRecord
+from harness.train.settings import TrainingSettings
+
+__all__ = ["TrainingJob", "run_training"]
+
+
+@dataclass(frozen=True)
+class TrainingJob:
+    """Everything one `sptx train` run needs; JSON-serialisable so a fresh worker process can run it."""
+
+    settings: RunSettings
+    training: TrainingSettings
+    framework: str
+    options: dict[str, Any] = field(default_factory=dict)
+    data_dir: str | None = None
+    command_line: tuple[str, ...] = ()
+
+    @property
+    def group_key(self) -> str:
+        """Frameworks are compared within runs of equal settings and training blocks."""
+        return stable_key({"settings": self.settings.to_dict(), "training": self.training.to_dict()})
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"settings": self.settings.to_dict(), "training": self.training.to_dict(), "framework": self.framework,
+                "options": dict(self.options), "data_dir": self.data_dir, "command_line": list(self.command_line)}
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any]) -> "TrainingJob":
+        return cls(RunSettings.from_dict(raw["settings"]), TrainingSettings.from_dict(raw["training"]),
+                   raw["framework"], raw.get("options") or {}, raw.get("data_dir"), tuple(raw.get("command_line") or ()))
+
+
+def _synchronize(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def _new_record(job: TrainingJob, label: str, options: dict[str, Any]) -> TrainingRecord:
+    from harness.records.environment import environment, git_commit
+    from harness.runner.run import new_run_id
+
+    return TrainingRecord(
+        run_id=new_run_id(), group_key=job.group_key, framework=job.framework, options=options, label=label,
+        settings=job.settings.to_dict(), training=job.training.to_dict(), status="error",
+        dataset_kind="synthetic" if job.settings.dataset.startswith("synthetic:") else "real",
+        timestamp=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        code_version=git_commit() or "unknown", env=environment(job.settings.seed, list(job.command_line)))
+
+
+def run_training(job: TrainingJob, on_epoch: Callable[[EpochResult], None] | None = None) -> TrainingRecord:
+    """Train `job.framework` epoch by epoch and return its complete record (status ok).
+
+    A failure inside the loop returns the record so far with status error (KeyboardInterrupt: killed),
+    so the caller can append it whole; bad input raises SptxError before any training.
+    """
+    from baselines import get_framework
+    from harness.data import load_dataset
+    from harness.evaluate import KnownTriples, rank_triples
+    from harness.sampling import BatchStream, make_sampler
+    from harness.spec import ModelConfig, TrainConfig, init_parameters
+
+    s, t = job.settings, job.training
+    cls = get_framework(job.framework)
+    options = cls.resolve_options(job.options)
+    record = _new_record(job, cls.label(options), options)
+    dataset = load_dataset(s.dataset, job.data_dir)
+    if s.dataset_sha256 and dataset.content_sha256 and dataset.content_sha256 != s.dataset_sha256:
+        raise SptxError(f"the files of {s.dataset} changed since the run was planned")
+    record.dataset_kind = dataset.kind
+    cfg = ModelConfig(s.model, dataset.n_entities, dataset.n_relations, s.dim, rel_dim=s.rel_dim,
+                      dissimilarity=s.dissimilarity)
+    reason = cls.unsupported_reason(cfg) or cls.unavailable_reason_for(options)
+    if reason:
+        raise SptxError(reason)
+    if s.batch_size > dataset.train.shape[0]:
+        raise SptxError(f"--batch-size {s.batch_size} is larger than the {dataset.train.shape[0]} training triples")
+    train_cfg = TrainConfig(margin=t.margin, lr=t.lr, weight_decay=t.weight_decay, num_negatives=s.num_negatives,
+                            sampler=s.sampler, seed=s.seed, optimizer=s.optimizer)
+    device = torch.device(s.device)
+    step = cls.build(cfg, train_cfg, init_parameters(cfg, seed=s.seed), device, options, native=s.mode == "native")
+    sampler = make_sampler(s.sampler, dataset.train, dataset.n_entities, dataset.n_relations)
+    stream = BatchStream(dataset.train, s.batch_size, sampler, s.num_negatives, s.seed)
+    batches = iter(stream)
+    record.batches_per_epoch = stream.batches_per_epoch()
+    known = KnownTriples.from_splits([dataset.train, dataset.valid, dataset.test], dataset.n_entities,
+                                     dataset.n_relations)
+    valid = dataset.valid
+    if t.eval_triples and t.eval_triples < valid.shape[0]:
+        valid = valid[torch.randperm(valid.shape[0], generator=torch.Generator().manual_seed(s.seed))[: t.eval_triples]]
+
+    def evaluate(triples: torch.Tensor) -> tuple[dict[str, float], float]:
+        start = time.perf_counter()
+        metrics = rank_triples(cfg.spec, step.canonical_parameters(), cfg.dissimilarity, triples, known).metrics()
+        return metrics, time.perf_counter() - start
+
+    started = time.perf_counter()
+    try:
+        for epoch in range(1, t.epochs + 1):
+            _synchronize(device)
+            start = time.perf_counter()
+            loss_sum = 0.0
+            for _ in range(record.batches_per_epoch):
+                prepared = step.prepare(next(batches))
+                loss = step.forward(prepared)
+                step.backward(loss)
+                step.optimizer_step()
+                loss_sum += float(loss.detach())
+            _synchronize(device)
+            seconds = time.perf_counter() - start
+            record.train_time_s += seconds
+            result = EpochResult(epoch, loss_sum / dataset.train.shape[0], seconds, record.train_time_s)
+            if t.eval_every and (epoch % t.eval_every == 0 or epoch == t.epochs):
+                result.valid, result.eval_time_s = evaluate(valid)
+                record.eval_time_s += result.eval_time_s
+            record.epochs.append(result)
+            if on_epoch is not None:
+                on_epoch(result)
+            if (t.target_mrr is not None and result.valid is not None and record.time_to_target_s is None
+                    and result.valid["both_mrr"] >= t.target_mrr):
+                record.time_to_target_s, record.target_epoch = record.train_time_s, epoch
+                break
+        record.test, seconds = evaluate(dataset.test)
+        record.eval_time_s += seconds
+        record.status = "ok"
+    except KeyboardInterrupt:
+        record.status, record.message = "killed", "interrupted"
+    except Exception as exc:  # noqa: BLE001 - every failure becomes the record's status and message
+        from harness.runner.worker import classify_failure
+
+        record.status, record.message = classify_failure(exc), f"{type(exc).__name__}: {exc}"
+    record.wall_time_s = time.perf_counter() - started
+    return record

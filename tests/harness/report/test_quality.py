@@ -1,0 +1,56 @@
+"""The report's quality section from hand-made training records with known times and metrics."""
+
+from __future__ import annotations
+
+import pytest
+
+from harness.report.quality import quality_frame, write_quality_section
+from harness.report.writer import write_report
+from harness.settings import RunSettings
+from harness.train import EpochResult, TrainingRecord, TrainingSettings
+
+
+def _record(framework: str, seconds_per_epoch: float, test_mrr: float, target: float | None = 0.2) -> dict:
+    settings = RunSettings(model="transe", dataset="FB15k-237", steps=9, warmup=0, threads=2)
+    training = TrainingSettings(epochs=4, eval_every=1, target_mrr=target)
+    epochs = [EpochResult(e, 1.0 / e, seconds_per_epoch, seconds_per_epoch * e, 0.5,
+                          {"both_mrr": 0.1 * e}) for e in (1, 2)]
+    return TrainingRecord(
+        run_id="r", group_key="g", framework=framework, options={}, label=framework, settings=settings.to_dict(),
+        training=training.to_dict(), status="ok", batches_per_epoch=9, epochs=epochs,
+        test={"both_mrr": test_mrr, "both_mr": 100.0, "both_hits_at_1": 0.1, "both_hits_at_3": 0.2,
+              "both_hits_at_10": 0.4},
+        time_to_target_s=seconds_per_epoch * 2, target_epoch=2, train_time_s=seconds_per_epoch * 2,
+        eval_time_s=1.0).to_dict()
+
+
+RECORDS = [_record("sparse", 1.0, 0.25), _record("torchkge", 3.5, 0.2)]
+
+
+def test_speedup_to_target_and_mrr_difference():
+    frame = quality_frame(RECORDS).set_index("framework")
+    assert frame.loc["torchkge", "speedup_to_target"] == pytest.approx(3.5)
+    assert frame.loc["sparse", "speedup_to_target"] == pytest.approx(1.0)
+    assert frame.loc["torchkge", "test_mrr_vs_reference"] == pytest.approx(0.25 / 0.2 - 1)
+    assert frame.loc["sparse", "epoch_time_s"] == pytest.approx(1.0)
+    assert frame.loc["torchkge", "valid_mrr"] == pytest.approx(0.2)
+
+
+def test_section_markdown_and_files(tmp_path):
+    section = write_quality_section(RECORDS, tmp_path)
+    assert "| torchkge | ok | 2/4 | 3.50 |" in section.markdown
+    assert "7.0 (2) | 3.50 |" in section.markdown
+    assert {p.suffix for p in section.paths} == {".csv", ".png"}
+
+
+def test_report_mixes_measurements_and_training(tmp_path, simple_records):
+    written = write_report(simple_records + RECORDS, tmp_path)
+    text = (tmp_path / "README.md").read_text()
+    assert "## Summary" in text and "## Quality" in text
+    assert tmp_path / "quality.csv" in written
+
+
+def test_a_newer_run_replaces_the_older_one():
+    newer = _record("sparse", 2.0, 0.3)
+    frame = quality_frame([*RECORDS, newer]).set_index("framework")
+    assert frame.loc["sparse", "test_mrr"] == pytest.approx(0.3)
