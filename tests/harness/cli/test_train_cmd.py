@@ -8,6 +8,7 @@ import json
 import pytest
 
 from harness.cli import main
+from sparse_impl.backends import DEFAULT_BACKEND
 
 
 def _args(folder, out, *extra):
@@ -39,7 +40,7 @@ def test_report_has_a_quality_section(tiny_graph_dir, tmp_path):
     report = tmp_path / "report"
     assert main(["report", str(out), "--out", str(report)]) == 0
     text = (report / "README.md").read_text()
-    assert "## Quality" in text and "| gather |" in text and "| sparse[segment] |" in text
+    assert "## Quality" in text and "| gather |" in text and f"| sparse[{DEFAULT_BACKEND}] |" in text
     assert any(p.suffix == ".png" for p in report.iterdir())
     assert (report / "quality.csv").read_text().count("\n") == 3
 
