@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import math
 
-import numba
 import numpy as np
 from numba import njit, prange
 
@@ -33,13 +32,6 @@ __all__ = [
 ]
 
 EPS = 1e-12  # torch.nn.functional.normalize's eps
-
-# numba's own thread pool unless the user chose a layer (NUMBA_THREADING_LAYER): its default, OpenMP,
-# loads the system libgomp beside torch's bundled one, and each runtime's threads spin-wait after a
-# parallel region while the other's run; measured here (2 cores, loaded machine) the loss kernel took
-# twice as long with it.
-if numba.config.THREADING_LAYER == "default":
-    numba.config.THREADING_LAYER = "workqueue"
 
 
 @njit(cache=True)
