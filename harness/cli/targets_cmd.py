@@ -66,8 +66,12 @@ class TargetsCommand(Command):
             console.print(f"{len(groups)} group(s), {len(cells)} cell(s) x {args.rounds} round(s)")
             run_cells(planned, store, resume=args.resume, retry_failed=args.retry_failed,
                       command_line=["sptx", *sys.argv[1:]], progress=True)
-        keys = {c.key for c in plan_rounds(cells, args.rounds, 0)}
-        records = [r for r in store.records() if r.get("cell_key") in keys]
+        if args.no_run:  # whatever the file holds for these groups, from any commit (ratios pair within one)
+            group_keys = {s.key for s in settings.values()}
+            records = [r for r in store.records() if r.get("group_key") in group_keys]
+        else:
+            keys = {c.key for c in plan_rounds(cells, args.rounds, 0)}
+            records = [r for r in store.records() if r.get("cell_key") in keys]
         names = {g.name for g in groups}
         results = evaluate_targets(records, {name: s.key for name, s in settings.items()},
                                    [t for t in TARGETS if t.group in names], args.reference)
