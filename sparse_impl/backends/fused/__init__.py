@@ -98,10 +98,14 @@ class FusedBackend(Backend):
         fused = FUSED_MODELS[model.name]
         return fused, DISSIMILARITY_CODES[model.dissimilarity_name], tuple(getattr(model, p) for p in fused.parameters)
 
+    # torch.compile cannot trace numba kernels (torch 2.2's dynamo even tries, and fails on numpy `out=`):
+    # a compiled step runs them eagerly, between its graphs.
+    @torch.compiler.disable
     def scores(self, model: "SparseKGEModel", batch: PreparedBatch) -> torch.Tensor:
         fused, code, tables = self._fused(model)
         return _FusedScores.apply(fused, batch.matrix, code, *tables)
 
+    @torch.compiler.disable
     def loss(self, model: "SparseKGEModel", batch: PreparedBatch, margin: float) -> torch.Tensor:
         fused, code, tables = self._fused(model)
         return _FusedMarginLoss.apply(fused, batch.matrix, code, margin, *tables)
