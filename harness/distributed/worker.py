@@ -104,7 +104,7 @@ def run_rank(settings: RunSettings, dist_settings: DistributedSettings, data_dir
     if settings.batch_size < dist_settings.world_size:
         raise SptxError(f"batch size {settings.batch_size} is smaller than the world size {dist_settings.world_size}")
     clock = monotonic_clock(device)
-    step = DistributedSparseStep(SparseStep(work.cfg, work.train, work.params, device),
+    step = DistributedSparseStep(SparseStep(work.cfg, work.train, work.params, device, backend=work_backend()),
                                  get_strategy(dist_settings.strategy), rank, dist_settings.world_size, clock)
     batches = iter(work.stream)
     drive_steps(step, batches, settings.warmup)
@@ -218,9 +218,13 @@ def run_key(settings: RunSettings, dist_settings: DistributedSettings, round_: i
 
 
 def work_backend() -> str:
-    from sparse_impl.backends import DEFAULT_BACKEND
+    """The sparse backend every rank uses: `segment`, not the `fused` default. Under torchrun a rank on
+    `fused` (numba's OpenMP pool beside torch's and gloo's threads) was once killed by SIGABRT in CI
+    (2026-11-24; not reproduced in 15 local runs, cause not found), so ranks keep the SpMM backend until
+    that is understood."""
+    from sparse_impl.backends import BACKENDS
 
-    return DEFAULT_BACKEND
+    return "segment" if "segment" in BACKENDS else next(iter(BACKENDS))
 
 
 def main(argv: list[str] | None = None) -> int:
