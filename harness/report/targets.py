@@ -5,7 +5,7 @@ records: each target names its comparison group, the rivals it is measured again
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Iterable, Mapping
 
 import pandas as pd

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import torch
-from torch.nn.functional import normalize
 
 from sparse_impl.models.base import PreparedBatch, SparseKGEModel, unit_rows_
 

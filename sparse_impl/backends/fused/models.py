@@ -54,9 +54,9 @@ def _inverse_norms(batch: FusedBatch, entity: np.ndarray, normalized: bool = Tru
     return kernels.inverse_norms(batch.entity_ids, entity)
 
 
-def _buffer(n_chunks: int, rows: int, cols: int, like: np.ndarray) -> np.ndarray:
-    """Per-thread gradient rows, in the parameters' dtype."""
-    return np.empty((n_chunks, rows, cols), like.dtype)
+def _per_thread(table: np.ndarray, n_chunks: int, rows: int | None = None) -> np.ndarray:
+    """Per-thread gradient rows for `table` (its first `rows` rows' worth: the batch's local entities), in its dtype."""
+    return np.empty((n_chunks, table.shape[0] if rows is None else rows, *table.shape[1:]), table.dtype)
 
 
 def _translation(torus: bool) -> FusedModel:
@@ -70,8 +70,8 @@ def _translation(torus: bool) -> FusedModel:
 
     def loss(batch: FusedBatch, tables: Tables, code: int, margin: float, n_chunks: int, grads: Tables) -> float:
         entity, relation = tables
-        g_ent = _buffer(n_chunks, batch.entity_ids.shape[0], entity.shape[1], entity)
-        g_rel = _buffer(n_chunks, relation.shape[0], relation.shape[1], relation)
+        g_ent = _per_thread(entity, n_chunks, batch.entity_ids.shape[0])
+        g_rel = _per_thread(relation, n_chunks)
         inv = _inverse_norms(batch, entity, not torus)
         value = kernels.translation_loss(batch.heads, batch.relations, batch.tails, batch.local_heads,
                                          batch.local_tails, inv, entity, relation, torus, code, batch.n_positive,
@@ -92,9 +92,9 @@ def _transh_score(batch: FusedBatch, tables: Tables, code: int, n_chunks: int, s
 def _transh_loss(batch: FusedBatch, tables: Tables, code: int, margin: float, n_chunks: int,
                  grads: Tables) -> float:
     entity, relation, normal = tables
-    g_ent = _buffer(n_chunks, batch.entity_ids.shape[0], entity.shape[1], entity)
-    g_rel = _buffer(n_chunks, relation.shape[0], relation.shape[1], relation)
-    g_w = _buffer(n_chunks, normal.shape[0], normal.shape[1], normal)
+    g_ent = _per_thread(entity, n_chunks, batch.entity_ids.shape[0])
+    g_rel = _per_thread(relation, n_chunks)
+    g_w = _per_thread(normal, n_chunks)
     inv = _inverse_norms(batch, entity)
     value = kernels.transh_loss(batch.heads, batch.relations, batch.tails, batch.local_heads, batch.local_tails,
                                 inv, entity, relation, normal, code, batch.n_positive, margin, g_ent, g_rel, g_w)
@@ -114,9 +114,9 @@ def _transr_score(batch: FusedBatch, tables: Tables, code: int, n_chunks: int, s
 def _transr_loss(batch: FusedBatch, tables: Tables, code: int, margin: float, n_chunks: int,
                  grads: Tables) -> float:
     entity, relation, projection = tables
-    g_ent = _buffer(n_chunks, batch.entity_ids.shape[0], entity.shape[1], entity)
-    g_rel = _buffer(n_chunks, relation.shape[0], relation.shape[1], relation)
-    g_proj = np.empty((n_chunks, *projection.shape), projection.dtype)
+    g_ent = _per_thread(entity, n_chunks, batch.entity_ids.shape[0])
+    g_rel = _per_thread(relation, n_chunks)
+    g_proj = _per_thread(projection, n_chunks)
     inv = _inverse_norms(batch, entity)
     value = kernels.transr_loss(batch.heads, batch.relations, batch.tails, batch.order, batch.local_heads,
                                 batch.local_tails, inv, entity, relation, projection, code, batch.n_positive, margin,
