@@ -3,7 +3,10 @@ MRR against epoch and against training wall time) per framework, time to the tar
 speedup, and the final test metrics.
 
 Runs are compared within groups of equal run identity and training settings (`group_key`); the newest
-record of each (group, framework label) wins.
+record of each (group, framework label) wins. Runs that differ only in their seed form a seed group: with
+more than one seed, the section summarises it across seeds (mean test MRR with its bootstrap 95% CI, and
+the reference's MRR relative to each framework's, paired by seed) instead of one table per seed, because a
+single seed cannot tell a framework's effect from float-rounding chaos (TorusE's runs diverge that way).
 """
 
 from __future__ import annotations
@@ -15,10 +18,13 @@ from typing import Any, Iterable
 import pandas as pd
 from matplotlib.figure import Figure
 
+import numpy as np
+
 from harness.models import MODELS
+from harness.settings import stable_key
 from harness.train.record import RECORD_TYPE
 
-__all__ = ["QualitySection", "is_training_record", "quality_frame", "write_quality_section"]
+__all__ = ["QualitySection", "is_training_record", "quality_frame", "seed_summary", "write_quality_section"]
 
 METRIC_COLUMNS: dict[str, str] = {
     "test_mrr": "test MRR", "test_mr": "test MR", "test_hits_at_1": "Hits@1", "test_hits_at_3": "Hits@3",
@@ -45,6 +51,12 @@ def _latest(records: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
     return list(newest.values())
 
 
+def seed_group_key(record: dict[str, Any]) -> str:
+    """The run identity and training settings of a record without its seed: runs that differ only in seed."""
+    settings = {k: v for k, v in record["settings"].items() if k != "seed"}
+    return stable_key({"settings": settings, "training": record["training"]})
+
+
 def _group_title(r: dict[str, Any]) -> str:
     s, t = r["settings"], r["training"]
     title = MODELS[s["model"]].title if s["model"] in MODELS else s["model"]
@@ -63,7 +75,8 @@ def quality_frame(records: Iterable[dict[str, Any]], reference: str = "sparse") 
         valid = [e["valid"] for e in epochs if e.get("valid")]
         rows.append({
             "group_key": r["group_key"], "group": _group_title(r), "model": r["settings"]["model"],
-            "dataset": r["settings"]["dataset"], "framework": r["framework"], "label": r["label"],
+            "dataset": r["settings"]["dataset"], "seed": r["settings"]["seed"], "seed_group": seed_group_key(r),
+            "framework": r["framework"], "label": r["label"],
             "status": r["status"], "message": r.get("message", ""), "epochs_run": len(epochs),
             "epochs_planned": r["training"]["epochs"], "train_time_s": r.get("train_time_s"),
             "eval_time_s": r.get("eval_time_s"),
@@ -92,26 +105,87 @@ def quality_frame(records: Iterable[dict[str, Any]], reference: str = "sparse") 
     return frame.sort_values(["model", "dataset", "group", "framework"], kind="stable").reset_index(drop=True)
 
 
-def _curves_chart(records: list[dict[str, Any]], path: Path) -> Path:
-    """Four panels: loss and validation MRR, each against epoch and against training wall time."""
+@dataclass(frozen=True)
+class Interval:
+    """A statistic with its bootstrap 95% confidence interval (low == high == value when it cannot vary)."""
+
+    value: float
+    low: float
+    high: float
+
+
+def _bootstrap(samples: tuple[np.ndarray, ...], statistic, paired: bool) -> Interval:
+    """Percentile-bootstrap 95% CI of `statistic` over seeds (scipy), seeded so a report is reproducible."""
+    value = float(statistic(*samples))
+    if samples[0].size < 3 or all(np.ptp(x) == 0 for x in samples):
+        return Interval(value, value, value)
+    from scipy.stats import bootstrap
+
+    result = bootstrap(samples, statistic, paired=paired, vectorized=False, confidence_level=0.95,
+                       n_resamples=2000, method="percentile", random_state=np.random.default_rng(0))
+    return Interval(value, float(result.confidence_interval.low), float(result.confidence_interval.high))
+
+
+def seed_summary(frame: pd.DataFrame, reference: str = "sparse") -> pd.DataFrame:
+    """One row per (seed group, framework label) of runs that finished: how many seeds, the mean test MRR
+    with its bootstrap 95% CI and standard deviation, and `reference`'s mean test MRR over the same seeds
+    relative to the framework's (mean ref / mean framework - 1, CI from resampling seeds in pairs: the same
+    seed gives every framework the same initial parameters and batches)."""
+    ok = frame[(frame["status"] == "ok") & frame["test_mrr"].notna()] if not frame.empty else frame
+    rows = []
+    for key, group in ok.groupby("seed_group", sort=False):
+        ref = group[group["framework"] == reference].set_index("seed")
+        for label, runs in group.groupby("label", sort=False):
+            runs = runs.set_index("seed").sort_index()
+            mrr = runs["test_mrr"].to_numpy(dtype=float)
+            mean = _bootstrap((mrr,), np.mean, paired=False)
+            common = sorted(set(runs.index) & set(ref.index))
+            versus = None
+            if common and runs["framework"].iloc[0] != reference:
+                ref_mrr = ref.loc[common, "test_mrr"].to_numpy(dtype=float)
+                fw_mrr = runs.loc[common, "test_mrr"].to_numpy(dtype=float)
+                versus = _bootstrap((ref_mrr, fw_mrr), lambda a, b: np.mean(a) / np.mean(b) - 1, paired=True)
+            rows.append({
+                "seed_group": key, "group": runs["group"].iloc[0], "model": runs["model"].iloc[0],
+                "dataset": runs["dataset"].iloc[0], "framework": runs["framework"].iloc[0], "label": label,
+                "seeds": len(runs), "test_mrr_mean": mean.value, "test_mrr_ci_low": mean.low,
+                "test_mrr_ci_high": mean.high, "test_mrr_sd": float(np.std(mrr, ddof=1)) if len(mrr) > 1 else 0.0,
+                "paired_seeds": len(common) if versus else 0,
+                "mrr_vs_reference": versus.value if versus else None,
+                "mrr_vs_reference_ci_low": versus.low if versus else None,
+                "mrr_vs_reference_ci_high": versus.high if versus else None,
+                "test_hits_at_10_mean": float(runs["test_hits_at_10"].mean()),
+                "train_time_s_median": float(runs["train_time_s"].median()),
+                "epoch_time_s_median": float(runs["epoch_time_s"].median()),
+            })
+    return pd.DataFrame(rows)
+
+
+def _curves_chart(records: list[dict[str, Any]], path: Path, title: str) -> Path:
+    """Four panels: loss and validation MRR, each against epoch and against training wall time; with several
+    seeds, one thinner line per run in its framework's colour."""
     from harness.report.charts import _colors, _save
 
     fig = Figure(figsize=(11, 7.5))
     axes = fig.subplots(2, 2)
     colors = _colors(r["label"] for r in records)
+    several = len(records) > len(colors)
+    style = {"marker": "o", "linewidth": 0.8 if several else 1.5, "alpha": 0.6 if several else 1.0}
+    legend_done: set[str] = set()
     for r in records:
         epochs = r.get("epochs") or []
-        x_epoch = [e["epoch"] for e in epochs]
-        x_time = [e["elapsed_train_time_s"] for e in epochs]
-        loss = [e["loss"] for e in epochs]
         evaluated = [e for e in epochs if e.get("valid")]
         color = colors[r["label"]]
-        axes[0, 0].plot(x_epoch, loss, "o-", color=color, label=r["label"], markersize=2)
-        axes[0, 1].plot(x_time, loss, "o-", color=color, label=r["label"], markersize=2)
-        axes[1, 0].plot([e["epoch"] for e in evaluated], [e["valid"]["both_mrr"] for e in evaluated], "o-",
-                        color=color, label=r["label"], markersize=3)
-        axes[1, 1].plot([e["elapsed_train_time_s"] for e in evaluated], [e["valid"]["both_mrr"] for e in evaluated],
-                        "o-", color=color, label=r["label"], markersize=3)
+        label = None if r["label"] in legend_done else r["label"]
+        legend_done.add(r["label"])
+        loss = [e["loss"] for e in epochs]
+        mrr = [e["valid"]["both_mrr"] for e in evaluated]
+        axes[0, 0].plot([e["epoch"] for e in epochs], loss, color=color, label=label, markersize=2, **style)
+        axes[0, 1].plot([e["elapsed_train_time_s"] for e in epochs], loss, color=color, label=label, markersize=2,
+                        **style)
+        axes[1, 0].plot([e["epoch"] for e in evaluated], mrr, color=color, label=label, markersize=3, **style)
+        axes[1, 1].plot([e["elapsed_train_time_s"] for e in evaluated], mrr, color=color, label=label, markersize=3,
+                        **style)
     target = records[0]["training"].get("target_mrr")
     for ax in axes[1]:
         if target is not None:
@@ -126,7 +200,7 @@ def _curves_chart(records: list[dict[str, Any]], path: Path) -> Path:
     for ax in axes.flat:
         ax.ticklabel_format(axis="y", useOffset=False)
     axes[1, 1].legend(fontsize=8)
-    fig.suptitle(_group_title(records[0]), fontsize=10)
+    fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     return _save(fig, path)
 
@@ -137,46 +211,99 @@ def _fmt(value: Any, fmt: str) -> str:
     return format(value, fmt)
 
 
+def _ci(value: Any, low: Any, high: Any, fmt: str) -> str:
+    if value is None or value != value:
+        return "-"
+    if low is None or low == high:
+        return format(value, fmt)
+    return f"{format(value, fmt)} [{format(low, fmt)}, {format(high, fmt)}]"
+
+
+def _run_table(group: pd.DataFrame) -> list[str]:
+    """One row per framework of a single-seed group: times, time to target and the test metrics."""
+    lines = ["| framework | status | epochs | s/epoch | train s | eval s | target | time to target s (epoch) "
+             "| speedup to target | test MRR | MRR vs ref | MR | Hits@1 | Hits@3 | Hits@10 |", "|" + "---|" * 15]
+    for _, row in group.iterrows():
+        tt = "-" if row["time_to_target_s"] is None or row["time_to_target_s"] != row["time_to_target_s"] else (
+            f"{row['time_to_target_s']:.1f} ({int(row['target_epoch'])})")
+        if row["target_mrr"] is not None and row["target_mrr"] == row["target_mrr"] and tt == "-":
+            tt = "not reached"
+        lines.append(
+            f"| {row['label']} | {row['status']} | {row['epochs_run']}/{row['epochs_planned']} | "
+            f"{_fmt(row['epoch_time_s'], '.2f')} | {_fmt(row['train_time_s'], '.1f')} | {_fmt(row['eval_time_s'], '.1f')} | "
+            f"{_fmt(row['target_mrr'], 'g')} | {tt} | {_fmt(row['speedup_to_target'], '.2f')} | "
+            f"{_fmt(row['test_mrr'], '.4f')} | {_fmt(row['test_mrr_vs_reference'], '+.2%')} | {_fmt(row['test_mr'], '.1f')} | "
+            f"{_fmt(row['test_hits_at_1'], '.4f')} | {_fmt(row['test_hits_at_3'], '.4f')} | "
+            f"{_fmt(row['test_hits_at_10'], '.4f')} |")
+    return lines
+
+
+def _seed_tables(group: pd.DataFrame, summary: pd.DataFrame, reference: str) -> list[str]:
+    """A seed group: the summary across seeds per framework, then every seed's test MRR side by side."""
+    lines = [f"| framework | seeds | test MRR mean [95% CI] | sd | `{reference}` vs it [95% CI] (paired seeds) | "
+             "Hits@10 mean | s/epoch (median) | train s (median) |", "|" + "---|" * 8]
+    for _, row in summary.iterrows():
+        versus = "-" if row["mrr_vs_reference"] is None or row["mrr_vs_reference"] != row["mrr_vs_reference"] else (
+            f"{_ci(row['mrr_vs_reference'], row['mrr_vs_reference_ci_low'], row['mrr_vs_reference_ci_high'], '+.2%')}"
+            f" ({int(row['paired_seeds'])})")
+        lines.append(
+            f"| {row['label']} | {row['seeds']} | "
+            f"{_ci(row['test_mrr_mean'], row['test_mrr_ci_low'], row['test_mrr_ci_high'], '.4f')} | "
+            f"{row['test_mrr_sd']:.4f} | {versus} | {row['test_hits_at_10_mean']:.4f} | "
+            f"{row['epoch_time_s_median']:.2f} | {row['train_time_s_median']:.1f} |")
+    per_seed = group.pivot_table(index="seed", columns="label", values="test_mrr", aggfunc="last")
+    labels = list(per_seed.columns)
+    lines += ["", "Test MRR per seed:", "", "| seed | " + " | ".join(labels) + " |", "|" + "---|" * (len(labels) + 1)]
+    for seed, row in per_seed.iterrows():
+        lines.append(f"| {seed} | " + " | ".join(_fmt(row[label], ".4f") for label in labels) + " |")
+    failed = group[group["status"] != "ok"]
+    lines += [f"\n- seed {row['seed']}, {row['label']}: {row['status']}: {row['message']}" for _, row in failed.iterrows()]
+    return lines
+
+
 def write_quality_section(records: Iterable[dict[str, Any]], out: Path, reference: str = "sparse") -> QualitySection:
-    """Write the learning-curve charts and quality.csv into `out`; return the section's markdown."""
+    """Write the learning-curve charts, quality.csv and (with several seeds) quality-seeds.csv into `out`;
+    return the section's markdown."""
     from harness.report.charts import _slug
     from harness.report.writer import write_text_atomic
 
     latest = _latest(records)
     frame = quality_frame(latest, reference)
+    summary = seed_summary(frame, reference)
     paths = [write_text_atomic(out / "quality.csv", frame.to_csv(index=False))]
+    several = summary[summary["seeds"] > 1] if not summary.empty else summary
+    if not several.empty:
+        paths.append(write_text_atomic(out / "quality-seeds.csv", several.to_csv(index=False)))
     lines = ["## Quality: training to a filtered MRR", "",
              "From `sptx train` records. Metrics are filtered link prediction over all entities (known triples of "
              "train/valid/test removed, the evaluated one kept), realistic ranks (mean of optimistic and pessimistic), "
              "head and tail pooled. Times are training wall time with evaluation excluded; time to target is the "
              "training time until the validation MRR first reached the target. Speedup to target = the framework's "
              f"time to target / `{reference}`'s (above 1: `{reference}` got there sooner); MRR vs {reference} = "
-             f"`{reference}`'s test MRR / the framework's - 1.", ""]
-    for key, group in frame.groupby("group_key", sort=False):
-        group_records = [r for r in latest if r["group_key"] == key]
+             f"`{reference}`'s test MRR / the framework's - 1. Settings run with several seeds are summarised across "
+             "them: the mean test MRR with its bootstrap 95% CI over seeds, and "
+             f"`{reference}`'s mean over the seeds both ran / the framework's - 1, its CI from resampling seeds in "
+             "pairs (a seed fixes the initial parameters and batches of every framework).", ""]
+    for key, group in frame.groupby("seed_group", sort=False):
+        group_records = [r for r in latest if seed_group_key(r) == key]
         first = group.iloc[0]
-        chart = _curves_chart(group_records, out / f"quality-{_slug(first['model'])}-{_slug(first['dataset'])}-{key[:8]}.png")
+        seeds = sorted(group["seed"].unique())
+        title = first["group"] if len(seeds) == 1 else f"{first['group']}, seeds {', '.join(map(str, seeds))}"
+        chart = _curves_chart(group_records, out / f"quality-{_slug(first['model'])}-{_slug(first['dataset'])}-{key[:8]}.png",
+                              title)
         paths.append(chart)
-        lines += [f"### {group.iloc[0]['group']}", "", f"![learning curves]({chart.name})", "",
-                  "| framework | status | epochs | s/epoch | train s | eval s | target | time to target s (epoch) "
-                  "| speedup to target | test MRR | MRR vs ref | MR | Hits@1 | Hits@3 | Hits@10 |",
-                  "|" + "---|" * 15]
-        for _, row in group.iterrows():
-            tt = "-" if row["time_to_target_s"] is None or row["time_to_target_s"] != row["time_to_target_s"] else (
-                f"{row['time_to_target_s']:.1f} ({int(row['target_epoch'])})")
-            if row["target_mrr"] is not None and row["target_mrr"] == row["target_mrr"] and tt == "-":
-                tt = "not reached"
-            lines.append(
-                f"| {row['label']} | {row['status']} | {row['epochs_run']}/{row['epochs_planned']} | "
-                f"{_fmt(row['epoch_time_s'], '.2f')} | {_fmt(row['train_time_s'], '.1f')} | {_fmt(row['eval_time_s'], '.1f')} | "
-                f"{_fmt(row['target_mrr'], 'g')} | {tt} | {_fmt(row['speedup_to_target'], '.2f')} | "
-                f"{_fmt(row['test_mrr'], '.4f')} | {_fmt(row['test_mrr_vs_reference'], '+.2%')} | {_fmt(row['test_mr'], '.1f')} | "
-                f"{_fmt(row['test_hits_at_1'], '.4f')} | {_fmt(row['test_hits_at_3'], '.4f')} | "
-                f"{_fmt(row['test_hits_at_10'], '.4f')} |")
-        failed = group[group["status"] != "ok"]
-        for _, row in failed.iterrows():
-            lines.append(f"\n- {row['label']}: {row['status']}: {row['message']}")
+        lines += [f"### {title}", "", f"![learning curves]({chart.name})", ""]
+        if len(seeds) == 1:
+            lines += _run_table(group)
+            lines += [f"\n- {row['label']}: {row['status']}: {row['message']}"
+                      for _, row in group[group["status"] != "ok"].iterrows()]
+        else:
+            lines += _seed_tables(group, summary[summary["seed_group"] == key], reference)
         lines.append("")
     lines += ["- [quality.csv](quality.csv): one row per training run (the newest per framework and settings): "
-              "test metrics, times, time to target and the speedups", ""]
+              "test metrics, times, time to target and the speedups"]
+    if not several.empty:
+        lines += ["- [quality-seeds.csv](quality-seeds.csv): settings run with several seeds, summarised per "
+                  "framework"]
+    lines.append("")
     return QualitySection("\n".join(lines), paths)

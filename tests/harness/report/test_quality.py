@@ -2,21 +2,23 @@
 
 from __future__ import annotations
 
+import pandas as pd
 import pytest
 
-from harness.report.quality import quality_frame, write_quality_section
+from harness.report.quality import quality_frame, seed_summary, write_quality_section
 from harness.report.writer import write_report
 from harness.settings import RunSettings
 from harness.train import EpochResult, TrainingRecord, TrainingSettings
 
 
-def _record(framework: str, seconds_per_epoch: float, test_mrr: float, target: float | None = 0.2) -> dict:
-    settings = RunSettings(model="transe", dataset="FB15k-237", steps=9, warmup=0, threads=2)
+def _record(framework: str, seconds_per_epoch: float, test_mrr: float, target: float | None = 0.2,
+            seed: int = 0) -> dict:
+    settings = RunSettings(model="transe", dataset="FB15k-237", steps=9, warmup=0, threads=2, seed=seed)
     training = TrainingSettings(epochs=4, eval_every=1, target_mrr=target)
     epochs = [EpochResult(e, 1.0 / e, seconds_per_epoch, seconds_per_epoch * e, 0.5,
                           {"both_mrr": 0.1 * e}) for e in (1, 2)]
     return TrainingRecord(
-        run_id="r", group_key="g", framework=framework, options={}, label=framework, settings=settings.to_dict(),
+        run_id="r", group_key=settings.key, framework=framework, options={}, label=framework, settings=settings.to_dict(),
         training=training.to_dict(), status="ok", batches_per_epoch=9, epochs=epochs,
         test={"both_mrr": test_mrr, "both_mr": 100.0, "both_hits_at_1": 0.1, "both_hits_at_3": 0.2,
               "both_hits_at_10": 0.4},
@@ -54,3 +56,28 @@ def test_a_newer_run_replaces_the_older_one():
     newer = _record("sparse", 2.0, 0.3)
     frame = quality_frame([*RECORDS, newer]).set_index("framework")
     assert frame.loc["sparse", "test_mrr"] == pytest.approx(0.3)
+
+
+SEEDED = [_record("sparse", 1.0, mrr, None, seed) for seed, mrr in enumerate((0.20, 0.22, 0.24))] + [
+    _record("torchkge", 3.0, 0.20, None, seed) for seed in range(3)]
+
+
+def test_seed_summary_means_and_paired_ratio():
+    summary = seed_summary(quality_frame(SEEDED)).set_index("framework")
+    assert summary.loc["sparse", "seeds"] == 3
+    assert summary.loc["sparse", "test_mrr_mean"] == pytest.approx(0.22)
+    assert summary.loc["sparse", "test_mrr_sd"] == pytest.approx(0.02)
+    assert summary.loc["sparse", "test_mrr_ci_low"] <= 0.22 <= summary.loc["sparse", "test_mrr_ci_high"]
+    assert summary.loc["torchkge", "mrr_vs_reference"] == pytest.approx(0.22 / 0.20 - 1)
+    assert summary.loc["torchkge", "paired_seeds"] == 3
+    low, high = summary.loc["torchkge", ["mrr_vs_reference_ci_low", "mrr_vs_reference_ci_high"]]
+    assert 0.0 <= low <= 0.10 <= high <= 0.2 + 1e-9
+    assert pd.isna(summary.loc["sparse", "mrr_vs_reference"])
+
+
+def test_several_seeds_make_one_section_with_a_per_seed_table(tmp_path):
+    section = write_quality_section(SEEDED, tmp_path)
+    assert section.markdown.count("### ") == 1 and "seeds 0, 1, 2" in section.markdown
+    assert "| 1 | 0.2200 | 0.2000 |" in section.markdown
+    assert "+10.00% [" in section.markdown
+    assert tmp_path / "quality-seeds.csv" in section.paths
