@@ -57,6 +57,21 @@ def seed_group_key(record: dict[str, Any]) -> str:
     return stable_key({"settings": settings, "training": record["training"]})
 
 
+def reference_label(runs: pd.DataFrame, reference: str) -> str | None:
+    """The label the others are compared with among `runs` (rows with framework and label): `reference`
+    itself when it is a label there, else that framework with its default options, else its first label."""
+    from baselines import FRAMEWORKS
+
+    labels = list(dict.fromkeys(runs["label"]))
+    if reference in labels:
+        return reference
+    default = FRAMEWORKS[reference].label({}) if reference in FRAMEWORKS else None
+    if default in labels:
+        return default
+    variants = runs[runs["framework"] == reference]["label"]
+    return variants.iloc[0] if not variants.empty else None
+
+
 def _group_title(r: dict[str, Any]) -> str:
     s, t = r["settings"], r["training"]
     title = MODELS[s["model"]].title if s["model"] in MODELS else s["model"]
@@ -93,7 +108,7 @@ def quality_frame(records: Iterable[dict[str, Any]], reference: str = "sparse") 
     frame["speedup_to_target"] = None
     frame["test_mrr_vs_reference"] = None
     for _, group in frame.groupby("group_key"):
-        ref = group[group["framework"] == reference]
+        ref = group[group["label"] == reference_label(group, reference)]
         if ref.empty:
             continue
         ref_row = ref.iloc[0]
@@ -134,21 +149,22 @@ def seed_summary(frame: pd.DataFrame, reference: str = "sparse") -> pd.DataFrame
     ok = frame[(frame["status"] == "ok") & frame["test_mrr"].notna()] if not frame.empty else frame
     rows = []
     for key, group in ok.groupby("seed_group", sort=False):
-        ref = group[group["framework"] == reference].set_index("seed")
+        ref_label = reference_label(group, reference)
+        ref = group[group["label"] == ref_label].set_index("seed")
         for label, runs in group.groupby("label", sort=False):
             runs = runs.set_index("seed").sort_index()
             mrr = runs["test_mrr"].to_numpy(dtype=float)
             mean = _bootstrap((mrr,), np.mean, paired=False)
             common = sorted(set(runs.index) & set(ref.index))
             versus = None
-            if common and runs["framework"].iloc[0] != reference:
+            if common and label != ref_label:
                 ref_mrr = ref.loc[common, "test_mrr"].to_numpy(dtype=float)
                 fw_mrr = runs.loc[common, "test_mrr"].to_numpy(dtype=float)
                 versus = _bootstrap((ref_mrr, fw_mrr), lambda a, b: np.mean(a) / np.mean(b) - 1, paired=True)
             rows.append({
                 "seed_group": key, "group": runs["group"].iloc[0], "model": runs["model"].iloc[0],
                 "dataset": runs["dataset"].iloc[0], "framework": runs["framework"].iloc[0], "label": label,
-                "seeds": len(runs), "test_mrr_mean": mean.value, "test_mrr_ci_low": mean.low,
+                "reference_label": ref_label, "seeds": len(runs), "test_mrr_mean": mean.value, "test_mrr_ci_low": mean.low,
                 "test_mrr_ci_high": mean.high, "test_mrr_sd": float(np.std(mrr, ddof=1)) if len(mrr) > 1 else 0.0,
                 "paired_seeds": len(common) if versus else 0,
                 "mrr_vs_reference": versus.value if versus else None,
@@ -240,7 +256,8 @@ def _run_table(group: pd.DataFrame) -> list[str]:
 
 def _seed_tables(group: pd.DataFrame, summary: pd.DataFrame, reference: str) -> list[str]:
     """A seed group: the summary across seeds per framework, then every seed's test MRR side by side."""
-    lines = [f"| framework | seeds | test MRR mean [95% CI] | sd | `{reference}` vs it [95% CI] (paired seeds) | "
+    ref_label = summary["reference_label"].iloc[0] or reference
+    lines = [f"| framework | seeds | test MRR mean [95% CI] | sd | `{ref_label}` vs it [95% CI] (paired seeds) | "
              "Hits@10 mean | s/epoch (median) | train s (median) |", "|" + "---|" * 8]
     for _, row in summary.iterrows():
         versus = "-" if row["mrr_vs_reference"] is None or row["mrr_vs_reference"] != row["mrr_vs_reference"] else (
