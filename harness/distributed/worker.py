@@ -218,13 +218,10 @@ def run_key(settings: RunSettings, dist_settings: DistributedSettings, round_: i
 
 
 def work_backend() -> str:
-    """The sparse backend every rank uses: `segment`, not the `fused` default. Under torchrun a rank on
-    `fused` (numba's OpenMP pool beside torch's and gloo's threads) was once killed by SIGABRT in CI
-    (2026-11-24; not reproduced in 15 local runs, cause not found), so ranks keep the SpMM backend until
-    that is understood."""
-    from sparse_impl.backends import BACKENDS
+    """The sparse backend every rank uses: the default one (`fused` where numba imports)."""
+    from sparse_impl.backends import DEFAULT_BACKEND
 
-    return "segment" if "segment" in BACKENDS else next(iter(BACKENDS))
+    return DEFAULT_BACKEND
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -262,6 +259,10 @@ def main(argv: list[str] | None = None) -> int:
                 from harness.records.store import ResultsStore
 
                 ResultsStore(args.out).append(record)
+        # No rank leaves while another still works: a rank that exited while rank 0 was writing the record
+        # was killed by SIGABRT after its atexit handlers ("terminate called without an active exception"),
+        # in about 3% of launches whose ranks had just compiled the fused kernels, and took the run with it.
+        dist.barrier()
         dist.destroy_process_group()
     except SptxError as exc:
         print(f"harness.distributed.worker rank {rank}: error: {exc}", file=sys.stderr)
