@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 
-__all__ = ["NOISY_CI_HALF_WIDTH", "PhaseStats", "RatioStats", "ratio_stats", "summarize"]
+__all__ = ["NOISY_CI_HALF_WIDTH", "PhaseStats", "RatioStats", "bootstrap_ci", "ratio_stats", "summarize"]
 
 # A ratio whose 95% CI reaches further than this fraction of the ratio on either side is "noisy".
 NOISY_CI_HALF_WIDTH = 0.10
@@ -33,15 +33,22 @@ class PhaseStats:
         return {"median": self.median, "iqr": self.iqr, "ci_low": self.ci_low, "ci_high": self.ci_high}
 
 
+def bootstrap_ci(samples: tuple[np.ndarray, ...], statistic: Callable[..., float], seed: int = 0,
+                 paired: bool = False) -> tuple[float, float]:
+    """Percentile-bootstrap 95% CI of `statistic` over `samples` (scipy, 2000 resamples, seeded so a
+    summary is reproducible); `paired` resamples the samples' positions jointly."""
+    from scipy.stats import bootstrap
+
+    result = bootstrap(samples, statistic, paired=paired, vectorized=False, confidence_level=0.95,
+                       n_resamples=2000, method="percentile", random_state=np.random.default_rng(seed))
+    return float(result.confidence_interval.low), float(result.confidence_interval.high)
+
+
 def _median_ci(values: np.ndarray, seed: int) -> tuple[float, float]:
     """Percentile-bootstrap 95% CI of the median; min..max when there are too few distinct values."""
     if values.size < 3 or np.ptp(values) == 0:
         return float(values.min()), float(values.max())
-    from scipy.stats import bootstrap
-
-    result = bootstrap((values,), np.median, confidence_level=0.95, n_resamples=2000, method="percentile",
-                       random_state=np.random.default_rng(seed))
-    return float(result.confidence_interval.low), float(result.confidence_interval.high)
+    return bootstrap_ci((values,), np.median, seed)
 
 
 def summarize(samples: Sequence[float], seed: int = 0) -> PhaseStats | None:

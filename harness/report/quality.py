@@ -20,6 +20,7 @@ from matplotlib.figure import Figure
 
 import numpy as np
 
+from harness.measure.timing import bootstrap_ci
 from harness.models import MODELS
 from harness.settings import stable_key
 from harness.train.record import RECORD_TYPE
@@ -58,16 +59,13 @@ def seed_group_key(record: dict[str, Any]) -> str:
 
 
 def reference_label(runs: pd.DataFrame, reference: str) -> str | None:
-    """The label the others are compared with among `runs` (rows with framework and label): `reference`
-    itself when it is a label there, else that framework with its default options, else its first label."""
-    from baselines import FRAMEWORKS
+    """The label the others are compared with among `runs` (rows with framework and label): as in a
+    comparison (tables.preferred_reference), else the reference framework's first label."""
+    from harness.report.tables import preferred_reference
 
-    labels = list(dict.fromkeys(runs["label"]))
-    if reference in labels:
-        return reference
-    default = FRAMEWORKS[reference].label({}) if reference in FRAMEWORKS else None
-    if default in labels:
-        return default
+    preferred = preferred_reference(set(runs["label"]), reference)
+    if preferred is not None:
+        return preferred
     variants = runs[runs["framework"] == reference]["label"]
     return variants.iloc[0] if not variants.empty else None
 
@@ -130,15 +128,11 @@ class Interval:
 
 
 def _bootstrap(samples: tuple[np.ndarray, ...], statistic, paired: bool) -> Interval:
-    """Percentile-bootstrap 95% CI of `statistic` over seeds (scipy), seeded so a report is reproducible."""
+    """`statistic` over seeds with its bootstrap 95% CI (none with fewer than 3 seeds or nothing varying)."""
     value = float(statistic(*samples))
     if samples[0].size < 3 or all(np.ptp(x) == 0 for x in samples):
         return Interval(value, value, value)
-    from scipy.stats import bootstrap
-
-    result = bootstrap(samples, statistic, paired=paired, vectorized=False, confidence_level=0.95,
-                       n_resamples=2000, method="percentile", random_state=np.random.default_rng(0))
-    return Interval(value, float(result.confidence_interval.low), float(result.confidence_interval.high))
+    return Interval(value, *bootstrap_ci(samples, statistic, paired=paired))
 
 
 def seed_summary(frame: pd.DataFrame, reference: str = "sparse") -> pd.DataFrame:
@@ -301,8 +295,11 @@ def write_quality_section(records: Iterable[dict[str, Any]], out: Path, referenc
              "them: the mean test MRR with its bootstrap 95% CI over seeds, and "
              f"`{reference}`'s mean over the seeds both ran / the framework's - 1, its CI from resampling seeds in "
              "pairs (a seed fixes the initial parameters and batches of every framework).", ""]
+    records_of: dict[str, list[dict[str, Any]]] = {}
+    for r in latest:
+        records_of.setdefault(seed_group_key(r), []).append(r)
     for key, group in frame.groupby("seed_group", sort=False):
-        group_records = [r for r in latest if seed_group_key(r) == key]
+        group_records = records_of[key]
         first = group.iloc[0]
         seeds = sorted(group["seed"].unique())
         title = first["group"] if len(seeds) == 1 else f"{first['group']}, seeds {', '.join(map(str, seeds))}"

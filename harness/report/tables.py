@@ -6,7 +6,7 @@ import json
 import math
 from collections import defaultdict
 from dataclasses import dataclass
-from typing import Any, Iterable
+from typing import Any, Collection, Iterable
 
 import pandas as pd
 
@@ -39,11 +39,20 @@ def _step_median(record: dict[str, Any]) -> float | None:
     return float(value) if isinstance(value, (int, float)) and math.isfinite(value) and value > 0 else None
 
 
+def preferred_reference(labels: Collection[str], reference: str = DEFAULT_REFERENCE) -> str | None:
+    """`reference` itself when it is one of `labels`, else that framework with its default options when
+    that is one of them, else None (the caller chooses among the framework's other variants)."""
+    from baselines import FRAMEWORKS
+
+    if reference in labels:
+        return reference
+    default = FRAMEWORKS[reference].label({}) if reference in FRAMEWORKS else None
+    return default if default in labels else None
+
+
 def reference_labels(records: Iterable[dict[str, Any]], reference: str = DEFAULT_REFERENCE) -> dict[str, str]:
     """The reference label of each comparison group: `reference` itself when it is a label there; else,
     when it names a framework, that framework with its default options, else its fastest ok variant."""
-    from baselines import FRAMEWORKS
-
     ok: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
     framework_of: dict[str, str] = {}
     for r in records:
@@ -51,13 +60,11 @@ def reference_labels(records: Iterable[dict[str, Any]], reference: str = DEFAULT
         if r.get("status") == "ok" and step is not None:
             ok[r["group_key"]][r["label"]].append(step)
             framework_of[r["label"]] = r.get("framework", "")
-    default = FRAMEWORKS[reference].label({}) if reference in FRAMEWORKS else None
     out = {}
     for group, labels in ok.items():
-        if reference in labels:
-            out[group] = reference
-        elif default in labels:
-            out[group] = default
+        preferred = preferred_reference(labels, reference)
+        if preferred is not None:
+            out[group] = preferred
         else:
             variants = [lbl for lbl in labels if framework_of[lbl] == reference]
             if variants:
