@@ -85,6 +85,7 @@ def run_seed(args: argparse.Namespace, dataset, seed: int) -> dict:
     from baselines.sparse import SparseStep
     from baselines.torchkge import TorchKGEStep
     from harness.evaluate import KnownTriples, rank_triples
+    from harness.measure.driver import drive_step
     from harness.sampling import BatchStream, make_sampler
     from harness.spec import DEFAULT_DISSIMILARITY, ModelConfig, TrainConfig, init_parameters
 
@@ -113,9 +114,7 @@ def run_seed(args: argparse.Namespace, dataset, seed: int) -> dict:
         for _ in range(per_epoch):
             batch = next(batches)
             for step in steps.values():
-                loss = step.forward(step.prepare(batch))
-                step.backward(loss)
-                step.optimizer_step()
+                drive_step(step, batch)
         exact = {k: v.double() for k, v in steps[reference.name].canonical_parameters().items()}
         distance = {name: max((step.canonical_parameters()[k].double() - exact[k]).abs().max().item() for k in exact)
                     for name, step in steps.items() if name != reference.name}

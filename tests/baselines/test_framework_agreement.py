@@ -108,6 +108,7 @@ def test_float64_training_stays_equal_to_torchkge(model: str, backend: str) -> N
     that grows in training (TorusE's does) is float32 rounding amplified, not a different computation."""
     from baselines.sparse import SparseStep
     from baselines.torchkge import TorchKGEStep
+    from harness.measure.driver import drive_step
     from sparse_impl.backends import BACKENDS
 
     if (reason := BACKENDS[backend].unavailable_reason()) is not None:
@@ -121,12 +122,7 @@ def test_float64_training_stays_equal_to_torchkge(model: str, backend: str) -> N
     cpu = torch.device("cpu")
     steps = (SparseStep(cfg, train, params, cpu, backend=backend), TorchKGEStep(cfg, train, params, cpu))
     for i, batch in enumerate(batches):
-        losses = []
-        for step in steps:
-            loss = step.forward(step.prepare(batch))
-            step.backward(loss)
-            step.optimizer_step()
-            losses.append(float(loss.detach()))
+        losses = [float(drive_step(step, batch).loss.detach()) for step in steps]
         assert losses[0] == pytest.approx(losses[1], rel=1e-10, abs=1e-12), f"step {i}: losses {losses}"
     ours, theirs = steps[0].canonical_parameters(), steps[1].canonical_parameters()
     for name, value in theirs.items():
