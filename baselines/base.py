@@ -10,6 +10,7 @@ from typing import Any, Callable, ClassVar, Mapping
 
 import torch
 
+from harness.errors import SptxError
 from harness.sampling import Batch
 from harness.spec import ModelConfig, TrainConfig
 
@@ -37,6 +38,18 @@ COMMON_OPTIONS: tuple[AdapterOption, ...] = (
 )
 
 
+def _typed(framework: str, option: AdapterOption, value: Any) -> Any:
+    """`value` as the type of the option's default when that is a number and `value` a string (as from
+    `--option chunk_size=64`), so a cell's key and its adapter see the number."""
+    kind = type(option.default)
+    if not isinstance(value, str) or kind not in (int, float):
+        return value
+    try:
+        return kind(value)
+    except ValueError:
+        raise SptxError(f"{framework} {option.name} {value!r}: expected a number ({kind.__name__})") from None
+
+
 class FrameworkStep(ABC):
     """One framework's training step for one model, split into timeable phases.
 
@@ -49,7 +62,8 @@ class FrameworkStep(ABC):
     models: ClassVar[frozenset[str]]
     library: ClassVar[str | None] = None  # the importable distribution whose version records carry
     options: ClassVar[tuple[AdapterOption, ...]] = ()  # keyword options of __init__ (see AdapterOption)
-    has_native: ClassVar[bool] = False  # True: __init__ takes native=True for the framework's own step
+    has_native: ClassVar[bool] = False  # True: the framework has its own step for native mode
+    native_step: ClassVar[type["FrameworkStep"] | None] = None  # the adapter native mode builds (None: this one)
 
     def __init__(self, cfg: ModelConfig, train: TrainConfig, params: Mapping[str, torch.Tensor],
                  device: torch.device) -> None:
@@ -66,18 +80,33 @@ class FrameworkStep(ABC):
 
     @classmethod
     def all_options(cls) -> tuple[AdapterOption, ...]:
-        """The adapter's own options, then those every framework has."""
-        return (*cls.options, *COMMON_OPTIONS)
+        """The adapter's own options, its native step's further ones, then those every framework has: one
+        framework name takes every option either of its steps reads."""
+        names = {o.name for o in cls.options}
+        native = tuple(o for o in cls.native_step.options if o.name not in names) if cls.native_step else ()
+        return (*cls.options, *native, *COMMON_OPTIONS)
+
+    @classmethod
+    def step_class(cls, native: bool) -> type["FrameworkStep"]:
+        """The adapter a cell builds: the framework's native step in native mode where it has one, else this one."""
+        return cls.native_step if native and cls.native_step is not None else cls
 
     @classmethod
     def build(cls, cfg: ModelConfig, train: TrainConfig, params: Mapping[str, torch.Tensor], device: torch.device,
               options: Mapping[str, Any], native: bool = False) -> "FrameworkStep":
-        """The adapter with its own options passed to __init__, then the common ones applied."""
+        """The adapter for the mode (`step_class`) with its own options passed to __init__, then the common ones
+        applied; an option only the other mode's step reads must keep its default, so it never changes a label
+        without changing the work."""
         resolved = cls.resolve_options(options)
-        own = {o.name: resolved[o.name] for o in cls.options}
-        if native and cls.has_native:
-            own["native"] = True
-        step = cls(cfg, train, params, device, **own)
+        step_cls = cls.step_class(native)
+        own = {o.name: resolved[o.name] for o in step_cls.options}
+        common = {o.name for o in COMMON_OPTIONS}
+        unused = [o.name for o in cls.all_options()
+                  if o.name not in own and o.name not in common and resolved[o.name] != o.default]
+        if unused:
+            mode = "native" if native else "identical"
+            raise SptxError(f"{cls.name} option(s) {', '.join(unused)} do nothing in {mode} mode")
+        step = step_cls(cfg, train, params, device, **own)
         if resolved.get("compile"):
             step.forward = torch.compile(step.forward)  # type: ignore[method-assign]
         return step
@@ -89,9 +118,8 @@ class FrameworkStep(ABC):
 
     @classmethod
     def resolve_options(cls, given: Mapping[str, Any]) -> dict[str, Any]:
-        """Every declared option with its value (defaults filled in); unknown names or values raise SptxError."""
-        from harness.errors import SptxError
-
+        """Every declared option with its value (defaults filled in, a string given for a number's option read as
+        that number); unknown names or values raise SptxError."""
         declared = {o.name: o for o in cls.all_options()}
         unknown = sorted(set(given) - set(declared))
         if unknown:
@@ -99,7 +127,7 @@ class FrameworkStep(ABC):
             raise SptxError(f"{cls.name} has no option(s) {', '.join(unknown)} (its options: {known})")
         out = {}
         for option in cls.all_options():
-            value = given.get(option.name, option.default)
+            value = _typed(cls.name, option, given.get(option.name, option.default))
             if option.choices is not None and value not in option.choices():
                 raise SptxError(f"{cls.name} {option.name} {value!r}: choose one of "
                                 f"{', '.join(map(str, option.choices()))}")

@@ -1,4 +1,5 @@
-"""A DGL-KE-style training step (TransE, TransR) behind the uniform adapter.
+"""A DGL-KE-style training step (TransE, TransR) behind the uniform adapter: `DGLKEStep` (framework `dglke`,
+identical work) and `DGLKENativeStep` (what `dglke` builds in native mode), over one shared `DGLKEAdapter`.
 
 DGL-KE itself (awslabs/dgl-ke) is not installable beside torch 2.13 (it needs dgl, whose compiled
 parts exist only for torch 2.0 - 2.2.1, and it has not been released since 2020), so this module
@@ -10,9 +11,9 @@ reproduces its step structure:
   DGL-KE gathers `edata['id']`. Negatives reuse the relation rows of the positive they corrupt.
 - The positive edges' h - t is computed on the batch graph with DGL's g-SDDMM
   (`dgl.ops.gsddmm(g, 'sub', e, e, 'u', 'v')`, whose backward is a g-SpMM) where dgl imports, and with
-  PyTorch index_select gathers otherwise. `self.kernel` records which: 'dgl' or 'torch-gather'
-  (this environment: torch 2.13, where dgl does not import, so 'torch-gather'; the 'dgl' path is
-  written for a torch 2.2.1 + dgl 2.1.0 environment).
+  PyTorch index_select gathers otherwise. The option `kernel` chooses ('auto': dgl where it imports);
+  `self.kernel` records which ran: 'dgl' or 'torch-gather' (this environment: torch 2.13, where dgl does
+  not import, so 'torch-gather'; the 'dgl' path is written for a torch 2.2.1 + dgl 2.1.0 environment).
 - TransR projection rows are stored DGL-KE's way, (dim * rel_dim) per relation, applied as e @ M,
   i.e. the transpose of the canonical (rel_dim, dim) M_r.
 
@@ -25,7 +26,7 @@ Identical mode (default): the given negatives (the Batch's k blocks), the shared
 with index_add_, then Adam steps and TorchKGE's normalize_parameters runs, like every framework. So
 the first-step scores, loss and gradients equal everyone's.
 
-Native mode (`native=True`), what differs from identical mode:
+Native mode (`DGLKENativeStep`, options `neg_sample_size` and `chunk_size`), what differs from identical mode:
 - Negatives: DGL-KE's chunked negatives. The batch's positives are cut into chunks of
   `chunk_size` (DGL-KE's neg_chunk_size, default = neg_sample_size = 256; a smaller final chunk when
   B is not a multiple); each chunk shares `neg_sample_size` (DGL-KE default 256) uniformly drawn
@@ -44,22 +45,32 @@ Native mode (`native=True`), what differs from identical mode:
 from __future__ import annotations
 
 import functools
+from abc import abstractmethod
 from dataclasses import dataclass
 from typing import Any, Mapping
 
 import torch
 from torch.nn.functional import normalize
 
-from baselines.base import FrameworkStep, adam
+from baselines.base import AdapterOption, FrameworkStep, adam
 from harness.sampling import Batch
 from harness.spec import ModelConfig, TrainConfig, parameter_shapes
 from sparse_impl.dissimilarity import dissimilarity
 
-__all__ = ["DGLKEStep", "dgl_unavailable_reason"]
+__all__ = ["DGLKEAdapter", "DGLKENativeStep", "DGLKEStep", "KERNELS", "dgl_unavailable_reason", "resolve_kernel"]
 
 KERNELS = ("dgl", "torch-gather")
 DEFAULT_NEG_SAMPLE_SIZE = 256  # DGL-KE's --neg_sample_size default
 DEFAULT_CHUNK_SIZE = 256  # DGL-KE's --neg_chunk_size default (-1 = neg_sample_size)
+
+KERNEL_OPTION = AdapterOption(
+    "kernel", "auto", "h - t of the batch's edges by DGL's g-SDDMM (dgl), by PyTorch gathers (torch-gather), or dgl "
+    "where it imports (auto)", choices=lambda: ("auto", *KERNELS))
+NEG_SAMPLE_SIZE_OPTION = AdapterOption(
+    "neg_sample_size", DEFAULT_NEG_SAMPLE_SIZE, "native mode: entities each chunk of positives shares as negatives "
+    "(DGL-KE's --neg_sample_size)")
+CHUNK_SIZE_OPTION = AdapterOption(
+    "chunk_size", DEFAULT_CHUNK_SIZE, "native mode: positives per chunk that share negatives (DGL-KE's --neg_chunk_size)")
 
 
 @functools.lru_cache(maxsize=1)
@@ -73,92 +84,86 @@ def dgl_unavailable_reason() -> str | None:
     return None
 
 
-@dataclass
+def resolve_kernel(kernel: str) -> str:
+    """The kernel that runs for an option value: 'auto' is dgl where it imports, else torch-gather."""
+    if kernel == "auto":
+        return "dgl" if dgl_unavailable_reason() is None else "torch-gather"
+    if kernel not in KERNELS:
+        raise ValueError(f"unknown kernel {kernel!r}; choose one of auto, {', '.join(KERNELS)}")
+    if kernel == "dgl" and dgl_unavailable_reason() is not None:
+        raise RuntimeError(dgl_unavailable_reason())
+    return kernel
+
+
+def _batch_graph(h: torch.Tensor, t: torch.Tensor, n_nodes: int) -> Any:
+    """The DGL graph of edges h -> t over the batch's unique entities (DGL-KE's subgraph)."""
+    import dgl  # noqa: PLC0415
+
+    return dgl.graph((h, t), num_nodes=n_nodes)
+
+
+@dataclass(kw_only=True)
 class _Prepared:
+    """What both steps prepare: the batch's unique entities and its positive edges in their local ids."""
+
     entity_ids: torch.Tensor  # unique entity ids of the batch
     relation_ids: torch.Tensor  # per positive edge
     pos_h: torch.Tensor  # local (into entity_ids) ids, (B,)
     pos_t: torch.Tensor
-    neg_h: torch.Tensor | None  # identical mode: local ids of the given negatives, (k*B,)
-    neg_t: torch.Tensor | None
-    neg_local: torch.Tensor | None  # native mode: local ids of the shared negatives, (n_chunks, n)
-    corrupt_head: bool
     pos_graph: Any = None
+
+
+@dataclass(kw_only=True)
+class _IdenticalPrepared(_Prepared):
+    """Identical work: the given negatives as edges in local ids, (k*B,)."""
+
+    neg_h: torch.Tensor
+    neg_t: torch.Tensor
     neg_graph: Any = None
 
 
-class DGLKEStep(FrameworkStep):
-    """DGL-KE's step structure: unique-id gather into leaf tensors, g-SDDMM or gathers, scatter back."""
+@dataclass(kw_only=True)
+class _NativePrepared(_Prepared):
+    """Native work: each chunk's shared negative entities in local ids, (n_chunks, n), and the corrupted side."""
+
+    neg_local: torch.Tensor
+    corrupt_head: bool
+
+
+class DGLKEAdapter(FrameworkStep):
+    """What both DGL-KE steps share: DGL-KE's tables, unique-id gathers into traced leaf tensors, the positive
+    edges' h - t by g-SDDMM or gathers, and the canonical views; a subclass adds negatives and the update."""
 
     name = "dglke"
     models = frozenset({"transe", "transr"})
     library = None  # dgl is optional here: without it the step uses PyTorch gathers (see `kernel`)
     has_native = True
+    options = (KERNEL_OPTION,)
 
     def __init__(self, cfg: ModelConfig, train: TrainConfig, params: Mapping[str, torch.Tensor],
-                 device: torch.device, native: bool = False, kernel: str | None = None,
-                 neg_sample_size: int = DEFAULT_NEG_SAMPLE_SIZE, chunk_size: int = DEFAULT_CHUNK_SIZE) -> None:
+                 device: torch.device, kernel: str = "auto") -> None:
         super().__init__(cfg, train, params, device)
         reason = self.unsupported_reason(cfg)
         if reason is not None:
             raise ValueError(reason)
-        if kernel is None:
-            kernel = "dgl" if dgl_unavailable_reason() is None else "torch-gather"
-        if kernel not in KERNELS:
-            raise ValueError(f"unknown kernel {kernel!r}; choose one of {', '.join(KERNELS)}")
-        if kernel == "dgl" and dgl_unavailable_reason() is not None:
-            raise RuntimeError(dgl_unavailable_reason())
-        self.kernel = kernel
-        self.native = native
-        self.neg_sample_size = neg_sample_size
-        self.chunk_size = chunk_size
+        self.kernel = resolve_kernel(kernel)
         assert cfg.dissimilarity is not None
         self._dissimilarity = dissimilarity(cfg.dissimilarity)
-        self._generator = torch.Generator().manual_seed(train.seed)
-        self._calls = 0
-
         tables = {"entity": params["entity"], "relation": params["relation"]}
         if cfg.model == "transr":  # DGL-KE layout: (n_rel, dim * rel_dim), applied e @ M
             tables["projection"] = params["projection"].transpose(1, 2).reshape(cfg.n_relations, -1)
         self.tables = torch.nn.ParameterDict(
             {k: torch.nn.Parameter(v.detach().clone().contiguous().to(device)) for k, v in tables.items()})
-        if native:
-            self.state = {k: torch.zeros(v.shape[0], device=device) for k, v in self.tables.items()}
-            self.optimizer = None
-        else:
-            self.optimizer = adam(self.tables.parameters(), train)
         self._trace: list[tuple[str, torch.Tensor, torch.Tensor]] = []
 
-    # -- per batch -------------------------------------------------------------------------------
+    @classmethod
+    def unavailable_reason_for(cls, options: Mapping[str, Any]) -> str | None:
+        """Why the step cannot run here: only the dgl kernel, asked for by name, needs dgl."""
+        return dgl_unavailable_reason() if options.get("kernel") == "dgl" else None
 
-    def prepare(self, batch: Batch) -> _Prepared:
-        pos = batch.positives.to(self.device)
-        b = pos.shape[0]
-        corrupt_head = False
-        if self.native:
-            corrupt_head = self._calls % 2 == 1
-            self._calls += 1
-            chunk = min(self.chunk_size, b)
-            n_chunks = -(-b // chunk)
-            negs = torch.randint(0, self.cfg.n_entities, (n_chunks, self.neg_sample_size),
-                                 generator=self._generator).to(self.device)
-            uniq, inv = torch.unique(torch.cat((pos[:, 0], pos[:, 2], negs.reshape(-1))), return_inverse=True)
-            prepared = _Prepared(uniq, pos[:, 1], inv[:b], inv[b:2 * b], None, None,
-                                 inv[2 * b:].view(n_chunks, -1), corrupt_head)
-        else:
-            neg = batch.negatives.to(self.device)  # only h or t is corrupted: relations repeat the positives'
-            n = neg.shape[0]
-            uniq, inv = torch.unique(torch.cat((pos[:, 0], pos[:, 2], neg[:, 0], neg[:, 2])), return_inverse=True)
-            prepared = _Prepared(uniq, pos[:, 1], inv[:b], inv[b:2 * b], inv[2 * b:2 * b + n], inv[2 * b + n:],
-                                 None, corrupt_head)
-        if self.kernel == "dgl":
-            import dgl  # noqa: PLC0415
-
-            n_nodes = int(uniq.shape[0])
-            prepared.pos_graph = dgl.graph((prepared.pos_h, prepared.pos_t), num_nodes=n_nodes)
-            if prepared.neg_h is not None:
-                prepared.neg_graph = dgl.graph((prepared.neg_h, prepared.neg_t), num_nodes=n_nodes)
-        return prepared
+    def _graph(self, h: torch.Tensor, t: torch.Tensor, n_nodes: int) -> Any:
+        """The batch graph of these edges where the dgl kernel runs, else None."""
+        return _batch_graph(h, t, n_nodes) if self.kernel == "dgl" else None
 
     def _gather(self, name: str, ids: torch.Tensor) -> torch.Tensor:
         """ExternalEmbedding.__call__(ids, trace=True): rows copied into a leaf tensor that is traced."""
@@ -167,6 +172,7 @@ class DGLKEStep(FrameworkStep):
         return leaf
 
     def _head_minus_tail(self, ent: torch.Tensor, h: torch.Tensor, t: torch.Tensor, graph: Any) -> torch.Tensor:
+        """h - t per edge: DGL's g-SDDMM on the batch graph, or two gathers."""
         if self.kernel == "dgl":
             import dgl  # noqa: PLC0415
 
@@ -180,6 +186,7 @@ class DGLKEStep(FrameworkStep):
         return x + rel
 
     def scores(self, prepared: Any) -> tuple[torch.Tensor, torch.Tensor]:
+        """Gather the batch's rows (a fresh trace), score the positive edges, then the step's negatives."""
         p: _Prepared = prepared
         self._trace = []
         b = p.pos_h.shape[0]
@@ -189,19 +196,64 @@ class DGLKEStep(FrameworkStep):
         if self.cfg.model == "transr":
             proj = self._gather("projection", p.relation_ids).view(b, self.cfg.dim, -1)
         pos_x = self._translate(self._head_minus_tail(ent, p.pos_h, p.pos_t, p.pos_graph).unsqueeze(0), rel, proj)
-        positive = -self._dissimilarity(pos_x[0])
-        if not self.native:
-            assert p.neg_h is not None and p.neg_t is not None
-            neg_x = self._head_minus_tail(ent, p.neg_h, p.neg_t, p.neg_graph).view(-1, b, ent.shape[1])
-            negative = -self._dissimilarity(self._translate(neg_x, rel, proj)).reshape(-1)
-            return positive, negative
-        negative = self._chunked_negative_scores(p, ent, rel, proj)  # (B, n)
-        return positive, negative.t().reshape(-1)  # n blocks of B rows, as the Batch layout
+        return -self._dissimilarity(pos_x[0]), self._negative_scores(p, ent, rel, proj)
 
-    def _chunked_negative_scores(self, p: _Prepared, ent: torch.Tensor, rel: torch.Tensor,
+    @abstractmethod
+    def _negative_scores(self, prepared: Any, ent: torch.Tensor, rel: torch.Tensor,
+                         proj: torch.Tensor | None) -> torch.Tensor:
+        """Scores of the negatives as the Batch lays them out (k blocks of B rows), from the gathered rows."""
+
+    def _to_canonical(self, name: str, value: torch.Tensor) -> torch.Tensor:
+        """A table in DGL-KE's layout as the canonical parameter (TransR's M transposed back)."""
+        shape = parameter_shapes(self.cfg)[name]
+        if name == "projection":
+            return value.reshape(shape[0], shape[2], shape[1]).transpose(1, 2)
+        return value.reshape(shape)
+
+    def canonical_parameters(self) -> dict[str, torch.Tensor]:
+        return {k: self._to_canonical(k, v.detach()) for k, v in self.tables.items()}
+
+
+class DGLKENativeStep(DGLKEAdapter):
+    """DGL-KE's own step (native mode): chunked shared negatives, row-wise sparse Adagrad on the touched rows,
+    only those rows re-normalised."""
+
+    options = (KERNEL_OPTION, NEG_SAMPLE_SIZE_OPTION, CHUNK_SIZE_OPTION)
+
+    def __init__(self, cfg: ModelConfig, train: TrainConfig, params: Mapping[str, torch.Tensor],
+                 device: torch.device, kernel: str = "auto", neg_sample_size: int = DEFAULT_NEG_SAMPLE_SIZE,
+                 chunk_size: int = DEFAULT_CHUNK_SIZE) -> None:
+        super().__init__(cfg, train, params, device, kernel)
+        self.neg_sample_size = neg_sample_size
+        self.chunk_size = chunk_size
+        self._generator = torch.Generator().manual_seed(train.seed)
+        self._calls = 0
+        self.state = {k: torch.zeros(v.shape[0], device=device) for k, v in self.tables.items()}
+
+    def prepare(self, batch: Batch) -> _NativePrepared:
+        """Draw each chunk's shared entities (the Batch's negatives are ignored) and alternate the corrupted
+        side, tail first."""
+        pos = batch.positives.to(self.device)
+        b = pos.shape[0]
+        corrupt_head = self._calls % 2 == 1
+        self._calls += 1
+        n_chunks = -(-b // min(self.chunk_size, b))
+        negs = torch.randint(0, self.cfg.n_entities, (n_chunks, self.neg_sample_size),
+                             generator=self._generator).to(self.device)
+        uniq, inv = torch.unique(torch.cat((pos[:, 0], pos[:, 2], negs.reshape(-1))), return_inverse=True)
+        pos_h, pos_t = inv[:b], inv[b:2 * b]
+        return _NativePrepared(entity_ids=uniq, relation_ids=pos[:, 1], pos_h=pos_h, pos_t=pos_t,
+                               pos_graph=self._graph(pos_h, pos_t, int(uniq.shape[0])),
+                               neg_local=inv[2 * b:].view(n_chunks, -1), corrupt_head=corrupt_head)
+
+    def _negative_scores(self, prepared: Any, ent: torch.Tensor, rel: torch.Tensor,
+                         proj: torch.Tensor | None) -> torch.Tensor:
+        """Every positive against its chunk's shared entities, as n blocks of B rows."""
+        return self._chunked_negative_scores(prepared, ent, rel, proj).t().reshape(-1)
+
+    def _chunked_negative_scores(self, p: _NativePrepared, ent: torch.Tensor, rel: torch.Tensor,
                                  proj: torch.Tensor | None) -> torch.Tensor:
         """DGL-KE's create_neg: every positive of a chunk against the chunk's shared entities. -> (B, n)."""
-        assert p.neg_local is not None
         b = p.pos_h.shape[0]
         chunk = min(self.chunk_size, b)
         # the fixed side of each positive: tail corruption keeps h (and r), head corruption keeps t
@@ -238,28 +290,10 @@ class DGLKEStep(FrameworkStep):
         dist = torch.cdist(anchor, negs, p=2)
         return -(dist**2) if name == "L2sq" else -dist
 
-    def backward(self, loss: torch.Tensor) -> None:
-        loss.backward()
-        if not self.native:  # scatter the leaf gradients back into full-table gradients (for Adam)
-            for name, table in self.tables.items():
-                table.grad = torch.zeros_like(table)
-            for name, ids, leaf in self._trace:
-                self.tables[name].grad.index_add_(0, ids, leaf.grad)
-
     def optimizer_step(self) -> None:
-        if not self.native:
-            assert self.optimizer is not None
-            self.optimizer.step()
-            self.optimizer.zero_grad(set_to_none=True)
-            with torch.no_grad():
-                ent = self.tables["entity"]
-                ent.copy_(normalize(ent, p=2, dim=1))
-                if self.cfg.model == "transr":
-                    rel = self.tables["relation"]
-                    rel.copy_(normalize(rel, p=2, dim=1))
-            self._trace = []
-            return
-        with torch.no_grad():  # DGL-KE's ExternalEmbedding.update: row-wise Adagrad
+        """DGL-KE's ExternalEmbedding.update (row-wise Adagrad) on the traced rows, then re-normalise the touched
+        entity (and TransR relation) rows."""
+        with torch.no_grad():
             for name, ids, leaf in self._trace:
                 if leaf.grad is None:
                     continue
@@ -276,23 +310,68 @@ class DGLKEStep(FrameworkStep):
                 table.index_copy_(0, ids, normalize(table.index_select(0, ids), p=2, dim=1))
         self._trace = []
 
-    # -- canonical views ---------------------------------------------------------------------------
+    def canonical_gradients(self) -> dict[str, torch.Tensor]:
+        """A dense view of the traced leaf gradients."""
+        grads = {k: torch.zeros_like(v) for k, v in self.tables.items()}
+        for name, ids, leaf in self._trace:
+            if leaf.grad is not None:
+                grads[name].index_add_(0, ids, leaf.grad)
+        return {k: self._to_canonical(k, v) for k, v in grads.items()}
 
-    def _to_canonical(self, name: str, value: torch.Tensor) -> torch.Tensor:
-        shape = parameter_shapes(self.cfg)[name]
-        if name == "projection":
-            return value.reshape(shape[0], shape[2], shape[1]).transpose(1, 2)
-        return value.reshape(shape)
 
-    def canonical_parameters(self) -> dict[str, torch.Tensor]:
-        return {k: self._to_canonical(k, v.detach()) for k, v in self.tables.items()}
+class DGLKEStep(DGLKEAdapter):
+    """The framework `dglke` in identical mode: the given negatives, Adam on the full tables (the leaf gradients
+    scattered back into them) and TorchKGE's re-normalisation, like every framework; native mode builds
+    `DGLKENativeStep`."""
+
+    native_step = DGLKENativeStep
+
+    def __init__(self, cfg: ModelConfig, train: TrainConfig, params: Mapping[str, torch.Tensor],
+                 device: torch.device, kernel: str = "auto") -> None:
+        super().__init__(cfg, train, params, device, kernel)
+        self.optimizer = adam(self.tables.parameters(), train)
+
+    def prepare(self, batch: Batch) -> _IdenticalPrepared:
+        """Local ids of the positives and the given negatives (only h or t is corrupted: relations repeat the
+        positives')."""
+        pos = batch.positives.to(self.device)
+        neg = batch.negatives.to(self.device)
+        b, n = pos.shape[0], neg.shape[0]
+        uniq, inv = torch.unique(torch.cat((pos[:, 0], pos[:, 2], neg[:, 0], neg[:, 2])), return_inverse=True)
+        n_nodes = int(uniq.shape[0])
+        pos_h, pos_t, neg_h, neg_t = inv[:b], inv[b:2 * b], inv[2 * b:2 * b + n], inv[2 * b + n:]
+        return _IdenticalPrepared(entity_ids=uniq, relation_ids=pos[:, 1], pos_h=pos_h, pos_t=pos_t,
+                                  pos_graph=self._graph(pos_h, pos_t, n_nodes), neg_h=neg_h, neg_t=neg_t,
+                                  neg_graph=self._graph(neg_h, neg_t, n_nodes))
+
+    def _negative_scores(self, prepared: Any, ent: torch.Tensor, rel: torch.Tensor,
+                         proj: torch.Tensor | None) -> torch.Tensor:
+        """The given negatives' scores, each reusing the relation rows of the positive it corrupts."""
+        p: _IdenticalPrepared = prepared
+        neg_x = self._head_minus_tail(ent, p.neg_h, p.neg_t, p.neg_graph).view(-1, p.pos_h.shape[0], ent.shape[1])
+        return -self._dissimilarity(self._translate(neg_x, rel, proj)).reshape(-1)
+
+    def backward(self, loss: torch.Tensor) -> None:
+        """Backward, then scatter the leaf gradients back into full-table gradients (for Adam)."""
+        loss.backward()
+        for table in self.tables.values():
+            table.grad = torch.zeros_like(table)
+        for name, ids, leaf in self._trace:
+            self.tables[name].grad.index_add_(0, ids, leaf.grad)
+
+    def optimizer_step(self) -> None:
+        """Adam on the full tables, then TorchKGE's normalize_parameters."""
+        assert self.optimizer is not None
+        self.optimizer.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        with torch.no_grad():
+            ent = self.tables["entity"]
+            ent.copy_(normalize(ent, p=2, dim=1))
+            if self.cfg.model == "transr":
+                rel = self.tables["relation"]
+                rel.copy_(normalize(rel, p=2, dim=1))
+        self._trace = []
 
     def canonical_gradients(self) -> dict[str, torch.Tensor]:
-        if self.native:  # dense view of the traced leaf gradients
-            grads = {k: torch.zeros_like(v) for k, v in self.tables.items()}
-            for name, ids, leaf in self._trace:
-                if leaf.grad is not None:
-                    grads[name].index_add_(0, ids, leaf.grad)
-        else:
-            grads = {k: v.grad if v.grad is not None else torch.zeros_like(v) for k, v in self.tables.items()}
+        grads = {k: v.grad if v.grad is not None else torch.zeros_like(v) for k, v in self.tables.items()}
         return {k: self._to_canonical(k, v) for k, v in grads.items()}

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import math
 import os
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable
@@ -21,6 +20,7 @@ from matplotlib.patches import Patch
 from matplotlib.lines import Line2D
 
 from harness.models import MODELS
+from harness.report.output import framework_colors, save_figure, slug
 from harness.report.paper import paper_speedup
 from harness.report.tables import FRAMEWORK_ORDER, latest_records, records_to_frame, settings_label, sort_frame
 
@@ -33,8 +33,6 @@ FAIL_COLOR = "#bbbbbb"
 MODEL_NAMES = {name: spec.title for name, spec in MODELS.items()}
 STATUS_TEXT = {"oom": "OOM", "timeout": "timeout", "error": "error", "unsupported": "unsupported",
                "unavailable": "unavailable", "missing": "not run"}
-_TAB10 = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22",
-          "#17becf")
 
 
 @dataclass(frozen=True)
@@ -47,37 +45,6 @@ class Chart:
 
 
 # ---------------------------------------------------------------------------------------------- helpers
-
-
-def _slug(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9]+", "-", str(text)).strip("-").lower() or "x"
-
-
-def _save(fig: Figure, path: Path) -> Path:
-    """Write atomically: a half-written PNG never remains under the final name."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        fig.savefig(tmp, format="png", dpi=110)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-    return path
-
-
-def _colors(labels: Iterable[str]) -> dict[str, str]:
-    """A fixed colour per framework (tab10 by FRAMEWORK_ORDER), further sparse backends in spare colours."""
-    out: dict[str, str] = {}
-    labels = list(dict.fromkeys(labels))
-    spare = iter(_TAB10[len(FRAMEWORK_ORDER):] + _TAB10)
-    for label in labels:
-        base = label.split("[", 1)[0]
-        if base in FRAMEWORK_ORDER and base not in {lbl.split("[", 1)[0] for lbl in out}:
-            out[label] = _TAB10[FRAMEWORK_ORDER.index(base)]
-        else:
-            out[label] = next(spare)
-    return out
 
 
 def _ordered_labels(frame: pd.DataFrame) -> list[str]:
@@ -261,7 +228,7 @@ def speedup_chart(frame: pd.DataFrame, device: str, out_dir: Path, stem: str) ->
     n_bars = max((len(g) * len(s) * 2 for _, g, s in per_model), default=1)
     fig = _figure(len(models), n_bars)
     axes = fig.subplots(len(models), 1, squeeze=False)[:, 0]
-    colors = _colors(_ordered_labels(frame) + ["torchkge", "dglke", "pyg"])
+    colors = framework_colors(_ordered_labels(frame) + ["torchkge", "dglke", "pyg"])
     any_synthetic_paper = False
     any_paper = False
     for ax, (model, groups, slots) in zip(axes, per_model):
@@ -319,7 +286,7 @@ def speedup_chart(frame: pd.DataFrame, device: str, out_dir: Path, stem: str) ->
         _legend(ax, handles)
     title = f"Speedup of sparse over each framework, {device}"
     fig.suptitle(title + " (higher = sparse faster)", fontsize=12)
-    path = _save(fig, out_dir / f"{stem}speedup-{_slug(device)}.png")
+    path = save_figure(fig, out_dir / f"{stem}speedup-{slug(device)}.png")
     caption = ("Step-time speedup of the reference (`sparse` with its default backend) over each framework, per "
                "dataset, one panel per model: solid bars are ours (the median of paired per-round ratios, with "
                "its bootstrap 95% CI as an error bar), hatched bars beside them the paper's reported speedup "
@@ -381,7 +348,7 @@ def time_split_chart(frame: pd.DataFrame, device: str, model: str, out_dir: Path
     fig.legend(handles=handles, loc="outside right upper", fontsize=8, frameon=False)
     title = f"Time per phase, {MODEL_NAMES.get(model, model)} on {device}"
     fig.suptitle(title, fontsize=12)
-    path = _save(fig, out_dir / f"{stem}time-split-{_slug(device)}-{_slug(model)}.png")
+    path = save_figure(fig, out_dir / f"{stem}time-split-{slug(device)}-{slug(model)}.png")
     caption = ("Median time per training step split into prepare / forward / backward / optimizer (stacked), "
                "one panel per dataset; the black line is the median of the whole step (medians do not add up "
                "exactly). Full numbers in the time-split CSV.")
@@ -392,7 +359,7 @@ def memory_chart(frame: pd.DataFrame, device: str, out_dir: Path, stem: str) -> 
     """Peak memory per framework (MiB), labelled with the ratio framework / sparse."""
     models = list(dict.fromkeys(frame["model"]))
     labels = _ordered_labels(frame)
-    colors = _colors(labels)
+    colors = framework_colors(labels)
     n_bars = max(len(_groups(frame[frame["model"] == m])) * len(labels) for m in models)
     fig = _figure(len(models), n_bars)
     axes = fig.subplots(len(models), 1, squeeze=False)[:, 0]
@@ -429,7 +396,7 @@ def memory_chart(frame: pd.DataFrame, device: str, out_dir: Path, stem: str) -> 
         _legend(ax, [Patch(color=colors[s], label=s) for s in slots] + [_fail_handle()])
     title = f"Peak memory per framework, {device}"
     fig.suptitle(title + f"\n[{', '.join(kinds) or 'memory kind unknown'}]", fontsize=12)
-    path = _save(fig, out_dir / f"{stem}memory-{_slug(device)}.png")
+    path = save_figure(fig, out_dir / f"{stem}memory-{slug(device)}.png")
     caption = ("Peak memory of one training step per framework in MiB, labelled with the ratio framework / "
                "sparse (above 1: sparse uses less). "
                + ("This is the CUDA caching allocator's peak over the measured steps." if device.startswith("cuda")
@@ -442,7 +409,7 @@ def flops_chart(frame: pd.DataFrame, device: str, out_dir: Path, stem: str) -> C
     """FLOPs per step: what each framework executed (solid) beside the model's analytic figure (hatched)."""
     models = list(dict.fromkeys(frame["model"]))
     labels = _ordered_labels(frame)
-    colors = _colors(labels)
+    colors = framework_colors(labels)
     n_bars = max(len(_groups(frame[frame["model"] == m])) * len(labels) * 2 for m in models)
     fig = _figure(len(models), n_bars)
     axes = fig.subplots(len(models), 1, squeeze=False)[:, 0]
@@ -482,7 +449,7 @@ def flops_chart(frame: pd.DataFrame, device: str, out_dir: Path, stem: str) -> C
         _legend(ax, handles)
     title = f"FLOPs per training step, {device}"
     fig.suptitle(title, fontsize=12)
-    path = _save(fig, out_dir / f"{stem}flops-{_slug(device)}.png")
+    path = save_figure(fig, out_dir / f"{stem}flops-{slug(device)}.png")
     caption = ("GFLOP per training step: solid bars are what each framework executed, counted under one rule "
                "for all (a gather is free, an add or multiply is 1 per element, a +-1 incidence product "
                "(nnz - rows) x d adds); hatched bars are the model's analytic FLOPs, the same for every framework "

@@ -4,7 +4,6 @@ model on paper (harness/distributed/scaling.py) with its assumptions."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -14,6 +13,7 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
 from harness.report.charts import Chart
+from harness.report.output import markdown_table, save_figure, write_csv
 from harness.settings import stable_key
 
 __all__ = ["distributed_files", "measured_step", "prediction_table", "scaling_chart", "scaling_table",
@@ -177,10 +177,7 @@ def scaling_chart(table: pd.DataFrame, settings_key: str, out_dir: Path) -> Char
              f"{first['backend']}, {first['threads_per_rank']} thread(s) per rank")
     ax.set_title(title, fontsize=9)
     fig.tight_layout()
-    path = out_dir / f"scaling-{settings_key}.png"
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp.png")
-    fig.savefig(tmp, dpi=110)
-    os.replace(tmp, path)
+    path = save_figure(fig, out_dir / f"scaling-{settings_key}.png")
     caption = ("Median ms per step on the critical path (the slowest rank's compute, and the rest of the step: the "
                "gradient exchange it waited for), against the number of processes, per exchange strategy (hatching); "
                "`eff` = scaling efficiency T1 / (p x Tp) for the same global batch.")
@@ -199,7 +196,6 @@ def distributed_files(records: list[dict[str, Any]], out: Path) -> tuple[str, li
     """Write the scaling charts and CSV tables of the distributed records into `out`; return the report's
     markdown section and the paths written."""
     from harness.distributed import scaling
-    from harness.report.writer import markdown_table, write_text_atomic
 
     table = scaling_table(records)
     if table.empty:
@@ -208,8 +204,8 @@ def distributed_files(records: list[dict[str, Any]], out: Path) -> tuple[str, li
     charts = [scaling_chart(table, key, out) for key in dict.fromkeys(table["settings_key"])]
     written += [c.path for c in charts]
     predictions = prediction_table(records)
-    written.append(write_text_atomic(out / "scaling.csv", table.to_csv(index=False)))
-    written.append(write_text_atomic(out / "scaling_model.csv", predictions.to_csv(index=False)))
+    written.append(write_csv(table, out / "scaling.csv"))
+    written.append(write_csv(predictions, out / "scaling_model.csv"))
     shown = table.assign(
         step=[f"{_ms(m)} [{_ms(lo)}-{_ms(hi)}]" for m, lo, hi in zip(table["step_ms"], table["step_low_ms"],
                                                                      table["step_high_ms"])],

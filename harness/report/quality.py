@@ -22,6 +22,8 @@ import numpy as np
 
 from harness.measure.timing import bootstrap_ci
 from harness.models import MODELS
+from harness.report.output import framework_colors, save_figure, slug, write_csv
+from harness.report.tables import preferred_reference
 from harness.settings import stable_key
 from harness.train.record import RECORD_TYPE
 
@@ -61,8 +63,6 @@ def seed_group_key(record: dict[str, Any]) -> str:
 def reference_label(runs: pd.DataFrame, reference: str) -> str | None:
     """The label the others are compared with among `runs` (rows with framework and label): as in a
     comparison (tables.preferred_reference), else the reference framework's first label."""
-    from harness.report.tables import preferred_reference
-
     preferred = preferred_reference(set(runs["label"]), reference)
     if preferred is not None:
         return preferred
@@ -174,11 +174,9 @@ def seed_summary(frame: pd.DataFrame, reference: str = "sparse") -> pd.DataFrame
 def _curves_chart(records: list[dict[str, Any]], path: Path, title: str) -> Path:
     """Four panels: loss and validation MRR, each against epoch and against training wall time; with several
     seeds, one thinner line per run in its framework's colour."""
-    from harness.report.charts import _colors, _save
-
     fig = Figure(figsize=(11, 7.5))
     axes = fig.subplots(2, 2)
-    colors = _colors(r["label"] for r in records)
+    colors = framework_colors(r["label"] for r in records)
     several = len(records) > len(colors)
     style = {"marker": "o", "linewidth": 0.8 if several else 1.5, "alpha": 0.6 if several else 1.0}
     legend_done: set[str] = set()
@@ -212,7 +210,7 @@ def _curves_chart(records: list[dict[str, Any]], path: Path, title: str) -> Path
     axes[1, 1].legend(fontsize=8)
     fig.suptitle(title, fontsize=10)
     fig.tight_layout()
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def _fmt(value: Any, fmt: str) -> str:
@@ -275,16 +273,13 @@ def _seed_tables(group: pd.DataFrame, summary: pd.DataFrame, reference: str) -> 
 def write_quality_section(records: Iterable[dict[str, Any]], out: Path, reference: str = "sparse") -> QualitySection:
     """Write the learning-curve charts, quality.csv and (with several seeds) quality-seeds.csv into `out`;
     return the section's markdown."""
-    from harness.report.charts import _slug
-    from harness.report.writer import write_text_atomic
-
     latest = _latest(records)
     frame = quality_frame(latest, reference)
     summary = seed_summary(frame, reference)
-    paths = [write_text_atomic(out / "quality.csv", frame.to_csv(index=False))]
+    paths = [write_csv(frame, out / "quality.csv")]
     several = summary[summary["seeds"] > 1] if not summary.empty else summary
     if not several.empty:
-        paths.append(write_text_atomic(out / "quality-seeds.csv", several.to_csv(index=False)))
+        paths.append(write_csv(several, out / "quality-seeds.csv"))
     lines = ["## Quality: training to a filtered MRR", "",
              "From `sptx train` records. Metrics are filtered link prediction over all entities (known triples of "
              "train/valid/test removed, the evaluated one kept), realistic ranks (mean of optimistic and pessimistic), "
@@ -303,7 +298,7 @@ def write_quality_section(records: Iterable[dict[str, Any]], out: Path, referenc
         first = group.iloc[0]
         seeds = sorted(group["seed"].unique())
         title = first["group"] if len(seeds) == 1 else f"{first['group']}, seeds {', '.join(map(str, seeds))}"
-        chart = _curves_chart(group_records, out / f"quality-{_slug(first['model'])}-{_slug(first['dataset'])}-{key[:8]}.png",
+        chart = _curves_chart(group_records, out / f"quality-{slug(first['model'])}-{slug(first['dataset'])}-{key[:8]}.png",
                               title)
         paths.append(chart)
         lines += [f"### {title}", "", f"![learning curves]({chart.name})", ""]

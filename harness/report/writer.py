@@ -7,6 +7,7 @@ written last, so an interrupted run never leaves a half-written file or a README
 from __future__ import annotations
 
 import datetime as _dt
+import json
 import os
 from pathlib import Path
 from typing import Any, Iterable
@@ -16,12 +17,14 @@ import pandas as pd
 from harness.report import paper
 from harness.report.charts import write_charts
 from harness.report.distributed import distributed_files, split_distributed
+from harness.report.output import markdown_table, write_csv, write_text_atomic
+from harness.report.quality import is_training_record, write_quality_section
 from harness.report.tables import (
     DEFAULT_REFERENCE, environment_table, failures_table, flops_table, latest_records, memory_table, paper_vs_measured,
     records_to_frame, settings_label, sort_frame, speedup_table, time_split_table,
 )
 
-__all__ = ["write_report", "write_text_atomic", "markdown_table"]
+__all__ = ["write_report"]
 
 CSV_FILES: dict[str, str] = {
     "records.csv": "one row per comparison group and framework over all rounds: settings, status, pooled medians per phase (wall and CPU), memory, FLOPs, paired-ratio speedups with CIs",
@@ -33,42 +36,6 @@ CSV_FILES: dict[str, str] = {
     "failures.csv": "every cell that did not run ok, with its status and message",
     "environment.csv": "the machines and software the records were measured on",
 }
-
-
-def write_text_atomic(path: Path, text: str) -> Path:
-    """Write text to a temporary file beside `path`, then move it into place."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-    return path
-
-
-def _write_csv(frame: pd.DataFrame, path: Path) -> Path:
-    return write_text_atomic(path, frame.to_csv(index=False))
-
-
-def _cell(value: Any, fmt: str | None = None, limit: int = 160) -> str:
-    if value is None or (isinstance(value, float) and value != value) or value is pd.NA:
-        return ""
-    if fmt and isinstance(value, (int, float)):
-        text = format(value, fmt)
-    else:
-        text = str(value)
-    text = " ".join(text.split()).replace("|", "\\|")
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-def markdown_table(frame: pd.DataFrame, columns: dict[str, str], formats: dict[str, str] | None = None) -> str:
-    """A GitHub-flavoured markdown table of `frame[columns]` with the given headers and number formats."""
-    formats = formats or {}
-    lines = ["| " + " | ".join(columns.values()) + " |", "|" + "---|" * len(columns)]
-    for _, row in frame.iterrows():
-        lines.append("| " + " | ".join(_cell(row.get(c), formats.get(c)) for c in columns) + " |")
-    return "\n".join(lines)
 
 
 def _ratio_text(row: Any) -> str:
@@ -202,8 +169,6 @@ def write_report(records: Iterable[dict[str, Any]], out_dir: str | os.PathLike[s
     """Write the report folder (charts, CSV tables, then README.md); return the paths written. Training
     records (`sptx train`) make the quality section, distributed runs the scaling section; step
     measurements make everything else."""
-    from harness.report.quality import is_training_record, write_quality_section
-
     all_records = list(records)
     training = [r for r in all_records if is_training_record(r)]
     records, distributed = split_distributed([r for r in all_records if not is_training_record(r)])
@@ -234,7 +199,7 @@ def write_report(records: Iterable[dict[str, Any]], out_dir: str | os.PathLike[s
         "failures.csv": failures_table(frame), "environment.csv": env,
     }
     for name, table in tables.items():
-        written.append(_write_csv(table, out / name))
+        written.append(write_csv(table, out / name))
 
     written += distributed_written
     counts = frame["status"].value_counts()
@@ -294,8 +259,6 @@ def _write_sections_only(out: Path, title: str, sources: list[str], n_records: i
 def _remove_stale(out: Path, written: list[Path]) -> None:
     """Delete the files an earlier report wrote here that this one did not (e.g. the chart of a model no
     longer in the records), then list this report's files; files sptx never wrote are left alone."""
-    import json
-
     manifest = out / MANIFEST
     names = sorted({p.name for p in written})
     try:

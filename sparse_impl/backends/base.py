@@ -10,16 +10,14 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, Callable, ClassVar, Protocol
 
 import torch
 
 from sparse_impl.incidence import IncidencePattern, compact_entities, entity_incidence, translation_incidence
+from sparse_impl.loss import margin_ranking_loss
 
-if TYPE_CHECKING:
-    from sparse_impl.models.base import SparseKGEModel
-
-__all__ = ["Backend", "BackendUnavailable", "PreparedBatch", "SpMMBackend"]
+__all__ = ["Backend", "BackendUnavailable", "ModelView", "PreparedBatch", "SpMMBackend"]
 
 
 class BackendUnavailable(RuntimeError):
@@ -38,8 +36,27 @@ class PreparedBatch:
     entity_ids: torch.Tensor | None = None  # the entity rows the matrix's entity columns stand for (None: all)
 
 
+class ModelView(Protocol):
+    """The attributes a backend reads from a model (a SparseKGEModel has them all), so backends never import
+    sparse_impl.models; the fused backend also reads the parameter tables its kernels name, by name."""
+
+    name: str
+    n_entities: int
+    n_relations: int
+    uses_relation_columns: bool
+    dissimilarity_name: str
+    dissimilarity: Callable[[torch.Tensor], torch.Tensor]
+
+    @property
+    def entity(self) -> torch.Tensor:
+        """The entity table (n_entities, d): its dtype and device decide the batch's."""
+
+    def differences(self, batch: PreparedBatch) -> torch.Tensor:
+        """The translated difference per row of a prepared batch: shape (rows, d)."""
+
+
 class Backend(ABC):
-    """One way of executing a SparseKGEModel's batch: prepare it, then score every row."""
+    """One way of executing a model's batch: prepare it, then score every row."""
 
     name: ClassVar[str]
     # what of the step runs in kernels torch's dispatcher never sees (so FLOP counters cannot), or None
@@ -51,17 +68,15 @@ class Backend(ABC):
         return None
 
     @abstractmethod
-    def prepare(self, model: "SparseKGEModel", triples: torch.Tensor, n_positive: int) -> PreparedBatch:
+    def prepare(self, model: ModelView, triples: torch.Tensor, n_positive: int) -> PreparedBatch:
         """The prepared form of `triples` ((B + k*B, 3), positives first), done in the preparation phase."""
 
     @abstractmethod
-    def scores(self, model: "SparseKGEModel", batch: PreparedBatch) -> torch.Tensor:
+    def scores(self, model: ModelView, batch: PreparedBatch) -> torch.Tensor:
         """Scores (higher is better) of every row of the batch, differentiable in the model's parameters."""
 
-    def loss(self, model: "SparseKGEModel", batch: PreparedBatch, margin: float) -> torch.Tensor:
+    def loss(self, model: ModelView, batch: PreparedBatch, margin: float) -> torch.Tensor:
         """The batch's summed margin ranking loss (sparse_impl.loss), differentiable."""
-        from sparse_impl.loss import margin_ranking_loss
-
         scores = self.scores(model, batch)
         return margin_ranking_loss(scores[: batch.n_positive], scores[batch.n_positive :], margin)
 
@@ -69,7 +84,7 @@ class Backend(ABC):
 class SpMMBackend(Backend):
     """One way of computing A @ X (and its gradient) for a sparse incidence A and a dense X."""
 
-    def prepare(self, model: "SparseKGEModel", triples: torch.Tensor, n_positive: int) -> PreparedBatch:
+    def prepare(self, model: ModelView, triples: torch.Tensor, n_positive: int) -> PreparedBatch:
         """Build the batch incidence.
 
         When the batch touches few of the entities, its entity columns are renumbered into the rows it
@@ -86,7 +101,7 @@ class SpMMBackend(Backend):
         return PreparedBatch(self.build(pattern), triples[:, 1], n_positive, pattern,
                              None if compact is None else compact.ids)
 
-    def scores(self, model: "SparseKGEModel", batch: PreparedBatch) -> torch.Tensor:
+    def scores(self, model: ModelView, batch: PreparedBatch) -> torch.Tensor:
         return -model.dissimilarity(model.differences(batch))
 
     @abstractmethod

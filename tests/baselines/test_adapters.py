@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from baselines import FRAMEWORKS
-from baselines.dglke import DGLKEStep, dgl_unavailable_reason
+from baselines.dglke import DGLKENativeStep, DGLKEStep, dgl_unavailable_reason
 from baselines.gather import translated_differences
 from harness.sampling import Batch, BatchStream, make_sampler
 from harness.spec import MODEL_NAMES, ModelConfig, TrainConfig, init_parameters, parameter_shapes
@@ -115,7 +115,7 @@ def test_dglke_native_chunked_negatives_score_the_shared_entities(model: str, di
     (tail first), with the model's function; chunk 24 leaves a smaller final chunk of 16 (B = 64)."""
     cfg, train = _cfg(model, dis), TrainConfig()
     params = init_parameters(cfg)
-    step = DGLKEStep(cfg, train, params, torch.device("cpu"), native=True, neg_sample_size=10, chunk_size=24)
+    step = DGLKENativeStep(cfg, train, params, torch.device("cpu"), neg_sample_size=10, chunk_size=24)
     batch = _batch(train)
     pos = batch.positives
     for corrupt_head in (False, True):
@@ -141,8 +141,7 @@ def test_dglke_native_chunked_negatives_score_the_shared_entities(model: str, di
 @pytest.mark.parametrize("model", ["transe", "transr"])
 def test_dglke_native_mode_trains(model: str) -> None:
     cfg, train = _cfg(model), TrainConfig(lr=0.05)
-    step = DGLKEStep(cfg, train, init_parameters(cfg), torch.device("cpu"), native=True,
-                     neg_sample_size=16, chunk_size=24)
+    step = DGLKENativeStep(cfg, train, init_parameters(cfg), torch.device("cpu"), neg_sample_size=16, chunk_size=24)
     batch = _batch(train)
     before = {k: v.clone() for k, v in step.canonical_parameters().items()}
     losses = []
@@ -167,7 +166,7 @@ def test_dglke_native_adagrad_is_row_wise() -> None:
     """One step from zero state: each touched row moves by -lr * g / sqrt(mean(g^2)) (+1e-10)."""
     cfg, train = _cfg("transe"), TrainConfig(lr=0.01)
     params = init_parameters(cfg)
-    step = DGLKEStep(cfg, train, params, torch.device("cpu"), native=True, neg_sample_size=8, chunk_size=32)
+    step = DGLKENativeStep(cfg, train, params, torch.device("cpu"), neg_sample_size=8, chunk_size=32)
     prepared = step.prepare(_batch(train))
     step.backward(step.forward(prepared))
     grad = step.canonical_gradients()["relation"]  # relations are not re-normalised
@@ -196,6 +195,46 @@ def test_options_are_declared_resolved_and_labelled():
         gather.resolve_options({"backend": "torch"})
     with pytest.raises(SptxError, match="choose one of"):
         gather.resolve_options({"normalize": "sometimes"})
+
+
+def test_dglke_declares_its_kernel_and_chunk_options():
+    from harness.errors import SptxError
+
+    dglke = FRAMEWORKS["dglke"]
+    assert dglke.resolve_options({}) == {"kernel": "auto", "neg_sample_size": 256, "chunk_size": 256,
+                                         "compile": False}
+    assert dglke.label(dglke.resolve_options({})) == "dglke"
+    assert dglke.label(dglke.resolve_options({"kernel": "torch-gather"})) == "dglke[kernel=torch-gather]"
+    assert dglke.resolve_options({"chunk_size": "64"})["chunk_size"] == 64  # as `--option chunk_size=64` gives it
+    with pytest.raises(SptxError, match="expected a number"):
+        dglke.resolve_options({"chunk_size": "many"})
+    with pytest.raises(SptxError, match="choose one of"):
+        dglke.resolve_options({"kernel": "cuda"})
+    assert dglke.unavailable_reason_for({"kernel": "torch-gather"}) is None
+    assert dglke.unavailable_reason_for({"kernel": "dgl"}) == dgl_unavailable_reason()
+
+
+def test_dglke_options_enter_the_cell_key_and_label():
+    from harness.runner.cell import make_cell
+
+    plain = make_cell("dglke", model="transe", dataset="synthetic:WN18RR", code_version="x")
+    chunked = make_cell("dglke", {"chunk_size": 64}, model="transe", dataset="synthetic:WN18RR", code_version="x")
+    assert plain.framework_label == "dglke" and chunked.framework_label == "dglke[chunk_size=64]"
+    assert plain.key != chunked.key
+
+
+def test_dglke_builds_its_identical_or_native_step_by_mode():
+    from harness.errors import SptxError
+
+    cfg, train = _cfg("transe"), TrainConfig()
+    dglke = FRAMEWORKS["dglke"]
+    identical = dglke.build(cfg, train, init_parameters(cfg), torch.device("cpu"), {"kernel": "torch-gather"})
+    native = dglke.build(cfg, train, init_parameters(cfg), torch.device("cpu"), {"chunk_size": 32}, native=True)
+    assert type(identical) is DGLKEStep and identical.kernel == "torch-gather"
+    assert type(native) is DGLKENativeStep and native.chunk_size == 32 and native.neg_sample_size == 256
+    assert type(identical).has_native and type(native).has_native
+    with pytest.raises(SptxError, match="chunk_size do nothing in identical mode"):
+        dglke.build(cfg, train, init_parameters(cfg), torch.device("cpu"), {"chunk_size": 32})
 
 
 @pytest.mark.slow

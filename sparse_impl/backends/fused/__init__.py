@@ -7,15 +7,12 @@ why it cannot run."""
 from __future__ import annotations
 
 import importlib.util
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import torch
 
-from sparse_impl.backends.base import Backend, PreparedBatch
-
-if TYPE_CHECKING:
-    from sparse_impl.models.base import SparseKGEModel
+from sparse_impl.backends.base import Backend, ModelView, PreparedBatch
 
 __all__ = ["FusedBackend"]
 
@@ -76,7 +73,7 @@ class FusedBackend(Backend):
             return "numba is not installed (pip install -c constraints.txt numba)"
         return None
 
-    def prepare(self, model: "SparseKGEModel", triples: torch.Tensor, n_positive: int) -> PreparedBatch:
+    def prepare(self, model: ModelView, triples: torch.Tensor, n_positive: int) -> PreparedBatch:
         from sparse_impl.backends.fused.kernels import local_ids
         from sparse_impl.backends.fused.models import FUSED_MODELS, FusedBatch
 
@@ -91,7 +88,7 @@ class FusedBackend(Backend):
         batch = FusedBatch(heads, relations, tails, n_positive, ids, local_h, local_t, slot, order)
         return PreparedBatch(batch, triples[:, 1], n_positive)
 
-    def _fused(self, model: "SparseKGEModel") -> tuple[Any, int, tuple[torch.Tensor, ...]]:
+    def _fused(self, model: ModelView) -> tuple[Any, int, tuple[torch.Tensor, ...]]:
         from sparse_impl.backends.fused.dissimilarity import DISSIMILARITY_CODES
         from sparse_impl.backends.fused.models import FUSED_MODELS
 
@@ -101,11 +98,11 @@ class FusedBackend(Backend):
     # torch.compile cannot trace numba kernels (torch 2.2's dynamo even tries, and fails on numpy `out=`):
     # a compiled step runs them eagerly, between its graphs.
     @torch.compiler.disable
-    def scores(self, model: "SparseKGEModel", batch: PreparedBatch) -> torch.Tensor:
+    def scores(self, model: ModelView, batch: PreparedBatch) -> torch.Tensor:
         fused, code, tables = self._fused(model)
         return _FusedScores.apply(fused, batch.matrix, code, *tables)
 
     @torch.compiler.disable
-    def loss(self, model: "SparseKGEModel", batch: PreparedBatch, margin: float) -> torch.Tensor:
+    def loss(self, model: ModelView, batch: PreparedBatch, margin: float) -> torch.Tensor:
         fused, code, tables = self._fused(model)
         return _FusedMarginLoss.apply(fused, batch.matrix, code, margin, *tables)
