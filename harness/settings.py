@@ -23,6 +23,7 @@ __all__ = [
     "check_setting_fields",
     "setting_field",
     "available_cores",
+    "check_threads",
     "settings_from_args",
     "setting_specs",
     "stable_key",
@@ -39,6 +40,15 @@ def available_cores() -> int:
         return len(os.sched_getaffinity(0))
     except AttributeError:  # pragma: no cover - non-Linux
         return os.cpu_count() or 1
+
+
+def check_threads(threads: int, flag: str = "--threads") -> None:
+    """One-line SptxError for more threads than this process has cores: oversubscribed threads make every step
+    slower and the numbers meaningless. Checked when a run starts, not on records measured elsewhere."""
+    cores = available_cores()
+    if threads > cores:
+        raise SptxError(f"{flag} {threads}: this machine has {cores} core(s) available to this process; "
+                        f"use at most {cores} (0 = all)")
 
 
 @dataclass(frozen=True)
@@ -196,8 +206,10 @@ def add_settings_arguments(parser: argparse.ArgumentParser, exclude: tuple[str, 
 
 def settings_from_args(args: argparse.Namespace, cls: type | None = None, **overrides: Any) -> Any:
     """A settings dataclass (RunSettings by default) from parsed options (those added by
-    add_settings_arguments) plus overrides."""
+    add_settings_arguments) plus overrides; a thread count above this machine's cores is refused."""
     values = {name: getattr(args, name) for name, spec, _ in setting_specs(cls)
               if spec.flag is not None and hasattr(args, name)}
     values.update(overrides)
+    if isinstance(values.get("threads"), int):
+        check_threads(values["threads"])
     return (cls or RunSettings)(**values)

@@ -12,7 +12,7 @@ from typing import Any
 
 from harness.errors import SptxError
 from harness.runner.cell import Cell, make_cell
-from harness.settings import setting_specs
+from harness.settings import check_threads, setting_specs
 from harness.spec import MODEL_NAMES
 from sparse_impl.backends import DEFAULT_BACKEND
 
@@ -173,6 +173,8 @@ def grid_cells(grid: Grid, scale_name: str, device: str, data_dir: str | None,
                 for framework in frameworks:
                     for backend in (grid.sparse_backends if framework == "sparse" else (None,)):
                         try:
+                            if "threads" in values:
+                                check_threads(values["threads"], "threads =")
                             cells.append(make_cell(
                                 framework, backend=backend, model=model, dataset=name, dataset_sha256=sha256,
                                 device=device, data_dir=data_dir, time_limit_s=float(run.get("time_limit_s", 600)),

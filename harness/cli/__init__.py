@@ -7,6 +7,7 @@ import sys
 
 from harness.cli.base import Command
 from harness.errors import SptxError
+from harness.interrupts import install_interrupt_handlers, restore_handlers
 
 __all__ = ["main", "COMMANDS", "build_parser"]
 
@@ -68,21 +69,24 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of the `sptx` console script; returns the process exit code."""
+    """Entry point of the `sptx` console script; returns the process exit code (130 after SIGINT or SIGTERM)."""
     parser = build_parser()
     args = parser.parse_args(argv)
     command = getattr(args, "_command", None)
     if command is None:
         parser.print_help()
         return 2
+    previous = install_interrupt_handlers()
     try:
-        return int(command().run(args) or 0)
+        code = int(command().run(args) or 0)
     except SptxError as exc:
+        code = 2
         print(f"sptx {command.name}: error: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
+    except KeyboardInterrupt:  # SIGINT or SIGTERM: further ones stay ignored while this process ends
         print(f"sptx {command.name}: interrupted", file=sys.stderr)
         return 130
+    restore_handlers(previous)
+    return code
 
 
 if __name__ == "__main__":  # pragma: no cover

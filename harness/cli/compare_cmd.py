@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import math
 import sys
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 from rich.markup import escape
@@ -15,8 +16,12 @@ from harness.cli.base import Command, add_data_dir_argument, make_console
 from harness.errors import SptxError
 from harness.settings import add_settings_arguments
 
-__all__ = ["CompareCommand", "EXPLAIN_LABELS", "add_execution_arguments", "check_device", "exit_status",
-           "print_comparison"]
+if TYPE_CHECKING:
+    from harness.records.store import ResultsStore
+    from harness.runner.rounds import RoundPolicy, RoundsOutcome, StabilityCheck
+
+__all__ = ["CompareCommand", "EXPLAIN_LABELS", "add_execution_arguments", "check_device", "check_execution_arguments",
+           "exit_status", "print_comparison", "print_rounds_outcome", "wide_speedups"]
 
 DEFAULT_FRAMEWORKS = "sparse,gather,torchkge,pyg,pykeen,dglke"
 FAILED_STATUSES = frozenset({"error", "timeout", "oom", "killed"})
@@ -33,11 +38,21 @@ EXPLAIN_PARTS = (
 )
 
 
-def add_execution_arguments(parser: argparse.ArgumentParser, rounds: int) -> None:
-    """How cells are executed: rounds, limits, optional passes, resume (shared by compare and sweep)."""
-    parser.add_argument("--rounds", type=int, default=rounds,
+def add_execution_arguments(parser: argparse.ArgumentParser, time_budget_s: float = 1800.0) -> None:
+    """How cells are executed: rounds, limits, optional passes, resume (shared by compare and targets)."""
+    parser.add_argument("--rounds", default="auto",
                         help="interleaved rounds: each runs every framework once, in a fresh seeded order, each in "
-                             "its own process; speedups are medians of per-round ratios")
+                             "its own process; speedups are medians of per-round ratios. `auto` (the default) runs "
+                             "--min-rounds, then adds rounds until every speedup's 95%% CI is within --ci-target of "
+                             "its median, --max-rounds ran or --time-budget is spent (then it names the ratios "
+                             "still wide); a number runs exactly that many")
+    parser.add_argument("--min-rounds", type=int, default=3, help="with --rounds auto: rounds before the first check")
+    parser.add_argument("--max-rounds", type=int, default=20, help="with --rounds auto: the most rounds to run")
+    parser.add_argument("--time-budget", type=float, default=time_budget_s, metavar="SECONDS",
+                        help="with --rounds auto: add no round that would end after this many seconds")
+    parser.add_argument("--ci-target", type=float, default=0.05,
+                        help="with --rounds auto: the widest 95%% CI half-width accepted, as a fraction of the "
+                             "speedup (0.05 = +-5%%)")
     parser.add_argument("--reference", default="sparse",
                         help="what speedups are relative to: a framework (its default options) or a label like "
                              "sparse[torch]")
@@ -53,14 +68,57 @@ def add_execution_arguments(parser: argparse.ArgumentParser, rounds: int) -> Non
                         help="with --resume, measure again the cells whose record is error, timeout, oom or killed")
 
 
-def check_execution_arguments(args: argparse.Namespace) -> None:
-    """One-line errors for execution options out of range."""
-    if args.rounds < 1:
-        raise SptxError("--rounds must be at least 1")
+def check_execution_arguments(args: argparse.Namespace) -> "RoundPolicy":
+    """One-line errors for execution options out of range; the round policy they describe."""
+    from harness.runner.rounds import RoundPolicy, parse_rounds
+
     if not args.time_limit > 0:
         raise SptxError("--time-limit must be positive")
     if args.memory_limit_mb is not None and args.memory_limit_mb < 1:
         raise SptxError("--memory-limit-mb must be at least 1")
+    return RoundPolicy(fixed=parse_rounds(str(args.rounds)), min_rounds=args.min_rounds, max_rounds=args.max_rounds,
+                       time_budget_s=args.time_budget, ci_target=args.ci_target)
+
+
+def wide_speedups(store: "ResultsStore", reference: str, ci_target: float) -> "StabilityCheck":
+    """The check `--rounds auto` runs after each round: the speedups among the planned cells' records whose
+    95% CI is wider than `ci_target` of the median, or that rest on fewer than 3 rounds. Failed cells
+    (never a ratio) are not waited for."""
+    from harness.report.tables import comparison_table
+    from harness.runner.rounds import WideRatio
+
+    def check(planned) -> list:
+        keys = {c.key for c in planned}
+        latest = {r["cell_key"]: r for r in store.records() if r.get("cell_key") in keys}
+        frame = comparison_table(list(latest.values()), reference)
+        wide = []
+        for _, row in frame.iterrows():
+            if row["status"] != "ok" or row["label"] == row["reference_label"]:
+                continue
+            median = row["speedup_of_sparse"]
+            if median is None or median != median:
+                continue
+            ratio = WideRatio(str(row["label"]), float(median), float(row["speedup_ci_low"]),
+                              float(row["speedup_ci_high"]), int(row["speedup_rounds"]))
+            if ratio.rounds < 3 or ratio.half_width > ci_target:
+                wide.append(ratio)
+        return wide
+
+    return check
+
+
+def print_rounds_outcome(outcome: "RoundsOutcome", policy: "RoundPolicy", console: Console) -> None:
+    """With --rounds auto: how many rounds ran and why they stopped; the ratios still wide, by name."""
+    if not policy.auto:
+        return
+    if outcome.stopped == "stable":
+        console.print(f"rounds: {outcome.rounds} (every speedup's 95% CI within +-{policy.ci_target:.0%})")
+        return
+    console.print(f"[yellow]rounds: {outcome.rounds}, stopped at the {outcome.stopped}[/yellow] "
+                  f"(--max-rounds {policy.max_rounds}, --time-budget {policy.time_budget_s:g} s); still wider than "
+                  f"+-{policy.ci_target:.0%}:")
+    for ratio in outcome.wide:
+        console.print(f"  {escape(ratio.describe())}")
 
 
 def check_device(device: str) -> None:
@@ -205,7 +263,7 @@ class CompareCommand(Command):
                                  "gather normalising the table once; sparse) and split sparse's speedup over TorchKGE "
                                  "into its parts")
         add_settings_arguments(parser, exclude=("dataset",))
-        add_execution_arguments(parser, rounds=3)
+        add_execution_arguments(parser)
         parser.add_argument("--out", default="results/compare.jsonl", help="JSON Lines file the records are appended to")
         parser.add_argument("--plot", default=None, metavar="DIR", help="also write the report charts for this comparison to DIR")
 
@@ -213,11 +271,11 @@ class CompareCommand(Command):
         from baselines import FRAMEWORKS
         from harness.data.choice import choose_dataset
         from harness.records.store import ResultsStore
-        from harness.runner import make_cell, plan_rounds, run_cells
+        from harness.runner import make_cell, run_rounds
         from harness.settings import settings_from_args
 
         check_device(args.device)
-        check_execution_arguments(args)
+        policy = check_execution_arguments(args)
         frameworks = list(dict.fromkeys(f.strip() for f in args.frameworks.split(",") if f.strip()))
         if not frameworks:
             raise SptxError("--frameworks is empty; name at least one of " + ", ".join(FRAMEWORKS))
@@ -245,25 +303,35 @@ class CompareCommand(Command):
                           memory_limit_bytes=limit, measure_flops=not args.no_flops,
                           measure_memory=not args.no_memory, **settings.to_dict()) for framework, options in wanted)
         cells = list({cell.key: cell for cell in made}.values())  # e.g. gather and gather[normalize=table]
-        planned = plan_rounds(cells, args.rounds, settings.seed)
-        console.print(f"{settings.describe()}; {args.rounds} round(s) x {len(cells)} framework cell(s)")
+        console.print(f"{settings.describe()}; {policy.describe()} x {len(cells)} framework cell(s)")
         store = ResultsStore(args.out)
-        summary = run_cells(planned, store, resume=args.resume, retry_failed=args.retry_failed,
-                            command_line=["sptx", *sys.argv[1:]], progress=True)
-        keys = {c.key for c in planned}
+        outcome = run_rounds(cells, store, policy, wide_speedups(store, args.reference, policy.ci_target),
+                             seed=settings.seed, resume=args.resume, retry_failed=args.retry_failed,
+                             command_line=["sptx", *sys.argv[1:]], progress=True,
+                             on_round=lambda done, wide: _print_round_check(console, done, wide, policy))
+        keys = {c.key for c in outcome.planned}
         latest = {r["cell_key"]: r for r in store.records() if r.get("cell_key") in keys}
         records = list(latest.values())
         print_comparison(records, console, settings.describe(), args.reference)
+        print_rounds_outcome(outcome, policy, console)
         if args.explain:
             print_explanation(records, console)
-        console.print(f"{len(summary.records)} record(s) appended to {store.path}"
-                      + (f"; {len(summary.skipped)} cell(s) already done (--resume)" if summary.skipped else ""))
+        console.print(f"{len(outcome.records)} record(s) appended to {store.path}"
+                      + (f"; {len(outcome.skipped)} cell(s) already done (--resume)" if outcome.skipped else ""))
         if args.plot:
             from harness.report.charts import write_comparison_charts
 
             for path in write_comparison_charts(records, args.plot):
                 console.print(f"chart: {path}")
         return exit_status(records, console)
+
+
+def _print_round_check(console: Console, done: int, wide: list, policy: "RoundPolicy") -> None:
+    """After each checked round of --rounds auto: which speedups are still wide, in one line."""
+    if wide:
+        worst = max(wide, key=lambda w: w.half_width)
+        console.print(f"  after {done} rounds: {len(wide)} speedup(s) wider than +-{policy.ci_target:.0%} "
+                      f"(widest: {escape(worst.describe())})", highlight=False)
 
 
 def _compiled_variants(wanted: list[tuple[str, dict]], compile_list: str, frameworks: list[str]) -> list[tuple[str, dict]]:

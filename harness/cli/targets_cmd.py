@@ -10,7 +10,8 @@ from rich.markup import escape
 from rich.table import Table
 
 from harness.cli.base import Command, add_data_dir_argument, make_console
-from harness.cli.compare_cmd import add_execution_arguments, check_execution_arguments, exit_status
+from harness.cli.compare_cmd import (add_execution_arguments, check_execution_arguments, exit_status,
+                                     print_rounds_outcome, wide_speedups)
 
 __all__ = ["TargetsCommand"]
 
@@ -33,7 +34,7 @@ class TargetsCommand(Command):
         parser.add_argument("--groups", default="", help="only these groups, comma-separated (default: all)")
         parser.add_argument("--steps", type=int, default=20, help="measured steps per cell")
         parser.add_argument("--threads", type=int, default=0, help="threads per measuring process (0: all cores)")
-        add_execution_arguments(parser, rounds=3)
+        add_execution_arguments(parser, time_budget_s=3600.0)
         parser.add_argument("--no-run", action="store_true", help="only evaluate the records already in --out")
         parser.add_argument("--out", default="results/targets.jsonl", help="JSON Lines file the records go to")
 
@@ -41,10 +42,10 @@ class TargetsCommand(Command):
         from harness.errors import SptxError
         from harness.records.store import ResultsStore
         from harness.report.targets import GROUPS, TARGETS, evaluate_targets
-        from harness.runner import make_cell, plan_rounds, run_cells
-        from harness.settings import RunSettings
+        from harness.runner import make_cell, run_rounds
+        from harness.settings import RunSettings, check_threads
 
-        check_execution_arguments(args)
+        policy = check_execution_arguments(args)
         if args.native:
             raise SptxError("--native does not apply: each target group sets its own mode (see --help)")
         wanted = [g.strip() for g in args.groups.split(",") if g.strip()]
@@ -53,6 +54,9 @@ class TargetsCommand(Command):
             raise SptxError(f"unknown group(s) {', '.join(unknown)}; known: {', '.join(g.name for g in GROUPS)}")
         groups = [g for g in GROUPS if not wanted or g.name in wanted]
         console = make_console()
+        check_threads(args.threads)
+        if args.no_run:
+            return _evaluate_recorded(args, groups, console)
         limit = None if args.memory_limit_mb is None else args.memory_limit_mb * 2**20
         settings = {g.name: RunSettings(**g.settings, dataset_sha256=_fingerprint(g.settings["dataset"], args.data_dir),
                                         steps=args.steps, threads=args.threads) for g in groups}
@@ -61,22 +65,62 @@ class TargetsCommand(Command):
                            measure_memory=not args.no_memory, **settings[g.name].to_dict())
                  for g in groups for framework, options in g.cells]
         store = ResultsStore(args.out)
-        if not args.no_run:
-            planned = plan_rounds(cells, args.rounds, 0)
-            console.print(f"{len(groups)} group(s), {len(cells)} cell(s) x {args.rounds} round(s)")
-            run_cells(planned, store, resume=args.resume, retry_failed=args.retry_failed,
-                      command_line=["sptx", *sys.argv[1:]], progress=True)
-        if args.no_run:  # whatever the file holds for these groups, from any commit (ratios pair within one)
-            group_keys = {s.key for s in settings.values()}
-            records = [r for r in store.records() if r.get("group_key") in group_keys]
-        else:
-            keys = {c.key for c in plan_rounds(cells, args.rounds, 0)}
-            records = [r for r in store.records() if r.get("cell_key") in keys]
+        console.print(f"{len(groups)} group(s), {len(cells)} cell(s) x {policy.describe()}")
+        outcome = run_rounds(cells, store, policy, wide_speedups(store, args.reference, policy.ci_target),
+                             resume=args.resume, retry_failed=args.retry_failed,
+                             command_line=["sptx", *sys.argv[1:]], progress=True)
+        keys = {c.key for c in outcome.planned}
+        records = [r for r in store.records() if r.get("cell_key") in keys]
+        print_rounds_outcome(outcome, policy, console)
         names = {g.name for g in groups}
         results = evaluate_targets(records, {name: s.key for name, s in settings.items()},
                                    [t for t in TARGETS if t.group in names], args.reference)
         _print_results(results, console)
         return exit_status(records, console) if records else 1
+
+
+def _evaluate_recorded(args: argparse.Namespace, groups: list, console) -> int:
+    """--no-run: evaluate the targets on the records already in --out, reading records only (no dataset)."""
+    from harness.records.store import read_records
+    from harness.report.targets import TARGETS, evaluate_targets
+    from harness.settings import RunSettings
+
+    settings = {g.name: RunSettings(**g.settings, steps=args.steps, threads=args.threads) for g in groups}
+    everything = read_records([args.out])
+    group_keys = _recorded_group_keys(everything, settings)
+    records = [r for r in everything if r.get("group_key") in set(group_keys.values())]
+    names = {g.name for g in groups}
+    results = evaluate_targets(records, group_keys, [t for t in TARGETS if t.group in names], args.reference)
+    _print_results(results, console)
+    return exit_status(records, console) if records else 1
+
+
+def _recorded_group_keys(records: list[dict], settings: dict) -> dict[str, str]:
+    """Each group's newest group_key among records whose settings equal the group's, whatever the hash of the
+    dataset files they were measured on: --no-run selects records without reading any dataset (from any
+    commit; ratios pair within one group_key)."""
+    from harness.errors import SptxError
+    from harness.settings import RunSettings
+
+    wanted = {name: _identity(s.to_dict()) for name, s in settings.items()}
+    keys: dict[str, str] = {}
+    for record in records:
+        raw = record.get("settings")
+        if not isinstance(raw, dict) or "group_key" not in record:
+            continue
+        try:
+            identity = _identity(RunSettings.from_dict(raw).to_dict())
+        except (SptxError, TypeError, ValueError):
+            continue
+        for name, want in wanted.items():
+            if identity == want:
+                keys[name] = record["group_key"]
+    return keys
+
+
+def _identity(settings: dict) -> dict:
+    """Settings without the dataset files' hash (derived from files --no-run does not read)."""
+    return {k: v for k, v in settings.items() if k != "dataset_sha256"}
 
 
 def _print_results(results, console) -> None:

@@ -8,10 +8,10 @@ import json
 import os
 import subprocess
 import sys
-import tempfile
 
 from harness.cli.base import Command, add_data_dir_argument, make_console
 from harness.errors import SptxError
+from harness.interrupts import Interrupted, signal_name_of, stop_worker
 from harness.settings import add_settings_arguments
 
 __all__ = ["TrainCommand", "parse_options"]
@@ -19,6 +19,23 @@ __all__ = ["TrainCommand", "parse_options"]
 # Run-identity fields that belong to step measurements, not to training: steps is derived (epochs x batches
 # per epoch) and there is no warm-up.
 _MEASUREMENT_ONLY = ("steps", "warmup")
+
+
+def _send_job(proc: subprocess.Popen, job) -> None:
+    """Write the job to the worker's stdin and close it; a worker that already ended simply does not read it."""
+    try:
+        proc.stdin.write(json.dumps(job.to_dict()).encode("utf-8"))
+        proc.stdin.close()
+    except BrokenPipeError:
+        pass
+
+
+def _last_record(out: str, start: int) -> dict | None:
+    """The last record appended to `out` after byte `start`, reading only what was appended."""
+    from harness.records.store import ResultsStore
+
+    records = ResultsStore(out).records_after(start)
+    return records[-1] if records else None
 
 
 def parse_options(items: list[str]) -> dict[str, object]:
@@ -66,11 +83,13 @@ class TrainCommand(Command):
         from baselines import get_framework
         from harness.cli.compare_cmd import check_device
         from harness.data import load_dataset
+        from harness.records.store import ResultsStore
         from harness.settings import settings_from_args
         from harness.spec import ModelConfig
         from harness.train import TrainingJob, TrainingSettings
 
         check_device(args.device)
+        start = ResultsStore(args.out).size()
         cls = get_framework(args.framework)
         options = cls.resolve_options(parse_options(args.option))
         training = settings_from_args(args, cls=TrainingSettings)
@@ -93,34 +112,40 @@ class TrainCommand(Command):
 
             record = train_and_append(job, args.out).to_dict()
         else:
-            record = self._run_isolated(job, args.out)
+            record = self._run_isolated(job, args.out, start)
         if record is None:
             raise SptxError(f"the training process ended without a record in {args.out}")
         self._summarise(record, console)
+        if record["status"] == "killed":
+            raise KeyboardInterrupt
         return 0 if record["status"] == "ok" else 1
 
     @staticmethod
-    def _run_isolated(job, out: str) -> dict | None:
-        """Run the job in a fresh process with the run's thread count and allocator; return its record."""
-        from harness.records.store import ResultsStore
-        from harness.runner.isolation import _die_with_parent
+    def _run_isolated(job, out: str, start: int) -> dict | None:
+        """Run the job in a fresh process with the run's thread count and allocator, the job on its stdin (no
+        file to leave behind); return the record it appended after byte `start` of `out`. SIGINT or SIGTERM
+        here is forwarded to it, so its killed record keeps the epochs done."""
+        from harness.runner.isolation import _start_worker
         from harness.runner.process_env import worker_environment
 
         env = worker_environment(os.environ, job.settings.threads, job.settings.allocator)
-        before = len(ResultsStore(out).records()) if os.path.exists(out) else 0
-        with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as fh:
-            json.dump(job.to_dict(), fh)
+        argv = [sys.executable, "-m", "harness.train.worker", "-", out]
+        if sys.stderr.isatty():
+            argv.append("--progress")
+        proc = subprocess.Popen(argv, env=env, stdin=subprocess.PIPE, preexec_fn=_start_worker)
         try:
-            argv = [sys.executable, "-m", "harness.train.worker", fh.name, out]
-            if sys.stderr.isatty():
-                argv.append("--progress")
-            done = subprocess.run(argv, env=env, preexec_fn=_die_with_parent)
-        finally:
-            os.unlink(fh.name)
-        if done.returncode == 2:
+            _send_job(proc, job)
+            proc.wait()
+        except KeyboardInterrupt as exc:
+            name = signal_name_of(exc)
+            stop_worker(proc, name)
+            record = _last_record(out, start)
+            if record is None:
+                raise Interrupted(name) from None
+            return record
+        if proc.returncode == 2:
             raise SptxError("training did not start (see the message above)")
-        records = ResultsStore(out).records() if os.path.exists(out) else []
-        return records[-1] if len(records) > before else None
+        return _last_record(out, start)
 
     @staticmethod
     def _summarise(record, console) -> None:

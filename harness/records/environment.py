@@ -88,9 +88,10 @@ def environment(seed: int, command_line: list[str] | None = None) -> dict[str, A
     }
 
 
-# Variables that change how a measuring process runs: threads, allocator, BLAS kernels.
+# Variables that change how a measuring process runs: threads and how idle ones wait, allocator, BLAS kernels.
 _RECORDED_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "GLIBC_TUNABLES",
-                       "LD_PRELOAD", "OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
+                       "LD_PRELOAD", "OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "OMP_WAIT_POLICY", "GOMP_SPINCOUNT",
+                       "OMP_PROC_BIND", "OMP_PLACES", "KMP_BLOCKTIME", "NUMBA_NUM_THREADS", "NUMBA_THREADING_LAYER")
 
 
 def _transparent_hugepages() -> str | None:

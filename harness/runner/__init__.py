@@ -2,6 +2,8 @@
 
 from harness.runner.cell import Cell, make_cell
 from harness.runner.isolation import run_cell_isolated
-from harness.runner.run import RunSummary, new_run_id, plan_rounds, run_cells
+from harness.runner.rounds import RoundPolicy, RoundsOutcome, WideRatio, parse_rounds, plan_rounds, run_rounds
+from harness.runner.run import RunSummary, new_run_id, run_cells
 
-__all__ = ["Cell", "RunSummary", "make_cell", "new_run_id", "plan_rounds", "run_cell_isolated", "run_cells"]
+__all__ = ["Cell", "RoundPolicy", "RoundsOutcome", "RunSummary", "WideRatio", "make_cell", "new_run_id", "parse_rounds",
+           "plan_rounds", "run_cell_isolated", "run_cells", "run_rounds"]

@@ -18,7 +18,7 @@ class Cell:
 
     `settings` identify the work (and the comparison group); `options` are the framework adapter's
     declared options, resolved with their defaults; `round` is which of `rounds` interleaved repetitions
-    this is. Limits and the data folder do not change what is measured, so they are not in the key.
+    this is (`rounds` 0: `--rounds auto`, the count not known in advance). Limits and the data folder do not change what is measured, so they are not in the key.
     """
 
     framework: str
@@ -62,8 +62,9 @@ class Cell:
     @property
     def label(self) -> str:
         s = self.settings
+        of = f"/{self.rounds}" if self.rounds else " (auto)"
         return (f"{self.framework_label} {s.model} {s.dataset} {s.device} d={s.dim} b={s.batch_size} "
-                f"round {self.round + 1}/{self.rounds}")
+                f"round {self.round + 1}{of}")
 
     def to_json(self) -> str:
         raw = asdict(self)

@@ -11,6 +11,7 @@ import tempfile
 from pathlib import Path
 
 from harness.errors import SptxError
+from harness.interrupts import FORWARD_GRACE_S, Interrupted, block_interrupts_in_child, signal_name_of, stop_worker
 from harness.records.schema import Record
 from harness.runner.cell import Cell
 from harness.runner.process_env import worker_environment
@@ -57,6 +58,27 @@ def _die_with_parent() -> None:
         pass
 
 
+def _start_worker() -> None:
+    """In the child before exec: die with the parent, and hold SIGINT/SIGTERM back until the worker records them."""
+    _die_with_parent()
+    block_interrupts_in_child()
+
+
+def _interrupted_record(proc: subprocess.Popen, out_path: Path, cell: Cell, run_id: str, signal_name: str,
+                        command_line: list[str] | None) -> Record:
+    """Forward the stop to the worker and return the record it wrote; a killed one made here if it wrote none."""
+    ended = stop_worker(proc, signal_name, group=True)
+    if out_path.exists():
+        try:
+            return Record(**json.loads(out_path.read_text(encoding="utf-8")))
+        except (OSError, ValueError, TypeError):
+            pass
+    message = f"interrupted by {signal_name}"
+    if not ended:
+        message += f"; the worker did not stop within {FORWARD_GRACE_S:g} s and was killed"
+    return base_record(cell, run_id, "killed", message, command_line=command_line)
+
+
 def _cgroup_oom_kills() -> int | None:
     """The cgroup's count of out-of-memory kills (cgroup v2 memory.events), None where unreadable."""
     try:
@@ -86,7 +108,8 @@ def _last_error_line(stderr: str) -> str:
 
 def run_cell_isolated(cell: Cell, run_id: str, command_line: list[str] | None = None,
                       python: str = sys.executable) -> Record:
-    """Measure `cell` in a child process; time-outs, crashes and kills become records with a message."""
+    """Measure `cell` in a child process; time-outs, crashes and kills become records with a message. SIGINT or
+    SIGTERM here is forwarded to the worker and raises Interrupted carrying the cell's killed record."""
     early = precheck(cell, run_id, command_line)
     if early is not None:
         return early
@@ -101,7 +124,7 @@ def run_cell_isolated(cell: Cell, run_id: str, command_line: list[str] | None = 
         proc = subprocess.Popen(
             [python, "-m", "harness.runner.worker", str(cell_path), str(out_path), run_id],
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env, start_new_session=True,
-            preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None,
+            preexec_fn=_start_worker if sys.platform.startswith("linux") else None,
         )
         oom_kills_before = _cgroup_oom_kills()
         try:
@@ -111,6 +134,9 @@ def run_cell_isolated(cell: Cell, run_id: str, command_line: list[str] | None = 
             proc.communicate()
             return base_record(cell, run_id, "timeout", f"exceeded the time limit of {cell.time_limit_s:g} s",
                                command_line=command_line)
+        except KeyboardInterrupt as exc:
+            name = signal_name_of(exc)
+            raise Interrupted(name, _interrupted_record(proc, out_path, cell, run_id, name, command_line)) from None
         except BaseException:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.communicate()

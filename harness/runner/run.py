@@ -5,15 +5,16 @@ from __future__ import annotations
 import datetime as _dt
 import sys
 import uuid
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Callable, Sequence
 
+from harness.interrupts import Interrupted
 from harness.records.schema import Record
 from harness.records.store import ResultsStore
 from harness.runner.cell import Cell
 from harness.runner.isolation import run_cell_isolated
 
-__all__ = ["RunSummary", "new_run_id", "plan_rounds", "run_cells"]
+__all__ = ["RunSummary", "new_run_id", "run_cells"]
 
 
 @dataclass(frozen=True)
@@ -26,24 +27,6 @@ class RunSummary:
 
 def new_run_id() -> str:
     return _dt.datetime.now(_dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ-") + uuid.uuid4().hex[:6]
-
-
-def plan_rounds(cells: Sequence[Cell], rounds: int, seed: int = 0) -> list[Cell]:
-    """`rounds` repetitions of `cells`, each round in a fresh seeded order, so that drift of the machine
-    (neighbours, thermal state, the allocator) falls on every framework alike. FLOPs and memory are
-    deterministic and measured in round 0 only."""
-    import random
-
-    rng = random.Random(seed)
-    planned: list[Cell] = []
-    for index in range(rounds):
-        order = list(cells)
-        if index > 0 or rounds > 1:
-            rng.shuffle(order)
-        for cell in order:
-            extra = {} if index == 0 else {"measure_flops": False, "measure_memory": False}
-            planned.append(replace(cell, round=index, rounds=rounds, **extra))
-    return planned
 
 
 def run_cells(cells: Sequence[Cell], store: ResultsStore, *, resume: bool = False, retry_failed: bool = False,
@@ -70,7 +53,12 @@ def run_cells(cells: Sequence[Cell], store: ResultsStore, *, resume: bool = Fals
         task = bar.add_task("", total=len(todo))
         for cell in todo:
             bar.update(task, description=cell.label)
-            record = runner(cell, run_id, command_line)
+            try:
+                record = runner(cell, run_id, command_line)
+            except Interrupted as stop:  # the cell in flight is recorded as killed before the run ends
+                if stop.record is not None:
+                    store.append(stop.record)
+                raise
             store.append(record)
             written.append(record)
             bar.advance(task)

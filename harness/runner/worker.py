@@ -257,26 +257,35 @@ def _count_flops(record: Record, cell: Cell, cfg, train, params, device, batch, 
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Read a cell, measure it, write its record as JSON; failures become records too."""
+    """Read a cell, measure it, write its record as JSON; failures and SIGINT/SIGTERM become records too."""
     import json
 
+    from harness.interrupts import (install_interrupt_handlers, interrupted_message, interrupts_blocked,
+                                    release_interrupts)
+
+    install_interrupt_handlers()
     argv = sys.argv[1:] if argv is None else argv
     cell_path, out_path, run_id = argv[0], argv[1], argv[2]
     command_line = json.loads(os.environ.get("SPTX_COMMAND_LINE", "null"))
     with open(cell_path, encoding="utf-8") as fh:
         cell = Cell.from_json(fh.read())
     try:
+        release_interrupts()
         record = measure_cell(cell, run_id, command_line)
+    except KeyboardInterrupt as exc:  # SIGINT or SIGTERM, forwarded by the parent
+        _unlimit_memory()
+        record = base_record(cell, run_id, "killed", interrupted_message(exc), command_line=command_line)
     except BaseException as exc:  # noqa: BLE001 - every failure must become a record
         status = classify_failure(exc)
         message = f"{type(exc).__name__}: {exc}".strip().splitlines()[0][:500] if str(exc) else type(exc).__name__
         traceback.print_exc(file=sys.stderr)
         _unlimit_memory()
         record = base_record(cell, run_id, status, message, command_line=command_line)
-    tmp = out_path + ".tmp"
-    with open(tmp, "w", encoding="utf-8") as fh:
-        json.dump(record.to_dict(), fh, default=str, allow_nan=False)
-    os.replace(tmp, out_path)
+    with interrupts_blocked():
+        tmp = out_path + ".tmp"
+        with open(tmp, "w", encoding="utf-8") as fh:
+            json.dump(record.to_dict(), fh, default=str, allow_nan=False)
+        os.replace(tmp, out_path)
     return 0
 
 

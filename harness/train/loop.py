@@ -65,19 +65,33 @@ def _new_record(job: TrainingJob, label: str, options: dict[str, Any]) -> Traini
 def run_training(job: TrainingJob, on_epoch: Callable[[EpochResult], None] | None = None) -> TrainingRecord:
     """Train `job.framework` epoch by epoch and return its complete record (status ok).
 
-    A failure inside the loop returns the record so far with status error (KeyboardInterrupt: killed),
-    so the caller can append it whole; bad input raises SptxError before any training.
+    A failure inside the loop returns the record so far with status error (SIGINT or SIGTERM at any point
+    after the record exists: killed, with the epochs done), so the caller can append it whole; bad input
+    raises SptxError before any training.
     """
     from baselines import get_framework
+    from harness.interrupts import interrupted_message, release_interrupts
+
+    cls = get_framework(job.framework)
+    options = cls.resolve_options(job.options)
+    record = _new_record(job, cls.label(options), options)
+    try:
+        release_interrupts()
+        _train(job, record, cls, options, on_epoch)
+    except KeyboardInterrupt as exc:
+        record.status, record.message = "killed", interrupted_message(exc)
+    return record
+
+
+def _train(job: TrainingJob, record: TrainingRecord, cls, options: dict[str, Any],
+           on_epoch: Callable[[EpochResult], None] | None) -> None:
+    """Load, build and train into `record`; failures in the loop become its status, interrupts propagate."""
     from harness.data import load_dataset
     from harness.evaluate import KnownTriples, rank_triples
     from harness.sampling import BatchStream, make_sampler
     from harness.spec import ModelConfig, TrainConfig, init_parameters
 
     s, t = job.settings, job.training
-    cls = get_framework(job.framework)
-    options = cls.resolve_options(job.options)
-    record = _new_record(job, cls.label(options), options)
     dataset = load_dataset(s.dataset, job.data_dir)
     if s.dataset_sha256 and dataset.content_sha256 and dataset.content_sha256 != s.dataset_sha256:
         raise SptxError(f"the files of {s.dataset} changed since the run was planned")
@@ -137,11 +151,9 @@ def run_training(job: TrainingJob, on_epoch: Callable[[EpochResult], None] | Non
         record.test, seconds = evaluate(dataset.test)
         record.eval_time_s += seconds
         record.status = "ok"
-    except KeyboardInterrupt:
-        record.status, record.message = "killed", "interrupted"
     except Exception as exc:  # noqa: BLE001 - every failure becomes the record's status and message
         from harness.runner.worker import classify_failure
 
         record.status, record.message = classify_failure(exc), f"{type(exc).__name__}: {exc}"
-    record.wall_time_s = time.perf_counter() - started
-    return record
+    finally:
+        record.wall_time_s = time.perf_counter() - started

@@ -1,7 +1,9 @@
 """The process a training run executes in: started by `sptx train` with the run's thread count and
 allocator in its environment (harness.runner.process_env), it trains and appends the one record.
 
-Usage (internal): python -m harness.train.worker JOB.json OUT.jsonl
+Usage (internal): python -m harness.train.worker JOB.json|- OUT.jsonl [--progress]   (`-`: the job on stdin)
+
+SIGINT or SIGTERM (forwarded by `sptx train`) ends the run as a `killed` record with the epochs done.
 """
 
 from __future__ import annotations
@@ -39,24 +41,30 @@ def train_and_append(job, out: str, progress: bool = True):
     return record
 
 
-def main(argv: list[str]) -> int:
-    from harness.errors import SptxError
+def _read_job(source: str):
+    """The job from a JSON file, or from stdin for `-` (how `sptx train` passes it: no file to leave behind)."""
     from harness.train.loop import TrainingJob
 
-    import signal
+    if source == "-":
+        return TrainingJob.from_dict(json.load(sys.stdin))
+    with open(source, encoding="utf-8") as fh:
+        return TrainingJob.from_dict(json.load(fh))
 
-    def stop(signum, frame):  # SIGTERM: end like Ctrl-C, so the epochs so far are recorded as killed
-        raise KeyboardInterrupt
 
-    signal.signal(signal.SIGTERM, stop)
-    job_path, out = argv[0], argv[1]
-    with open(job_path, encoding="utf-8") as fh:
-        job = TrainingJob.from_dict(json.load(fh))
+def main(argv: list[str]) -> int:
+    """Train the job and append its record; 2 when it could not start, 130 when stopped before any record."""
+    from harness.errors import SptxError
+    from harness.interrupts import install_interrupt_handlers
+
+    install_interrupt_handlers()
     try:
-        record = train_and_append(job, out, progress=sys.stderr.isatty() or len(argv) > 2)
+        job = _read_job(argv[0])
+        record = train_and_append(job, argv[1], progress=sys.stderr.isatty() or len(argv) > 2)
     except SptxError as exc:
         print(f"sptx train: error: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        return 130
     return 0 if record.status == "ok" else 1
 
 

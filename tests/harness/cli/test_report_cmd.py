@@ -64,3 +64,11 @@ def test_help_explains_the_command(capsys):
     assert exc.value.code == 0
     out = capsys.readouterr().out
     assert "--out" in out and "--title" in out and "README.md" in out
+
+
+def test_a_device_is_refused_in_one_line_without_reading_it(tmp_path, capsys):
+    from harness.cli import main as sptx
+
+    assert sptx(["report", "/dev/zero", "--out", str(tmp_path / "report")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == "sptx report: error: /dev/zero is a character device, not a regular results file"

@@ -65,3 +65,88 @@ def test_unknown_framework(tiny_graph_dir, tmp_path, capsys):
     args[args.index("sparse")] = "nope"
     assert main(args) == 2
     assert "unknown framework 'nope'" in capsys.readouterr().err
+
+
+def test_a_device_as_out_is_refused_before_anything_runs(tiny_graph_dir, capsys):
+    assert main(_args(tiny_graph_dir, "/dev/full")) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == "sptx train: error: /dev/full is a character device, not a regular results file"
+
+
+def test_more_threads_than_cores_is_a_one_line_error(tiny_graph_dir, tmp_path, capsys):
+    args = _args(tiny_graph_dir, tmp_path / "q.jsonl", "--in-process")
+    args[args.index("--threads") + 1] = "999"
+    assert main(args) == 2
+    err = capsys.readouterr().err.strip()
+    assert "--threads 999: this machine has" in err and len(err.splitlines()) == 1
+    assert not (tmp_path / "q.jsonl").exists()
+
+
+def _start_training(folder, out, tmpdir):
+    """`sptx train` for very many epochs in a real process, stderr on a terminal so it shows epoch progress."""
+    import fcntl
+    import os
+    import pty
+    import struct
+    import subprocess
+    import sys
+    import termios
+
+    args = _args(folder, out)
+    args[args.index("--epochs") + 1] = "1000000"
+    args[args.index("--eval-every") + 1] = "0"
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 120, 0, 0))  # tqdm draws nothing 0 wide
+    proc = subprocess.Popen([sys.executable, "-m", "harness.cli", *args], stdout=subprocess.PIPE, stderr=slave,
+                            env=dict(os.environ, TMPDIR=str(tmpdir)))
+    os.close(slave)
+    return proc, master
+
+
+def _read_until(master: int, pattern: str, seconds: float) -> str:
+    """What the terminal showed until `pattern` appeared (or `seconds` passed, or it closed)."""
+    import os
+    import re
+    import select
+    import time
+
+    text, deadline = "", time.monotonic() + seconds
+    while not re.search(pattern, text) and time.monotonic() < deadline:
+        if select.select([master], [], [], 0.2)[0]:
+            try:
+                chunk = os.read(master, 4096)
+            except OSError:
+                break
+            if not chunk:
+                break
+            text += chunk.decode("utf-8", "replace")
+    return text
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("signals", [("SIGINT",), ("SIGTERM",), ("SIGINT", "SIGINT")])
+def test_a_signal_to_the_parent_is_forwarded_and_the_epochs_done_are_recorded(tiny_graph_dir, tmp_path, signals):
+    import os
+    import signal
+
+    tmpdir = tmp_path / "tmp"
+    tmpdir.mkdir()
+    out = tmp_path / "q.jsonl"
+    proc, master = _start_training(tiny_graph_dir, out, tmpdir)
+    try:
+        shown = _read_until(master, r"\| *[1-9]\d*/1000000", 60)
+        assert proc.poll() is None, shown
+        for name in signals:
+            os.kill(proc.pid, getattr(signal, name))  # the parent only, not its process group
+        stdout, _ = proc.communicate(timeout=30)
+        shown += _read_until(master, r"(?!)", 2)  # the rest, until the terminal closes
+    finally:
+        proc.kill()
+        os.close(master)
+    assert proc.returncode == 130, shown
+    assert "Traceback" not in shown and "sptx train: interrupted" in shown
+    (record,) = [json.loads(line) for line in out.read_text().splitlines()]
+    assert record["status"] == "killed" and record["message"] == f"interrupted by {signals[0]}"
+    assert len(record["epochs"]) >= 1
+    assert b"killed" in stdout
+    assert not [p for p in tmpdir.iterdir() if p.suffix == ".json"]  # no job file left behind

@@ -96,3 +96,49 @@ def test_records_are_strict_json(tmp_path):
     text = store.path.read_text()
     assert "NaN" not in text and "Infinity" not in text
     assert json.loads(text)["time_ms"]["step"]["median"] is None
+
+
+@pytest.mark.parametrize("path", ["/dev/zero", "/dev/full"])
+def test_a_device_is_refused_on_read_without_reading_it(path):
+    from harness.errors import SptxError
+
+    with pytest.raises(SptxError, match=f"^{path} is a character device, not a regular results file$"):
+        read_records([path])
+    with pytest.raises(SptxError, match="character device"):
+        ResultsStore(path).records()
+    with pytest.raises(SptxError, match="character device"):
+        ResultsStore(path).size()
+
+
+def test_a_fifo_is_refused_on_read_and_write_without_blocking(tmp_path, capsys):
+    import os
+
+    from harness.errors import SptxError
+
+    fifo = tmp_path / "r.jsonl"
+    os.mkfifo(fifo)
+    with pytest.raises(SptxError, match="is a FIFO, not a regular results file"):
+        read_records([fifo])
+    with pytest.raises(SptxError, match=f"cannot write results to {fifo}: .* is a FIFO"):
+        ResultsStore(fifo).append(_record("sparse"))
+    assert '"framework": "sparse"' in capsys.readouterr().err
+
+
+def test_a_missing_file_is_created_on_write_and_refused_on_read(tmp_path):
+    from harness.errors import SptxError
+
+    store = ResultsStore(tmp_path / "new.jsonl")
+    assert store.size() == 0 and store.records() == []
+    with pytest.raises(SptxError, match="results file not found"):
+        read_records([store.path])
+    store.append(_record("sparse"))
+    assert len(store.records()) == 1
+
+
+def test_records_after_reads_only_what_was_appended(tmp_path):
+    store = ResultsStore(tmp_path / "r.jsonl")
+    store.append(_record("sparse"))
+    start = store.size()
+    assert store.records_after(start) == []
+    store.append(_record("gather"))
+    assert [r["framework"] for r in store.records_after(start)] == ["gather"]

@@ -166,3 +166,26 @@ def test_a_killed_run_resumes_with_every_cell_exactly_once(tmp_path):
     keys = [r["cell_key"] for r in records]
     assert len(keys) == len(set(keys)) == 4
     assert {r["framework"] for r in records} == {"test-slow", "gather", "sparse", "torchkge"}
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_a_signal_to_the_parent_records_the_cell_in_flight_as_killed(tmp_path, signum):
+    import psutil
+
+    out = tmp_path / "r.jsonl"
+    argv = [sys.executable, "-m", "harness.cli", "compare", "--dataset", "synthetic:WN18RR", "--dim", "8",
+            "--batch-size", "256", "--steps", "3", "--warmup", "1", "--no-flops", "--rounds", "1", "--out", str(out),
+            "--frameworks", "test-sleeps"]
+    proc = subprocess.Popen(argv, env=dict(os.environ, **PLUGIN_ENV), stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while proc.poll() is None and time.monotonic() < deadline and not any(
+            "harness.runner.worker" in child.cmdline() for child in psutil.Process(proc.pid).children()):
+        time.sleep(0.2)
+    os.kill(proc.pid, signum)  # the parent only: the worker runs in a session of its own
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 130, stderr
+    assert stderr.strip().splitlines()[-1] == "sptx compare: interrupted" and "Traceback" not in stderr
+    (record,) = ResultsStore(out).records()
+    assert record["status"] == "killed" and record["framework"] == "test-sleeps"
+    assert record["message"].startswith(f"interrupted by {signal.Signals(signum).name}")
