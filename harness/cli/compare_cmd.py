@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from harness.runner.rounds import RoundPolicy, RoundsOutcome, StabilityCheck
 
 __all__ = ["CompareCommand", "EXPLAIN_LABELS", "add_execution_arguments", "check_device", "check_execution_arguments",
-           "exit_status", "print_comparison", "print_rounds_outcome", "wide_speedups"]
+           "exit_status", "print_comparison", "print_rounds_outcome", "round_runner", "wide_speedups"]
 
 DEFAULT_FRAMEWORKS = "sparse,gather,torchkge,pyg,pykeen,dglke"
 FAILED_STATUSES = frozenset({"error", "timeout", "oom", "killed"})
@@ -53,6 +53,11 @@ def add_execution_arguments(parser: argparse.ArgumentParser, time_budget_s: floa
     parser.add_argument("--ci-target", type=float, default=0.05,
                         help="with --rounds auto: the widest 95%% CI half-width accepted, as a fraction of the "
                              "speedup (0.05 = +-5%%)")
+    parser.add_argument("--interleave", default="steps", choices=("steps", "processes"),
+                        help="how a round's frameworks share the machine: steps = every framework's process started "
+                             "together, their measured steps taken in turns (a machine that drifts within seconds "
+                             "drifts for all alike; needs every framework of a comparison in memory at once); "
+                             "processes = one process after another (default: steps)")
     parser.add_argument("--reference", default="sparse",
                         help="what speedups are relative to: a framework (its default options) or a label like "
                              "sparse[torch]")
@@ -78,6 +83,14 @@ def check_execution_arguments(args: argparse.Namespace) -> "RoundPolicy":
         raise SptxError("--memory-limit-mb must be at least 1")
     return RoundPolicy(fixed=parse_rounds(str(args.rounds)), min_rounds=args.min_rounds, max_rounds=args.max_rounds,
                        time_budget_s=args.time_budget, ci_target=args.ci_target)
+
+
+def round_runner(args: argparse.Namespace):
+    """What measures one round's cells: in lockstep (--interleave steps) or one process after another."""
+    from harness.runner.lockstep import run_cells_lockstep
+    from harness.runner.run import run_cells
+
+    return run_cells_lockstep if args.interleave == "steps" else run_cells
 
 
 def wide_speedups(store: "ResultsStore", reference: str, ci_target: float) -> "StabilityCheck":
@@ -306,7 +319,7 @@ class CompareCommand(Command):
         console.print(f"{settings.describe()}; {policy.describe()} x {len(cells)} framework cell(s)")
         store = ResultsStore(args.out)
         outcome = run_rounds(cells, store, policy, wide_speedups(store, args.reference, policy.ci_target),
-                             seed=settings.seed, resume=args.resume, retry_failed=args.retry_failed,
+                             run_cells=round_runner(args), seed=settings.seed, resume=args.resume, retry_failed=args.retry_failed,
                              command_line=["sptx", *sys.argv[1:]], progress=True,
                              on_round=lambda done, wide: _print_round_check(console, done, wide, policy))
         keys = {c.key for c in outcome.planned}

@@ -11,7 +11,7 @@ from rich.table import Table
 
 from harness.cli.base import Command, add_data_dir_argument, make_console
 from harness.cli.compare_cmd import (add_execution_arguments, check_execution_arguments, exit_status,
-                                     print_rounds_outcome, wide_speedups)
+                                     print_rounds_outcome, round_runner, wide_speedups)
 
 __all__ = ["TargetsCommand"]
 
@@ -67,7 +67,7 @@ class TargetsCommand(Command):
         store = ResultsStore(args.out)
         console.print(f"{len(groups)} group(s), {len(cells)} cell(s) x {policy.describe()}")
         outcome = run_rounds(cells, store, policy, wide_speedups(store, args.reference, policy.ci_target),
-                             resume=args.resume, retry_failed=args.retry_failed,
+                             run_cells=round_runner(args), resume=args.resume, retry_failed=args.retry_failed,
                              command_line=["sptx", *sys.argv[1:]], progress=True)
         keys = {c.key for c in outcome.planned}
         records = [r for r in store.records() if r.get("cell_key") in keys]

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 import psutil
 
-__all__ = ["LoadSnapshot", "NEIGHBOUR_CORES_LIMIT", "STEAL_LIMIT", "SYSTEM_TIME_LIMIT", "disturbed",
+__all__ = ["LoadSnapshot", "LoadWindows", "NEIGHBOUR_CORES_LIMIT", "STEAL_LIMIT", "SYSTEM_TIME_LIMIT", "disturbed",
            "load_between", "noisy_reasons", "snapshot"]
 
 # Thresholds above which a record is marked noisy (each a reason of its own).
@@ -57,6 +57,32 @@ def load_between(start: LoadSnapshot, end: LoadSnapshot) -> dict[str, float | No
         "neighbour_cores": max(others, 0.0) / wall,
         "seconds": wall,
     }
+
+
+class LoadWindows:
+    """The load over several separate windows (a lockstep worker's own steps, between which other workers of
+    the same comparison run): what load_between reports, summed over the windows only."""
+
+    def __init__(self) -> None:
+        self._windows: list[tuple[LoadSnapshot, LoadSnapshot]] = []
+
+    def add(self, start: LoadSnapshot, end: LoadSnapshot) -> None:
+        self._windows.append((start, end))
+
+    def as_dict(self) -> dict[str, float | None]:
+        if not self._windows:
+            return {}
+        wall = max(sum(e.wall - s.wall for s, e in self._windows), 1e-9)
+        total = max(sum(e.total - s.total for s, e in self._windows), 1e-9)
+        steal = sum(e.steal - s.steal for s, e in self._windows)
+        others = sum((e.system_busy - s.system_busy) - (e.own - s.own) for s, e in self._windows)
+        return {
+            "loadavg_1m_start": self._windows[0][0].loadavg_1m,
+            "loadavg_1m_end": self._windows[-1][1].loadavg_1m,
+            "steal_fraction": steal / total,
+            "neighbour_cores": max(others, 0.0) / wall,
+            "seconds": wall,
+        }
 
 
 def _disturbances(load: dict[str, float | None]) -> list[str]:

@@ -34,6 +34,8 @@ class Record:
     `load` holds the machine's load at the start and end of the measurement, and `noisy_reasons` why
     the record's times may be off (empty when none); `disturbed` is True when other processes or the
     hypervisor took CPU time meanwhile (such rounds are left out of speedups where undisturbed ones exist).
+    `interleave` says how the round's frameworks shared the machine: `processes` (one after another) or
+    `steps` (all started together, measured steps in turns; then `load` covers this cell's own steps only).
     `distributed` is None for single-process cells; a data-parallel run (`sptx distributed`) fills it with
     its world size, backend, exchange strategy, bytes per step and every rank's raw samples
     (harness/distributed/worker.py), and its `time_ms` has compute / communicate / adam beside the phases.
@@ -50,6 +52,7 @@ class Record:
     message: str = ""
     round: int = 0
     rounds: int = 1
+    interleave: str = "processes"
     dataset_kind: str = ""
     steps_measured: int = 0
     time_ms: dict[str, dict[str, float]] = field(default_factory=dict)

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 import os
+import select
 import signal
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 from harness.errors import SptxError
@@ -17,7 +19,7 @@ from harness.runner.cell import Cell
 from harness.runner.process_env import worker_environment
 from harness.runner.worker import base_record
 
-__all__ = ["run_cell_isolated", "precheck"]
+__all__ = ["WorkerProcess", "precheck", "run_cell_isolated", "start_worker"]
 
 
 def precheck(cell: Cell, run_id: str, command_line: list[str] | None) -> Record | None:
@@ -106,46 +108,137 @@ def _last_error_line(stderr: str) -> str:
     return lines[-1][:500] if lines else ""
 
 
+class WorkerProcess:
+    """One cell's measuring process, started with the run's thread count and allocator and the cell's time
+    limit as a deadline; `finish()` turns however it ended into exactly one record. With `lockstep`, two
+    pipes let a scheduler drive its measured steps one at a time (harness/runner/lockstep.py)."""
+
+    def __init__(self, cell: Cell, run_id: str, command_line: list[str] | None, env: dict[str, str],
+                 python: str = sys.executable, lockstep: bool = False) -> None:
+        self.cell, self.run_id, self.command_line = cell, run_id, command_line
+        self._tmp = tempfile.TemporaryDirectory(prefix="sptx-cell-")
+        tmp = Path(self._tmp.name)
+        cell_path, self.out_path, self._stderr_path = tmp / "cell.json", tmp / "record.json", tmp / "stderr.txt"
+        cell_path.write_text(cell.to_json(), encoding="utf-8")
+        argv = [python, "-m", "harness.runner.worker", str(cell_path), str(self.out_path), run_id]
+        child_fds: tuple[int, ...] = ()
+        self._commands: int | None = None
+        self._replies = None
+        if lockstep:
+            command_read, self._commands = os.pipe()
+            reply_read, reply_write = os.pipe()
+            child_fds = (command_read, reply_write)
+            argv += ["--lockstep", f"{command_read},{reply_write}"]
+            self._replies = os.fdopen(reply_read, "r", encoding="utf-8")
+        self.deadline = time.monotonic() + cell.time_limit_s
+        self._oom_kills_before = _cgroup_oom_kills()
+        with open(self._stderr_path, "w", encoding="utf-8") as stderr:
+            self.proc = subprocess.Popen(
+                argv, stdout=subprocess.DEVNULL, stderr=stderr, env=env, start_new_session=True, pass_fds=child_fds,
+                preexec_fn=_start_worker if sys.platform.startswith("linux") else None)
+        for fd in child_fds:
+            os.close(fd)
+
+    def remaining(self) -> float:
+        """Seconds left before the cell's time limit."""
+        return max(self.deadline - time.monotonic(), 0.0)
+
+    def send(self, command: str) -> bool:
+        """Write one lockstep command line; False when the worker has gone."""
+        try:
+            os.write(self._commands, (command + "\n").encode())
+            return True
+        except (BrokenPipeError, OSError):
+            return False
+
+    def receive(self) -> str | None:
+        """The worker's next lockstep reply line; None when it ended, or the time limit passed first."""
+        ready, _, _ = select.select([self._replies], [], [], self.remaining())
+        if not ready:
+            return None
+        line = self._replies.readline()
+        return line.strip() or None
+
+    def finish(self) -> Record:
+        """Wait for the process (until the deadline) and return its record, or one saying how it failed. An
+        interrupt while waiting leaves the worker to `interrupted()`."""
+        try:
+            self.proc.wait(timeout=self.remaining())
+        except subprocess.TimeoutExpired:
+            self.kill()
+            record = base_record(self.cell, self.run_id, "timeout",
+                                 f"exceeded the time limit of {self.cell.time_limit_s:g} s",
+                                 command_line=self.command_line)
+        else:
+            record = self._record_after_exit()
+        self.close()
+        return record
+
+    def _record_after_exit(self) -> Record:
+        if self.out_path.exists():
+            return Record(**json.loads(self.out_path.read_text(encoding="utf-8")))
+        if self.proc.returncode is not None and self.proc.returncode < 0:
+            status, message = _classify_kill(signal.Signals(-self.proc.returncode).name, self._oom_kills_before)
+        else:
+            stderr = self._stderr_path.read_text(encoding="utf-8", errors="replace")
+            status, message = "error", f"worker exited with {self.proc.returncode}: {_last_error_line(stderr)}"
+        return base_record(self.cell, self.run_id, status, message, command_line=self.command_line)
+
+    def interrupted(self, signal_name: str) -> Record:
+        """Forward a stop to the worker and return the record it wrote (a killed one made here if none)."""
+        try:
+            return _interrupted_record(self.proc, self.out_path, self.cell, self.run_id, signal_name,
+                                       self.command_line)
+        finally:
+            self.close()
+
+    def kill(self) -> None:
+        """SIGKILL the worker's whole process group and reap it."""
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+        self.proc.wait()
+
+    def close(self) -> None:
+        """Release the pipes and the temporary folder (the process must have ended)."""
+        for closing in (lambda: os.close(self._commands) if self._commands is not None else None,
+                        lambda: self._replies.close() if self._replies is not None else None):
+            try:
+                closing()
+            except OSError:
+                pass
+        self._commands, self._replies = None, None
+        self._tmp.cleanup()
+
+
+def start_worker(cell: Cell, run_id: str, command_line: list[str] | None, *, lockstep: bool = False,
+                 python: str = sys.executable) -> WorkerProcess | Record:
+    """The cell's worker process, or a record without spawning anything when it cannot run here."""
+    early = precheck(cell, run_id, command_line)
+    if early is not None:
+        return early
+    try:
+        env = worker_environment(os.environ, cell.settings.threads, cell.settings.allocator)
+    except SptxError as exc:
+        return base_record(cell, run_id, "unavailable", str(exc), command_line=command_line)
+    env["SPTX_COMMAND_LINE"] = json.dumps(command_line)
+    return WorkerProcess(cell, run_id, command_line, env, python, lockstep)
+
+
 def run_cell_isolated(cell: Cell, run_id: str, command_line: list[str] | None = None,
                       python: str = sys.executable) -> Record:
     """Measure `cell` in a child process; time-outs, crashes and kills become records with a message. SIGINT or
     SIGTERM here is forwarded to the worker and raises Interrupted carrying the cell's killed record."""
-    early = precheck(cell, run_id, command_line)
-    if early is not None:
-        return early
-    with tempfile.TemporaryDirectory(prefix="sptx-cell-") as tmp:
-        cell_path, out_path = Path(tmp, "cell.json"), Path(tmp, "record.json")
-        cell_path.write_text(cell.to_json(), encoding="utf-8")
-        try:
-            env = worker_environment(os.environ, cell.settings.threads, cell.settings.allocator)
-        except SptxError as exc:
-            return base_record(cell, run_id, "unavailable", str(exc), command_line=command_line)
-        env["SPTX_COMMAND_LINE"] = json.dumps(command_line)
-        proc = subprocess.Popen(
-            [python, "-m", "harness.runner.worker", str(cell_path), str(out_path), run_id],
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env, start_new_session=True,
-            preexec_fn=_start_worker if sys.platform.startswith("linux") else None,
-        )
-        oom_kills_before = _cgroup_oom_kills()
-        try:
-            _, stderr = proc.communicate(timeout=cell.time_limit_s)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.communicate()
-            return base_record(cell, run_id, "timeout", f"exceeded the time limit of {cell.time_limit_s:g} s",
-                               command_line=command_line)
-        except KeyboardInterrupt as exc:
-            name = signal_name_of(exc)
-            raise Interrupted(name, _interrupted_record(proc, out_path, cell, run_id, name, command_line)) from None
-        except BaseException:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.communicate()
-            raise
-        if out_path.exists():
-            raw = json.loads(out_path.read_text(encoding="utf-8"))
-            return Record(**raw)
-        if proc.returncode is not None and proc.returncode < 0:
-            status, message = _classify_kill(signal.Signals(-proc.returncode).name, oom_kills_before)
-        else:
-            status, message = "error", f"worker exited with {proc.returncode}: {_last_error_line(stderr)}"
-        return base_record(cell, run_id, status, message, command_line=command_line)
+    worker = start_worker(cell, run_id, command_line, python=python)
+    if isinstance(worker, Record):
+        return worker
+    try:
+        return worker.finish()
+    except KeyboardInterrupt as exc:
+        name = signal_name_of(exc)
+        raise Interrupted(name, worker.interrupted(name)) from None
+    except BaseException:
+        worker.kill()
+        worker.close()
+        raise

@@ -14,7 +14,7 @@ from harness.records.store import ResultsStore
 from harness.runner.cell import Cell
 from harness.runner.isolation import run_cell_isolated
 
-__all__ = ["RunSummary", "new_run_id", "run_cells"]
+__all__ = ["RunSummary", "new_run_id", "progress_bar", "run_cells"]
 
 
 @dataclass(frozen=True)
@@ -29,6 +29,15 @@ def new_run_id() -> str:
     return _dt.datetime.now(_dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ-") + uuid.uuid4().hex[:6]
 
 
+def progress_bar(enabled: bool):
+    """The cells progress bar of a run (rich): done / total, the cell in flight, elapsed time and ETA."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+    columns = (TextColumn("[bold]cells"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.description}"),
+               TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn())
+    return Progress(*columns, disable=not enabled, transient=False)
+
+
 def run_cells(cells: Sequence[Cell], store: ResultsStore, *, resume: bool = False, retry_failed: bool = False,
               run_id: str | None = None,
               command_line: list[str] | None = None, progress: bool = True,
@@ -39,17 +48,13 @@ def run_cells(cells: Sequence[Cell], store: ResultsStore, *, resume: bool = Fals
     only those whose record is final: ok, unsupported, unavailable). Interrupting loses only the cell
     in flight.
     """
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
-
     run_id = run_id or new_run_id()
     command_line = command_line if command_line is not None else sys.argv
     done = store.completed_keys(retry_failed) if resume else set()
     todo = [c for c in cells if c.key not in done]
     skipped = tuple(c for c in cells if c.key in done)
     written: list[Record] = []
-    columns = (TextColumn("[bold]cells"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.description}"),
-               TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn())
-    with Progress(*columns, disable=not progress, transient=False) as bar:
+    with progress_bar(progress) as bar:
         task = bar.add_task("", total=len(todo))
         for cell in todo:
             bar.update(task, description=cell.label)

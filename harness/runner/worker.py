@@ -1,6 +1,7 @@
 """Measure one cell in this process: load, build the framework step, drive warm-up and measured
 steps with the timing / CPU / page-fault / RSS probes, then (round 0 only) memory and FLOPs.
-Run as `python -m harness.runner.worker CELL.json OUT.json RUN_ID` by the isolation layer, whose
+Run as `python -m harness.runner.worker CELL.json OUT.json RUN_ID [--lockstep READ_FD,WRITE_FD]` by the isolation
+layer, whose
 environment already fixes the thread count and the allocator (harness/runner/process_env.py).
 """
 
@@ -141,7 +142,8 @@ def step_notes(cell: Cell, step: Any) -> list[str]:
     return notes
 
 
-def measure_steps(record: Record, step: Any, batches: Any, cell: Cell, device: torch.device) -> None:
+def measure_steps(record: Record, step: Any, batches: Any, cell: Cell, device: torch.device,
+                  gate: Any = None) -> None:
     """Warm-up, then the measured steps with the RSS, CPU/page-fault and clock probes (the clock closest
     to the phases), the machine's load around them, and on CUDA the un-instrumented event-timed steps."""
     from harness.measure import load as machine_load
@@ -153,9 +155,16 @@ def measure_steps(record: Record, step: Any, batches: Any, cell: Cell, device: t
     warm_rss = RssProbe()
     drive_steps(step, batches, s.warmup, [warm_rss])
     rss, resources, timer = RssProbe(), ResourceProbe(), PhaseTimer(monotonic_clock(device))
-    before = machine_load.snapshot()
-    drive_steps(step, batches, s.steps, [rss, resources, timer])
-    record.load = machine_load.load_between(before, machine_load.snapshot())
+    if gate is not None:  # lockstep: each measured step waits for its turn (harness/runner/lockstep.py)
+        gate.ready()
+        drive_steps(step, gate.turns(batches), s.steps, [gate, rss, resources, timer])
+        record.load = gate.load.as_dict()
+        record.interleave = "steps"
+        gate.wait_turn_to_finish()
+    else:
+        before = machine_load.snapshot()
+        drive_steps(step, batches, s.steps, [rss, resources, timer])
+        record.load = machine_load.load_between(before, machine_load.snapshot())
     if device.type == "cuda":
         events = CudaEventTimer(device)
         drive_steps(step, batches, s.steps, [events])
@@ -191,8 +200,9 @@ def _fill_epoch_time(record: Record, stream: Any) -> None:
         record.epoch_time_extrapolated = True
 
 
-def measure_cell(cell: Cell, run_id: str, command_line: list[str] | None = None) -> Record:
-    """Run the cell here and return its record (status 'ok', or the failure it met)."""
+def measure_cell(cell: Cell, run_id: str, command_line: list[str] | None = None, gate: Any = None) -> Record:
+    """Run the cell here and return its record (status 'ok', or the failure it met); with a lockstep `gate`,
+    the measured steps take turns with the other workers of the comparison."""
     from harness.measure.model_flops import model_flops_per_step
     from harness.measure.roofline import min_bytes_per_step, triad_bandwidth
 
@@ -207,7 +217,7 @@ def measure_cell(cell: Cell, run_id: str, command_line: list[str] | None = None)
     step = build_step(cell, work.cfg, work.train, work.params, device)
     notes = step_notes(cell, step)
     batches = iter(work.stream)
-    measure_steps(record, step, batches, cell, device)
+    measure_steps(record, step, batches, cell, device, gate)
     _fill_epoch_time(record, work.stream)
     assert s.dissimilarity is not None
     record.flops_model = model_flops_per_step(s.model, s.dissimilarity, s.dim, s.rel_dim, s.batch_size,
@@ -266,12 +276,17 @@ def main(argv: list[str] | None = None) -> int:
     install_interrupt_handlers()
     argv = sys.argv[1:] if argv is None else argv
     cell_path, out_path, run_id = argv[0], argv[1], argv[2]
+    gate = None
+    if len(argv) > 4 and argv[3] == "--lockstep":
+        from harness.runner.lockstep import LockstepGate
+
+        gate = LockstepGate.from_fds(argv[4])
     command_line = json.loads(os.environ.get("SPTX_COMMAND_LINE", "null"))
     with open(cell_path, encoding="utf-8") as fh:
         cell = Cell.from_json(fh.read())
     try:
         release_interrupts()
-        record = measure_cell(cell, run_id, command_line)
+        record = measure_cell(cell, run_id, command_line, gate)
     except KeyboardInterrupt as exc:  # SIGINT or SIGTERM, forwarded by the parent
         _unlimit_memory()
         record = base_record(cell, run_id, "killed", interrupted_message(exc), command_line=command_line)
