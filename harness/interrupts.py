@@ -80,12 +80,19 @@ def restore_handlers(previous: dict[int, Any]) -> None:
 
 @contextlib.contextmanager
 def interrupts_blocked() -> Iterator[None]:
-    """Hold SIGINT and SIGTERM back (pending, not lost) while a record is written, so no signal tears it."""
-    previous = signal.pthread_sigmask(signal.SIG_BLOCK, INTERRUPT_SIGNALS)
+    """Hold SIGINT and SIGTERM back (pending, not lost) while a record is written, so no signal tears it.
+    Masking covers this thread only; in a process with other threads (OpenMP's) the kernel may hand the
+    signal to one of them, so the Python handlers also defer it, and it is raised again after the block."""
+    pending: list[int] = []
+    previous_mask = signal.pthread_sigmask(signal.SIG_BLOCK, INTERRUPT_SIGNALS)
+    previous = _set_handlers(lambda signum, frame: pending.append(signum))
     try:
         yield
     finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+        restore_handlers(previous)
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous_mask)
+        if pending:
+            signal.raise_signal(pending[0])
 
 
 def block_interrupts_in_child() -> None:

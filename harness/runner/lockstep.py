@@ -5,27 +5,17 @@ order per step), so a framework's steps and the reference's are minutes apart no
 Why: on a shared machine a step's time drifts by +-15% within seconds (measured in one process, the same
 batch over and over: 3-second medians 24.6-37.5 ms), so frameworks measured one after another in
 separate minutes see different machines. In turns they see the same one, and that drift cancels in the
-per-round ratio. Only one worker computes at a time; the others wait on a pipe (no CPU). After each step a
-worker pauses `SETTLE_S` before handing over, so its idle OpenMP threads stop spinning first. After the
-measured steps the workers run their FLOPs and memory passes one at a time.
-
-Protocol on two pipes (parent -> worker commands, worker -> parent replies), one word per line: the worker
-says `ready` after its warm-up; each `step` is answered `done` after one measured step; `finish` lets it
-go on to its unmeasured passes and write its record.
+per-round ratio. Only one worker computes at a time; the others wait on a pipe (no CPU). The worker's side
+is harness/runner/gate.py. After the measured steps the workers run their FLOPs and memory passes one
+at a time.
 """
 
 from __future__ import annotations
 
-import os
 import random
-import time
-from typing import IO, Any, Iterator, Sequence
-
-import torch
+from typing import Sequence
 
 from harness.interrupts import Interrupted, signal_name_of
-from harness.measure import load as machine_load
-from harness.measure.driver import Probe
 from harness.records.schema import Record
 from harness.records.store import ResultsStore
 from harness.runner.cell import Cell
@@ -33,60 +23,9 @@ from harness.runner.isolation import WorkerProcess, start_worker
 from harness.runner.run import RunSummary, new_run_id, progress_bar
 from harness.settings import stable_key
 
-__all__ = ["INTERLEAVE_MODES", "LockstepGate", "SETTLE_S", "run_cells_lockstep"]
+__all__ = ["INTERLEAVE_MODES", "run_cells_lockstep"]
 
 INTERLEAVE_MODES: tuple[str, ...] = ("steps", "processes")
-SETTLE_S = 0.025  # a worker's pause after its step: torch's idle OpenMP threads spun 8-12 ms here before sleeping
-
-
-class LockstepGate(Probe):
-    """The worker's side: wait for `step` before drawing each measured step's batch (`turns`), answer `done`
-    after the step, and keep the machine's load over its own steps only (other workers of the group run
-    between them, by design)."""
-
-    def __init__(self, commands: IO[str], replies: IO[str], settle_s: float = SETTLE_S) -> None:
-        self._commands, self._replies, self._settle_s = commands, replies, settle_s
-        self.load = machine_load.LoadWindows()
-        self._start: machine_load.LoadSnapshot | None = None
-
-    @classmethod
-    def from_fds(cls, spec: str) -> "LockstepGate":
-        """From the worker's `--lockstep READ_FD,WRITE_FD` argument."""
-        read_fd, write_fd = (int(x) for x in spec.split(","))
-        return cls(os.fdopen(read_fd, "r", encoding="utf-8"), os.fdopen(write_fd, "w", encoding="utf-8"))
-
-    def _say(self, word: str) -> None:
-        self._replies.write(word + "\n")
-        self._replies.flush()
-
-    def _expect(self, word: str) -> None:
-        line = self._commands.readline().strip()
-        if line != word:
-            raise RuntimeError(f"lockstep: expected {word!r} from the scheduler, got {line or 'end of input'!r}")
-
-    def ready(self) -> None:
-        """Warm-up is done: wait for turns."""
-        self._say("ready")
-
-    def turns(self, batches: Iterator[Any]) -> Iterator[Any]:
-        """`batches`, each drawn only once this worker's turn has come: drawing one (sampling negatives) is
-        work too, and must not run beside another worker's measured step."""
-        while True:
-            self._expect("step")
-            yield next(batches)
-
-    def step_start(self, index: int) -> None:
-        self._start = machine_load.snapshot()
-
-    def step_end(self, index: int, loss: torch.Tensor | None) -> None:
-        assert self._start is not None
-        self.load.add(self._start, machine_load.snapshot())
-        time.sleep(self._settle_s)
-        self._say("done")
-
-    def wait_turn_to_finish(self) -> None:
-        """Block until the scheduler lets this worker run its unmeasured passes (one worker at a time)."""
-        self._expect("finish")
 
 
 def _drive_group(workers: list[WorkerProcess], rng: random.Random) -> None:

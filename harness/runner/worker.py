@@ -18,12 +18,13 @@ from typing import Any
 
 import torch
 
+from harness.errors import SptxError
 from harness.records.environment import environment
 from harness.records.schema import Record
 from harness.runner.cell import Cell
 
 __all__ = ["Workload", "base_record", "classify_failure", "main", "measure_cell", "measure_steps",
-           "prepare_workload", "step_notes"]
+           "prepare_workload", "step_notes", "workload_for"]
 
 
 def base_record(cell: Cell, run_id: str, status: str, message: str = "", *, dataset_kind: str | None = None,
@@ -104,23 +105,30 @@ class Workload:
 
 
 def prepare_workload(cell: Cell) -> Workload:
-    """Load the dataset (checking it is the one the run identified) and build everything a step needs."""
+    """Load the cell's dataset (checking it is the one the run identified) and build everything a step needs."""
+    return workload_for(cell.settings, cell.data_dir)
+
+
+def workload_for(s: Any, data_dir: str | None, **train_options: Any) -> Workload:
+    """The workload of RunSettings `s`: the dataset (checked against the run's content hash and batch size),
+    the model and training configs (`train_options`: margin, lr, weight_decay of `sptx train`), the batch
+    stream and the seeded initial parameters; shared by measurement, training and distributed workers."""
     from harness.data import load_dataset
     from harness.sampling import BatchStream, make_sampler
     from harness.spec import ModelConfig, TrainConfig, init_parameters
 
-    s = cell.settings
-    dataset = load_dataset(s.dataset, cell.data_dir)
+    dataset = load_dataset(s.dataset, data_dir)
     actual = getattr(dataset, "content_sha256", "")
     if s.dataset_sha256 and actual and actual != s.dataset_sha256:
-        raise RuntimeError(f"the files of {s.dataset} changed since the run started (sha256 {actual[:12]}, "
-                           f"expected {s.dataset_sha256[:12]})")
+        raise SptxError(f"the files of {s.dataset} changed since the run started (sha256 {actual[:12]}, "
+                        f"expected {s.dataset_sha256[:12]})")
     if s.batch_size > dataset.train.shape[0]:
-        raise ValueError(f"batch size {s.batch_size} is larger than the {dataset.train.shape[0]} training "
-                         f"triples of {s.dataset}")
+        raise SptxError(f"batch size {s.batch_size} is larger than the {dataset.train.shape[0]} training "
+                        f"triples of {s.dataset}")
     cfg = ModelConfig(s.model, dataset.n_entities, dataset.n_relations, s.dim, rel_dim=s.rel_dim,
                       dissimilarity=s.dissimilarity)
-    train = TrainConfig(num_negatives=s.num_negatives, sampler=s.sampler, seed=s.seed, optimizer=s.optimizer)
+    train = TrainConfig(num_negatives=s.num_negatives, sampler=s.sampler, seed=s.seed, optimizer=s.optimizer,
+                        **train_options)
     sampler = make_sampler(s.sampler, dataset.train, dataset.n_entities, dataset.n_relations)
     stream = BatchStream(dataset.train, s.batch_size, sampler, s.num_negatives, s.seed)
     return Workload(dataset, cfg, train, stream, init_parameters(cfg, seed=s.seed))
@@ -278,7 +286,7 @@ def main(argv: list[str] | None = None) -> int:
     cell_path, out_path, run_id = argv[0], argv[1], argv[2]
     gate = None
     if len(argv) > 4 and argv[3] == "--lockstep":
-        from harness.runner.lockstep import LockstepGate
+        from harness.runner.gate import LockstepGate
 
         gate = LockstepGate.from_fds(argv[4])
     command_line = json.loads(os.environ.get("SPTX_COMMAND_LINE", "null"))

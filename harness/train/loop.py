@@ -86,31 +86,21 @@ def run_training(job: TrainingJob, on_epoch: Callable[[EpochResult], None] | Non
 def _train(job: TrainingJob, record: TrainingRecord, cls, options: dict[str, Any],
            on_epoch: Callable[[EpochResult], None] | None) -> None:
     """Load, build and train into `record`; failures in the loop become its status, interrupts propagate."""
-    from harness.data import load_dataset
     from harness.evaluate import KnownTriples, rank_triples
-    from harness.sampling import BatchStream, make_sampler
-    from harness.spec import ModelConfig, TrainConfig, init_parameters
+    from harness.measure.driver import drive_step
+    from harness.runner.worker import workload_for
 
     s, t = job.settings, job.training
-    dataset = load_dataset(s.dataset, job.data_dir)
-    if s.dataset_sha256 and dataset.content_sha256 and dataset.content_sha256 != s.dataset_sha256:
-        raise SptxError(f"the files of {s.dataset} changed since the run was planned")
+    work = workload_for(s, job.data_dir, margin=t.margin, lr=t.lr, weight_decay=t.weight_decay)
+    dataset, cfg = work.dataset, work.cfg
     record.dataset_kind = dataset.kind
-    cfg = ModelConfig(s.model, dataset.n_entities, dataset.n_relations, s.dim, rel_dim=s.rel_dim,
-                      dissimilarity=s.dissimilarity)
     reason = cls.unsupported_reason(cfg) or cls.unavailable_reason_for(options)
     if reason:
         raise SptxError(reason)
-    if s.batch_size > dataset.train.shape[0]:
-        raise SptxError(f"--batch-size {s.batch_size} is larger than the {dataset.train.shape[0]} training triples")
-    train_cfg = TrainConfig(margin=t.margin, lr=t.lr, weight_decay=t.weight_decay, num_negatives=s.num_negatives,
-                            sampler=s.sampler, seed=s.seed, optimizer=s.optimizer)
     device = torch.device(s.device)
-    step = cls.build(cfg, train_cfg, init_parameters(cfg, seed=s.seed), device, options, native=s.mode == "native")
-    sampler = make_sampler(s.sampler, dataset.train, dataset.n_entities, dataset.n_relations)
-    stream = BatchStream(dataset.train, s.batch_size, sampler, s.num_negatives, s.seed)
-    batches = iter(stream)
-    record.batches_per_epoch = stream.batches_per_epoch()
+    step = cls.build(cfg, work.train, work.params, device, options, native=s.mode == "native")
+    batches = iter(work.stream)
+    record.batches_per_epoch = work.stream.batches_per_epoch()
     known = KnownTriples.from_splits([dataset.train, dataset.valid, dataset.test], dataset.n_entities,
                                      dataset.n_relations)
     valid = dataset.valid
@@ -129,10 +119,8 @@ def _train(job: TrainingJob, record: TrainingRecord, cls, options: dict[str, Any
             start = time.perf_counter()
             loss_sum = 0.0
             for _ in range(record.batches_per_epoch):
-                prepared = step.prepare(next(batches))
-                loss = step.forward(prepared)
-                step.backward(loss)
-                step.optimizer_step()
+                loss = drive_step(step, next(batches)).loss
+                assert loss is not None
                 loss_sum += float(loss.detach())
             _synchronize(device)
             seconds = time.perf_counter() - start

@@ -11,7 +11,7 @@ import pytest
 from harness.cli import main
 from harness.measure import load as machine_load
 from harness.measure.driver import drive_steps
-from harness.runner.lockstep import LockstepGate
+from harness.runner.gate import LockstepGate
 
 
 class CountingBatches:
