@@ -97,6 +97,7 @@ def wide_speedups(store: "ResultsStore", reference: str, ci_target: float) -> "S
     """The check `--rounds auto` runs after each round: the speedups among the planned cells' records whose
     95% CI is wider than `ci_target` of the median, or that rest on fewer than 3 rounds. Failed cells
     (never a ratio) are not waited for."""
+    from harness.measure.timing import RatioStats
     from harness.report.tables import comparison_table
     from harness.runner.rounds import WideRatio
 
@@ -111,10 +112,10 @@ def wide_speedups(store: "ResultsStore", reference: str, ci_target: float) -> "S
             median = row["speedup_of_sparse"]
             if median is None or median != median:
                 continue
-            ratio = WideRatio(str(row["label"]), float(median), float(row["speedup_ci_low"]),
-                              float(row["speedup_ci_high"]), int(row["speedup_rounds"]))
-            if ratio.rounds < 3 or ratio.half_width > ci_target:
-                wide.append(ratio)
+            stats = RatioStats(float(median), float(row["speedup_ci_low"]), float(row["speedup_ci_high"]),
+                               int(row["speedup_rounds"]))
+            if stats.wider_than(ci_target):
+                wide.append(WideRatio(str(row["label"]), stats))
         return wide
 
     return check
@@ -342,7 +343,7 @@ class CompareCommand(Command):
 def _print_round_check(console: Console, done: int, wide: list, policy: "RoundPolicy") -> None:
     """After each checked round of --rounds auto: which speedups are still wide, in one line."""
     if wide:
-        worst = max(wide, key=lambda w: w.half_width)
+        worst = max(wide, key=lambda w: w.stats.half_width)
         console.print(f"  after {done} rounds: {len(wide)} speedup(s) wider than +-{policy.ci_target:.0%} "
                       f"(widest: {escape(worst.describe())})", highlight=False)
 

@@ -47,21 +47,15 @@ def snapshot() -> LoadSnapshot:
 
 def load_between(start: LoadSnapshot, end: LoadSnapshot) -> dict[str, float | None]:
     """Load average at both ends, steal fraction, and cores other processes kept busy in between."""
-    wall = max(end.wall - start.wall, 1e-9)
-    total = max(end.total - start.total, 1e-9)
-    others = (end.system_busy - start.system_busy) - (end.own - start.own)
-    return {
-        "loadavg_1m_start": start.loadavg_1m,
-        "loadavg_1m_end": end.loadavg_1m,
-        "steal_fraction": (end.steal - start.steal) / total,
-        "neighbour_cores": max(others, 0.0) / wall,
-        "seconds": wall,
-    }
+    window = LoadWindows()
+    window.add(start, end)
+    return window.as_dict()
 
 
 class LoadWindows:
-    """The load over several separate windows (a lockstep worker's own steps, between which other workers of
-    the same comparison run): what load_between reports, summed over the windows only."""
+    """The load over one or several separate windows (a lockstep worker's own steps, between which other
+    workers of the same comparison run): load average at the ends, steal fraction, and the cores other
+    processes kept busy, summed over the windows only."""
 
     def __init__(self) -> None:
         self._windows: list[tuple[LoadSnapshot, LoadSnapshot]] = []

@@ -75,10 +75,15 @@ class RatioStats:
         """The CI's larger distance from the median, as a fraction of the median."""
         return max(self.median - self.ci_low, self.ci_high - self.median) / self.median
 
+    def wider_than(self, fraction: float) -> bool:
+        """True when the CI reaches further than `fraction` of the ratio on either side, or rests on fewer
+        than 3 rounds."""
+        return self.rounds < 3 or self.half_width > fraction
+
     @property
     def noisy(self) -> bool:
         """True when the CI is wider than +-10% of the ratio, or rests on fewer than 3 rounds."""
-        return self.rounds < 3 or self.half_width > NOISY_CI_HALF_WIDTH
+        return self.wider_than(NOISY_CI_HALF_WIDTH)
 
 
 def ratio_stats(ratios: Sequence[float], seed: int = 0) -> RatioStats | None:

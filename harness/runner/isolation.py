@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import select
@@ -13,7 +14,8 @@ import time
 from pathlib import Path
 
 from harness.errors import SptxError
-from harness.interrupts import FORWARD_GRACE_S, Interrupted, block_interrupts_in_child, signal_name_of, stop_worker
+from harness.interrupts import (FORWARD_GRACE_S, Interrupted, block_interrupts_in_child, interrupts_blocked,
+                                signal_name_of, stop_worker)
 from harness.records.schema import Record
 from harness.runner.cell import Cell
 from harness.runner.process_env import worker_environment
@@ -202,12 +204,11 @@ class WorkerProcess:
 
     def close(self) -> None:
         """Release the pipes and the temporary folder (the process must have ended)."""
-        for closing in (lambda: os.close(self._commands) if self._commands is not None else None,
-                        lambda: self._replies.close() if self._replies is not None else None):
-            try:
-                closing()
-            except OSError:
-                pass
+        if self._commands is not None:
+            with contextlib.suppress(OSError):
+                os.close(self._commands)
+        if self._replies is not None:
+            self._replies.close()
         self._commands, self._replies = None, None
         self._tmp.cleanup()
 
@@ -230,15 +231,20 @@ def run_cell_isolated(cell: Cell, run_id: str, command_line: list[str] | None = 
                       python: str = sys.executable) -> Record:
     """Measure `cell` in a child process; time-outs, crashes and kills become records with a message. SIGINT or
     SIGTERM here is forwarded to the worker and raises Interrupted carrying the cell's killed record."""
-    worker = start_worker(cell, run_id, command_line, python=python)
-    if isinstance(worker, Record):
-        return worker
+    worker: WorkerProcess | Record | None = None
     try:
+        with interrupts_blocked():  # a stop arriving as the process starts is taken once `worker` is set
+            worker = start_worker(cell, run_id, command_line, python=python)
+        if isinstance(worker, Record):
+            return worker
         return worker.finish()
     except KeyboardInterrupt as exc:
+        if not isinstance(worker, WorkerProcess):
+            raise
         name = signal_name_of(exc)
         raise Interrupted(name, worker.interrupted(name)) from None
     except BaseException:
-        worker.kill()
-        worker.close()
+        if isinstance(worker, WorkerProcess):
+            worker.kill()
+            worker.close()
         raise

@@ -13,14 +13,14 @@ at a time.
 from __future__ import annotations
 
 import random
-from typing import Sequence
+from typing import Callable, Sequence
 
-from harness.interrupts import Interrupted, signal_name_of
+from harness.interrupts import Interrupted, interrupts_blocked, signal_name_of
 from harness.records.schema import Record
 from harness.records.store import ResultsStore
 from harness.runner.cell import Cell
 from harness.runner.isolation import WorkerProcess, start_worker
-from harness.runner.run import RunSummary, new_run_id, progress_bar
+from harness.runner.run import RunSummary, new_run_id, progress_bar, split_done
 from harness.settings import stable_key
 
 __all__ = ["INTERLEAVE_MODES", "run_cells_lockstep"]
@@ -45,32 +45,25 @@ def _drive_group(workers: list[WorkerProcess], rng: random.Random) -> None:
                 live.remove(worker)
 
 
-def _finish_one_at_a_time(workers: list[WorkerProcess], store: ResultsStore, written: list[Record], bar, task) -> None:
-    """Let each worker run its unmeasured passes and write its record, one after another."""
-    for worker in list(workers):
-        worker.send("finish")
-        record = worker.finish()
-        workers.remove(worker)
-        store.append(record)
-        written.append(record)
-        bar.advance(task)
-
-
 def _run_group(cells: Sequence[Cell], store: ResultsStore, run_id: str, command_line: list[str] | None,
-               rng: random.Random, written: list[Record], bar, task) -> None:
-    """One comparison group of one round in lockstep; every cell ends as exactly one appended record."""
+               rng: random.Random, keep: Callable[[Record], None]) -> None:
+    """One comparison group of one round in lockstep; every cell ends as exactly one record given to `keep`.
+    After the measured steps each worker runs its unmeasured passes and writes its record, one at a time."""
     workers: list[WorkerProcess] = []
     try:
         for cell in cells:
-            started = start_worker(cell, run_id, command_line, lockstep=True)
+            with interrupts_blocked():  # a stop arriving as the process starts still finds it in `workers`
+                started = start_worker(cell, run_id, command_line, lockstep=True)
+                if isinstance(started, WorkerProcess):
+                    workers.append(started)
             if isinstance(started, Record):
-                store.append(started)
-                written.append(started)
-                bar.advance(task)
-            else:
-                workers.append(started)
+                keep(started)
         _drive_group(workers, rng)
-        _finish_one_at_a_time(workers, store, written, bar, task)
+        while workers:  # a worker leaves the list only once finished, so an interrupt still records it
+            workers[0].send("finish")
+            record = workers[0].finish()
+            workers.pop(0)
+            keep(record)
     except KeyboardInterrupt as exc:
         name = signal_name_of(exc)
         for worker in workers:  # the cells in flight are recorded as killed before the run ends
@@ -92,9 +85,7 @@ def run_cells_lockstep(cells: Sequence[Cell], store: ResultsStore, *, resume: bo
 
     run_id = run_id or new_run_id()
     command_line = command_line if command_line is not None else sys.argv
-    done = store.completed_keys(retry_failed) if resume else set()
-    todo = [c for c in cells if c.key not in done]
-    skipped = tuple(c for c in cells if c.key in done)
+    todo, skipped = split_done(cells, store, resume, retry_failed)
     groups: dict[str, list[Cell]] = {}
     for cell in todo:
         groups.setdefault(cell.group_key, []).append(cell)
@@ -102,9 +93,15 @@ def run_cells_lockstep(cells: Sequence[Cell], store: ResultsStore, *, resume: bo
     rng = random.Random(int(stable_key({"cells": [c.key for c in todo]}), 16))
     with progress_bar(progress) as bar:
         task = bar.add_task("", total=len(todo))
+
+        def keep(record: Record) -> None:
+            store.append(record)
+            written.append(record)
+            bar.advance(task)
+
         for group in groups.values():
             labels = ", ".join(c.framework_label for c in group)
             bar.update(task, description=f"in lockstep: {labels} (round {group[0].round + 1})")
-            _run_group(group, store, run_id, command_line, rng, written, bar, task)
+            _run_group(group, store, run_id, command_line, rng, keep)
         bar.update(task, description="done")
     return RunSummary(tuple(written), skipped)

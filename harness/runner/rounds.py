@@ -14,6 +14,7 @@ from dataclasses import dataclass, replace
 from typing import Callable, Iterator, Sequence
 
 from harness.errors import SptxError
+from harness.measure.timing import RatioStats
 from harness.records.schema import Record
 from harness.records.store import ResultsStore
 from harness.runner.cell import Cell
@@ -76,21 +77,15 @@ def parse_rounds(text: str) -> int | None:
 
 @dataclass(frozen=True)
 class WideRatio:
-    """A speedup whose 95% CI is still wider than the target: what it is and how wide."""
+    """A speedup whose 95% CI is still wider than the target: which one, and its statistics."""
 
     label: str
-    median: float
-    ci_low: float
-    ci_high: float
-    rounds: int
-
-    @property
-    def half_width(self) -> float:
-        return max(self.median - self.ci_low, self.ci_high - self.median) / self.median if self.median else float("inf")
+    stats: RatioStats
 
     def describe(self) -> str:
-        return (f"{self.label} {self.median:.2f}x [{self.ci_low:.2f}-{self.ci_high:.2f}] (+-{self.half_width:.0%}, "
-                f"{self.rounds} round(s))")
+        s = self.stats
+        return (f"{self.label} {s.median:.2f}x [{s.ci_low:.2f}-{s.ci_high:.2f}] (+-{s.half_width:.0%}, "
+                f"{s.rounds} round(s))")
 
 
 # Given the cells planned so far, the ratios still wider than the target (empty: stable).

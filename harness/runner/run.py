@@ -14,7 +14,7 @@ from harness.records.store import ResultsStore
 from harness.runner.cell import Cell
 from harness.runner.isolation import run_cell_isolated
 
-__all__ = ["RunSummary", "new_run_id", "progress_bar", "run_cells"]
+__all__ = ["RunSummary", "new_run_id", "progress_bar", "run_cells", "split_done"]
 
 
 @dataclass(frozen=True)
@@ -27,6 +27,14 @@ class RunSummary:
 
 def new_run_id() -> str:
     return _dt.datetime.now(_dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ-") + uuid.uuid4().hex[:6]
+
+
+def split_done(cells: Sequence[Cell], store: ResultsStore, resume: bool,
+               retry_failed: bool) -> tuple[list[Cell], tuple[Cell, ...]]:
+    """The cells still to measure and, with `resume`, those skipped because the store already has them (with
+    `retry_failed`, only final records count as done)."""
+    done = store.completed_keys(retry_failed) if resume else set()
+    return [c for c in cells if c.key not in done], tuple(c for c in cells if c.key in done)
 
 
 def progress_bar(enabled: bool):
@@ -50,9 +58,7 @@ def run_cells(cells: Sequence[Cell], store: ResultsStore, *, resume: bool = Fals
     """
     run_id = run_id or new_run_id()
     command_line = command_line if command_line is not None else sys.argv
-    done = store.completed_keys(retry_failed) if resume else set()
-    todo = [c for c in cells if c.key not in done]
-    skipped = tuple(c for c in cells if c.key in done)
+    todo, skipped = split_done(cells, store, resume, retry_failed)
     written: list[Record] = []
     with progress_bar(progress) as bar:
         task = bar.add_task("", total=len(todo))

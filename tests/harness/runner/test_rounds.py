@@ -6,10 +6,11 @@ from __future__ import annotations
 import pytest
 
 from harness.errors import SptxError
+from harness.measure.timing import RatioStats
 from harness.runner import RoundPolicy, RunSummary, WideRatio, make_cell, parse_rounds, plan_rounds, run_rounds
 from harness.runner.rounds import AUTO_ROUNDS
 
-WIDE = WideRatio("torchkge", 6.0, 5.0, 7.0, 3)
+WIDE = WideRatio("torchkge", RatioStats(6.0, 5.0, 7.0, 3))
 
 
 def _cells():
