@@ -1,5 +1,7 @@
 """Registry of frameworks behind the uniform FrameworkStep adapter: adding one is a new module plus
-one line in FRAMEWORKS."""
+one line in FRAMEWORKS. Every list of frameworks is derived from it: `sptx compare`'s default
+--frameworks (every registered one) and the order of frameworks in the report's tables and charts
+(the registry's order)."""
 
 from __future__ import annotations
 
@@ -13,12 +15,13 @@ from baselines.torchkge import TorchKGEStep
 
 __all__ = ["FRAMEWORKS", "FrameworkStep", "get_framework", "register_framework"]
 
+# In the order the report shows them: ours, our gather reference, then the other frameworks.
 FRAMEWORKS: dict[str, type[FrameworkStep]] = {
     cls.name: cls
     for cls in (
         SparseStep,
-        TorchKGEStep,
         GatherStep,
+        TorchKGEStep,
         PyGStep,
         PyKEENStep,
         DGLKEStep,

@@ -11,10 +11,11 @@ from typing import Any, Callable, ClassVar, Mapping
 import torch
 
 from harness.errors import SptxError
+from harness.optim import OPTIMIZERS, build_optimizer, optimizer_kind, row_sparse_optimizers
 from harness.sampling import Batch
 from harness.spec import ModelConfig, TrainConfig
 
-__all__ = ["COMMON_OPTIONS", "OPTIMIZERS", "AdapterOption", "FrameworkStep", "adam", "optimizer_kind"]
+__all__ = ["COMMON_OPTIONS", "AdapterOption", "FrameworkStep", "adam", "dense_gradient", "optimizer_kind"]
 
 
 @dataclass(frozen=True)
@@ -59,7 +60,7 @@ class FrameworkStep(ABC):
     """
 
     name: ClassVar[str]
-    models: ClassVar[frozenset[str]]
+    models: ClassVar[frozenset[str]] = frozenset()  # the models the framework's library has (see supported_models)
     library: ClassVar[str | None] = None  # the importable distribution whose version records carry
     options: ClassVar[tuple[AdapterOption, ...]] = ()  # keyword options of __init__ (see AdapterOption)
     has_native: ClassVar[bool] = False  # True: the framework has its own step for native mode
@@ -147,10 +148,29 @@ class FrameworkStep(ABC):
         return f"{cls.name}[{','.join(parts)}]" if parts else cls.name
 
     @classmethod
-    def unsupported_reason(cls, cfg: ModelConfig) -> str | None:
-        """None when this framework can train `cfg`, else why not."""
-        if cfg.model not in cls.models:
-            return f"{cls.name} has no {cfg.model} model (supports: {', '.join(sorted(cls.models))})"
+    def supported_models(cls, options: Mapping[str, Any]) -> frozenset[str]:
+        """The models this framework trains with these options: by default its library's (`models`)."""
+        return cls.models
+
+    @classmethod
+    def supported_optimizers(cls, options: Mapping[str, Any]) -> frozenset[str]:
+        """The optimizers this framework's step can run with these options: by default the dense ones (a
+        row-sparse optimizer needs a step that hands it row gradients)."""
+        return frozenset(OPTIMIZERS) - row_sparse_optimizers()
+
+    @classmethod
+    def unsupported_reason(cls, cfg: ModelConfig, options: Mapping[str, Any] | None = None,
+                           optimizer: str | None = None) -> str | None:
+        """None when this framework can train `cfg` with these options (defaults when None) and optimizer (any
+        when None), else why not."""
+        resolved = cls.resolve_options(options or {})
+        supported = cls.supported_models(resolved)
+        if cfg.model not in supported:
+            return f"{cls.label(resolved)} has no {cfg.model} model (supports: {', '.join(sorted(supported)) or 'none'})"
+        optimizers = cls.supported_optimizers(resolved)
+        if optimizer is not None and optimizer not in optimizers:
+            return (f"{cls.label(resolved)} cannot run optimizer {optimizer} "
+                    f"(runs: {', '.join(sorted(optimizers))})")
         return None
 
     @abstractmethod
@@ -188,22 +208,15 @@ class FrameworkStep(ABC):
         """Gradients of the last backward under canonical names and shapes (zeros where none)."""
 
 
-OPTIMIZERS: tuple[str, ...] = ("adam-fused", "adam")
+def dense_gradient(parameter: torch.Tensor) -> torch.Tensor:
+    """A parameter's gradient as a dense tensor (zeros where none; a row gradient made dense)."""
+    grad = parameter.grad
+    if grad is None:
+        return torch.zeros_like(parameter)
+    return grad.to_dense() if grad.is_sparse else grad
 
 
 def adam(parameters: Any, train: TrainConfig) -> torch.optim.Optimizer:
-    """The paper's optimizer (Adam, lr 4e-4, weight decay 1e-5), the same for every framework in identical
-    mode. `adam-fused` uses torch's fused kernel (same update, one pass over each tensor) where this torch
-    and device have one, else the default implementation; `optimizer_kind` says which ran."""
-    params = list(parameters)
-    if train.optimizer == "adam-fused":
-        try:
-            return torch.optim.Adam(params, lr=train.lr, weight_decay=train.weight_decay, fused=True)
-        except (RuntimeError, ValueError):  # e.g. torch < 2.4 on CPU has no fused Adam
-            pass
-    return torch.optim.Adam(params, lr=train.lr, weight_decay=train.weight_decay)
-
-
-def optimizer_kind(optimizer: torch.optim.Optimizer) -> str:
-    """'adam-fused' or 'adam': which Adam implementation an optimizer runs."""
-    return "adam-fused" if optimizer.defaults.get("fused") else "adam"
+    """The optimizer the run chose (`train.optimizer`, harness.optim), the same for every framework in identical
+    mode; by default the paper's Adam. `optimizer_kind` says which implementation ran."""
+    return build_optimizer(parameters, train)

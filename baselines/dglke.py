@@ -190,7 +190,7 @@ class DGLKEAdapter(FrameworkStep):
         p: _Prepared = prepared
         self._trace = []
         b = p.pos_h.shape[0]
-        ent = normalize(self._gather("entity", p.entity_ids), p=2, dim=1)
+        ent = self.cfg.spec.entity_view(self._gather("entity", p.entity_ids))
         rel = self._gather("relation", p.relation_ids)
         proj = None
         if self.cfg.model == "transr":
@@ -360,16 +360,11 @@ class DGLKEStep(DGLKEAdapter):
             self.tables[name].grad.index_add_(0, ids, leaf.grad)
 
     def optimizer_step(self) -> None:
-        """Adam on the full tables, then TorchKGE's normalize_parameters."""
+        """Adam on the full tables, then the model's constraints (TorchKGE's normalize_parameters)."""
         assert self.optimizer is not None
         self.optimizer.step()
         self.optimizer.zero_grad(set_to_none=True)
-        with torch.no_grad():
-            ent = self.tables["entity"]
-            ent.copy_(normalize(ent, p=2, dim=1))
-            if self.cfg.model == "transr":
-                rel = self.tables["relation"]
-                rel.copy_(normalize(rel, p=2, dim=1))
+        self.cfg.spec.constrain_({k: self._to_canonical(k, v.detach()) for k, v in self.tables.items()})
         self._trace = []
 
     def canonical_gradients(self) -> dict[str, torch.Tensor]:

@@ -41,8 +41,9 @@ class PyGStep(FrameworkStep):
     library = "torch_geometric"
 
     @classmethod
-    def unsupported_reason(cls, cfg: ModelConfig) -> str | None:
-        reason = super().unsupported_reason(cfg)
+    def unsupported_reason(cls, cfg: ModelConfig, options: Mapping[str, Any] | None = None,
+                           optimizer: str | None = None) -> str | None:
+        reason = super().unsupported_reason(cfg, options, optimizer)
         if reason is None and cfg.dissimilarity == "L1":
             reason = ("pyg transe cannot compute the L1 dissimilarity with L2-normalised entities: "
                       "PyG's TransE normalises h and t with the same p as its distance (p_norm)")

@@ -42,6 +42,7 @@ from typing import Any, Mapping
 import torch
 
 from baselines.base import FrameworkStep, adam
+from harness.models.transh import TransH
 from harness.sampling import Batch
 from harness.spec import ModelConfig, TrainConfig, parameter_shapes
 
@@ -174,10 +175,10 @@ class PyKEENStep(FrameworkStep):
         self.optimizer.zero_grad(set_to_none=True)
         self.model.post_parameter_update()  # PyKEEN's constrainers (they replace .data)
         self._tables = _tables(self.model, self.cfg)
-        if self.cfg.model == "transh":  # TorchKGE's d_r <- d_r - (d_r . w_r) w_r
+        if isinstance(self.cfg.spec, TransH):  # the part of TorchKGE's constraint PyKEEN's constrainers lack
             with torch.no_grad():
-                w, d = self._tables["normal"], self._tables["relation"]
-                d.sub_((d * w).sum(dim=1, keepdim=True) * w)
+                d = self._tables["relation"]
+                d.copy_(TransH.onto_hyperplane(d, self._tables["normal"]))
 
     def canonical_parameters(self) -> dict[str, torch.Tensor]:
         return {k: _to_canonical(self.cfg, k, v.detach()) for k, v in _tables(self.model, self.cfg).items()}

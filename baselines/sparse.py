@@ -6,10 +6,12 @@ from typing import Any, Mapping
 
 import torch
 
-from baselines.base import AdapterOption, FrameworkStep, adam
+from baselines.base import AdapterOption, FrameworkStep, adam, dense_gradient
+from harness.models import MODELS
+from harness.optim import OPTIMIZERS
 from harness.sampling import Batch
 from harness.spec import ModelConfig, TrainConfig
-from sparse_impl import build_model
+from sparse_impl.models import build_model
 from sparse_impl.backends import BACKENDS, DEFAULT_BACKEND
 from sparse_impl.models import PreparedBatch
 
@@ -20,9 +22,23 @@ class SparseStep(FrameworkStep):
     """sparse_impl's model: incidence built in prepare, one SpMM forward, one SpMM backward."""
 
     name = "sparse"
-    models = frozenset({"transe", "transr", "transh", "toruse"})
     options = (AdapterOption("backend", DEFAULT_BACKEND, "SpMM backend", choices=lambda: tuple(BACKENDS),
                              in_label=True),)
+
+    @classmethod
+    def supported_models(cls, options: Mapping[str, Any]) -> frozenset[str]:
+        """The models the chosen backend runs (every model while the backend is unavailable here: then
+        `unavailable_reason_for` says why, not a missing model)."""
+        backend = BACKENDS[options.get("backend", DEFAULT_BACKEND)]
+        if backend.unavailable_reason() is not None:
+            return frozenset(MODELS)
+        return frozenset(name for name, spec in MODELS.items() if backend.supports(name, spec.interaction))
+
+    @classmethod
+    def supported_optimizers(cls, options: Mapping[str, Any]) -> frozenset[str]:
+        """Every optimizer on a backend that hands out row gradients (fused), the dense ones elsewhere."""
+        backend = BACKENDS[options.get("backend", DEFAULT_BACKEND)]
+        return frozenset(OPTIMIZERS) if backend.row_gradients else super().supported_optimizers(options)
 
     @classmethod
     def unavailable_reason_for(cls, options: Mapping[str, Any]) -> str | None:
@@ -34,7 +50,8 @@ class SparseStep(FrameworkStep):
         super().__init__(cfg, train, params, device)
         self.backend = backend
         assert cfg.dissimilarity is not None
-        self.model = build_model(cfg.model, params, cfg.n_entities, cfg.n_relations, cfg.dissimilarity, backend)
+        self.model = build_model(cfg.model, params, cfg.n_entities, cfg.n_relations, cfg.dissimilarity, backend,
+                                 row_gradients=OPTIMIZERS[train.optimizer].row_sparse)
         self.model.to(device)
         self.optimizer = adam(self.model.parameters(), train)
 
@@ -52,12 +69,11 @@ class SparseStep(FrameworkStep):
 
     def optimizer_step(self) -> None:
         self.optimizer.step()
+        self.model.normalize_parameters()  # before zero_grad: row gradients say which rows moved
         self.optimizer.zero_grad(set_to_none=True)
-        self.model.normalize_parameters()
 
     def canonical_parameters(self) -> dict[str, torch.Tensor]:
         return {k: v.detach() for k, v in self.model.canonical_parameters().items()}
 
     def canonical_gradients(self) -> dict[str, torch.Tensor]:
-        return {k: v.grad if v.grad is not None else torch.zeros_like(v)
-                for k, v in self.model.canonical_parameters().items()}
+        return {k: dense_gradient(v) for k, v in self.model.canonical_parameters().items()}

@@ -9,7 +9,7 @@ import torch
 
 from baselines.base import FrameworkStep, adam
 from harness.sampling import Batch
-from harness.spec import ModelConfig, TrainConfig
+from harness.spec import ModelConfig, TrainConfig, parameter_shapes
 
 __all__ = ["TorchKGEStep", "build_torchkge_model"]
 
@@ -108,6 +108,4 @@ class TorchKGEStep(FrameworkStep):
                 for k, v in _embedding_tables(self.model, self.cfg).items()}
 
     def _canonical_shapes(self) -> dict[str, tuple[int, ...]]:
-        from harness.spec import parameter_shapes
-
         return parameter_shapes(self.cfg)

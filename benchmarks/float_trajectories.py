@@ -87,12 +87,13 @@ def run_seed(args: argparse.Namespace, dataset, seed: int) -> dict:
     from harness.evaluate import KnownTriples, rank_triples
     from harness.measure.driver import drive_step
     from harness.sampling import BatchStream, make_sampler
-    from harness.spec import DEFAULT_DISSIMILARITY, ModelConfig, TrainConfig, init_parameters
+    from harness.models import MODELS
+    from harness.spec import ModelConfig, TrainConfig, init_parameters
 
-    dissimilarity = args.dissimilarity or DEFAULT_DISSIMILARITY[args.model]
+    dissimilarity = args.dissimilarity or MODELS[args.model].default_dissimilarity
     cfg = ModelConfig(args.model, dataset.n_entities, dataset.n_relations, args.dim, dissimilarity=dissimilarity)
     train = TrainConfig(margin=args.margin, lr=args.lr, weight_decay=args.weight_decay, num_negatives=args.negatives,
-                        sampler="bernoulli", seed=seed, optimizer="adam-fused")
+                        seed=seed)  # TrainConfig's sampler and optimizer
     initial = init_parameters(cfg, seed=seed)
     cpu = torch.device("cpu")
 
@@ -104,7 +105,7 @@ def run_seed(args: argparse.Namespace, dataset, seed: int) -> dict:
 
     reference = args.arms[0]
     steps = {arm.name: build(arm) for arm in args.arms}
-    stream = BatchStream(dataset.train, args.batch_size, make_sampler("bernoulli", dataset.train, dataset.n_entities,
+    stream = BatchStream(dataset.train, args.batch_size, make_sampler(train.sampler, dataset.train, dataset.n_entities,
                                                                       dataset.n_relations), args.negatives, seed)
     batches, per_epoch = iter(stream), stream.batches_per_epoch()
     print(f"seed {seed}: {args.model} ({dissimilarity}) on {args.dataset}, {args.epochs} epochs of {per_epoch} "

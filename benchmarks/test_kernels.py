@@ -9,7 +9,7 @@ Save with `--benchmark-json out.json`; compare runs with `--benchmark-compare`.
 import pytest
 import torch
 
-from sparse_impl import build_model
+from sparse_impl.models import build_model
 from sparse_impl.backends import BACKENDS, get_backend, spmm_backends
 from sparse_impl.loss import margin_ranking_loss
 from sparse_impl.incidence import translation_incidence

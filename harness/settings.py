@@ -13,10 +13,14 @@ import os
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Callable, Iterator
 
+from harness.allocators import ALLOCATORS, DEFAULT_ALLOCATOR
 from harness.errors import SptxError
+from harness.models import MODELS, get_model
+from harness.sampling.negatives import SAMPLERS
+from harness.optim import OPTIMIZERS
+from harness.spec import TrainConfig
 
 __all__ = [
-    "ALLOCATORS",
     "RunSettings",
     "SettingSpec",
     "add_settings_arguments",
@@ -29,9 +33,6 @@ __all__ = [
     "stable_key",
     "GROUP_FIELDS",
 ]
-
-# Allocator configurations a measuring process can run under (see harness/runner/process_env.py).
-ALLOCATORS: tuple[str, ...] = ("pinned", "default", "jemalloc", "tcmalloc")
 
 
 def available_cores() -> int:
@@ -83,13 +84,7 @@ def check_setting_fields(settings: Any) -> None:
 
 
 def _model_names() -> tuple[str, ...]:
-    from harness.spec import MODEL_NAMES
-
-    return MODEL_NAMES
-
-
-def _sampler_names() -> tuple[str, ...]:
-    return ("bernoulli", "uniform")
+    return tuple(MODELS)
 
 
 @dataclass(frozen=True)
@@ -108,26 +103,25 @@ class RunSettings:
     rel_dim: int | None = setting_field(None, "--rel-dim", "TransR relation dimension (default: --dim)", minimum=1)
     dissimilarity: str | None = setting_field(None, "--dissimilarity", "score function (default per model)")
     batch_size: int = setting_field(32768, "--batch-size", "positive triples per batch", minimum=1)
-    num_negatives: int = setting_field(1, "--negatives", "negatives per positive", minimum=1)
-    sampler: str = setting_field("bernoulli", "--sampler", "negative sampler", choices=_sampler_names)
-    seed: int = setting_field(0, "--seed", "seed of parameters, batch order and negatives", minimum=0)
+    num_negatives: int = setting_field(TrainConfig.num_negatives, "--negatives", "negatives per positive", minimum=1)
+    sampler: str = setting_field(TrainConfig.sampler, "--sampler", "negative sampler",
+                                 choices=lambda: tuple(SAMPLERS))
+    seed: int = setting_field(TrainConfig.seed, "--seed", "seed of parameters, batch order and negatives", minimum=0)
     steps: int = setting_field(20, "--steps", "measured training steps per cell (real, distinct batches)", minimum=1)
     warmup: int = setting_field(3, "--warmup", "unmeasured warm-up steps per cell", minimum=0)
     threads: int = setting_field(0, "--threads", "torch/OpenMP threads per measuring process (0: all cores)",
                             minimum=0)
-    allocator: str = setting_field("pinned", "--allocator",
-                              "memory allocator of measuring processes: pinned = glibc malloc that never "
-                              "returns memory to the OS between steps; default = glibc as it comes",
-                              choices=lambda: ALLOCATORS)
-    optimizer: str = setting_field("adam-fused", "--optimizer",
-                              "Adam for every framework: adam-fused = torch's fused kernel where the device has one "
-                              "(the same update in one pass), adam = the default implementation",
-                              choices=lambda: ("adam-fused", "adam"))
+    allocator: str = setting_field(DEFAULT_ALLOCATOR, "--allocator",
+                              "memory allocator of measuring processes: "
+                              + "; ".join(f"{name} = {a.help}" for name, a in ALLOCATORS.items()),
+                              choices=lambda: tuple(ALLOCATORS))
+    optimizer: str = setting_field(TrainConfig.optimizer, "--optimizer",
+                              "Adam for every framework: "
+                              + "; ".join(f"{name} = {kind.help}" for name, kind in OPTIMIZERS.items()),
+                              choices=lambda: tuple(OPTIMIZERS))
     mode: str = setting_field("identical", None, "identical work, or each framework's native step (--native)")
 
     def __post_init__(self) -> None:
-        from harness.spec import DEFAULT_DISSIMILARITY
-
         check_setting_fields(self)
         if not self.dataset:
             raise SptxError("a dataset is needed")
@@ -135,11 +129,10 @@ class RunSettings:
             raise SptxError(f"mode {self.mode!r}: choose identical or native")
         if self.threads == 0:
             object.__setattr__(self, "threads", available_cores())
+        spec = get_model(self.model)
         if self.dissimilarity is None:
-            object.__setattr__(self, "dissimilarity", DEFAULT_DISSIMILARITY[self.model])
-        from harness.models import get_model
-
-        object.__setattr__(self, "rel_dim", get_model(self.model).relation_dim(self.dim, self.rel_dim))
+            object.__setattr__(self, "dissimilarity", spec.default_dissimilarity)
+        object.__setattr__(self, "rel_dim", spec.relation_dim(self.dim, self.rel_dim))
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

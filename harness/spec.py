@@ -8,25 +8,15 @@ from dataclasses import dataclass, field, replace
 import torch
 
 from harness.errors import SptxError
-from harness.models import MODELS, ModelSpec, get_model
+from harness.models import ModelSpec, TableSpec, get_model
 
 __all__ = [
-    "MODEL_NAMES",
-    "DEFAULT_DISSIMILARITY",
-    "DISSIMILARITIES",
     "ModelConfig",
     "TrainConfig",
     "init_parameters",
-    "normalize_canonical",
     "parameter_shapes",
+    "parameter_tables",
 ]
-
-MODEL_NAMES: tuple[str, ...] = tuple(MODELS)
-
-# Dissimilarity names: "L2sq" is squared L2 (what TorchKGE calls "L2"); "L2" is the true norm.
-DISSIMILARITIES: dict[str, tuple[str, ...]] = {name: spec.dissimilarities for name, spec in MODELS.items()}
-DEFAULT_DISSIMILARITY: dict[str, str] = {name: spec.default_dissimilarity for name, spec in MODELS.items()}
-
 
 @dataclass(frozen=True)
 class ModelConfig:
@@ -43,14 +33,13 @@ class ModelConfig:
     dissimilarity: str | None = None
 
     def __post_init__(self) -> None:
-        get_model(self.model)  # SptxError for an unknown model
+        spec = get_model(self.model)  # SptxError for an unknown model
         if self.dissimilarity is None:
-            object.__setattr__(self, "dissimilarity", DEFAULT_DISSIMILARITY[self.model])
-        if self.dissimilarity not in DISSIMILARITIES[self.model]:
-            raise SptxError(
-                f"dissimilarity {self.dissimilarity!r} is not defined for {self.model}; "
-                f"choose one of {', '.join(DISSIMILARITIES[self.model])}"
-            )
+            object.__setattr__(self, "dissimilarity", spec.default_dissimilarity)
+        if self.dissimilarity is not None and self.dissimilarity not in spec.dissimilarities:
+            choices = ", ".join(spec.dissimilarities)
+            raise SptxError(f"dissimilarity {self.dissimilarity!r} is not defined for {self.model}; "
+                            + (f"choose one of {choices}" if choices else "its score has none"))
         object.__setattr__(self, "rel_dim", self.spec.relation_dim(self.dim, self.rel_dim))
         if self.dim < 1 or self.n_entities < 1 or self.n_relations < 1:
             raise SptxError("dim, n_entities and n_relations must be positive")
@@ -67,7 +56,9 @@ class ModelConfig:
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """Loss, negatives and optimizer settings; the defaults are the paper's (see paper_reference.md)."""
+    """Loss, negatives and optimizer settings; the defaults are the paper's (see paper_reference.md) and are
+    written only here: the run settings (harness.settings), `sptx train`'s and `sptx verify`'s options and the
+    paper grid read them."""
 
     margin: float = 0.5
     lr: float = 4e-4
@@ -75,13 +66,18 @@ class TrainConfig:
     num_negatives: int = 1
     sampler: str = "bernoulli"
     seed: int = 0
-    optimizer: str = "adam-fused"  # "adam-fused": torch's fused Adam kernel where the device has one; "adam"
+    optimizer: str = "adam-fused"  # one of harness.optim.OPTIMIZERS
     extra: dict[str, str] = field(default_factory=dict)
+
+
+def parameter_tables(cfg: ModelConfig) -> dict[str, TableSpec]:
+    """Canonical parameter tables of a model (shape, which ids pick rows), as its spec declares them."""
+    return cfg.spec.tables(cfg.n_entities, cfg.n_relations, cfg.dim, cfg.rel_dim)
 
 
 def parameter_shapes(cfg: ModelConfig) -> dict[str, tuple[int, ...]]:
     """Canonical parameter names and shapes of a model, the common language of all adapters (see harness.models)."""
-    return cfg.spec.shapes(cfg.n_entities, cfg.n_relations, cfg.dim, cfg.rel_dim)
+    return {name: table.shape for name, table in parameter_tables(cfg).items()}
 
 
 def init_parameters(cfg: ModelConfig, seed: int = 0) -> dict[str, torch.Tensor]:
@@ -92,7 +88,3 @@ def init_parameters(cfg: ModelConfig, seed: int = 0) -> dict[str, torch.Tensor]:
     gen = torch.Generator().manual_seed(seed)
     return cfg.spec.constrain(cfg.spec.initial(parameter_shapes(cfg), gen))
 
-
-def normalize_canonical(model: str, params: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """TorchKGE's `normalize_parameters` on canonical tensors (returns new tensors)."""
-    return get_model(model).constrain(params)

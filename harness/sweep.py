@@ -13,7 +13,7 @@ from typing import Any
 from harness.errors import SptxError
 from harness.runner.cell import Cell, make_cell
 from harness.settings import check_threads, setting_specs
-from harness.spec import MODEL_NAMES
+from harness.models import MODELS
 from sparse_impl.backends import DEFAULT_BACKEND
 
 __all__ = ["BUILTIN_GRIDS", "Grid", "SETTING_KEYS", "Scale", "grid_cells", "grid_rounds", "load_grid", "scale_datasets"]
@@ -79,8 +79,8 @@ def _split(where: str, table: dict[str, Any]) -> tuple[dict[str, Any], dict[str,
     """(run settings, execution keys) of a [grid] or [scales.*] table."""
     settings = {k: v for k, v in table.items() if k in SETTING_KEYS}
     for key, value in settings.items():
-        if isinstance(value, dict) and set(value) - set(MODEL_NAMES):
-            raise SptxError(f"{where} {key}: a table must be keyed by model ({', '.join(MODEL_NAMES)})")
+        if isinstance(value, dict) and set(value) - set(MODELS):
+            raise SptxError(f"{where} {key}: a table must be keyed by model ({', '.join(MODELS)})")
         if isinstance(value, list) and not value:
             raise SptxError(f"{where} {key}: an empty list")
     return settings, _check_run(where, {k: v for k, v in table.items() if k in _RUN_KEYS})
@@ -100,9 +100,9 @@ def parse_grid(raw: dict[str, Any], source: str) -> Grid:
     grid = raw.get("grid", {})
     _check_keys(f"{source} [grid]", grid, _GRID_KEYS)
     models = raw.get("models", {})
-    unknown = sorted(set(models) - set(MODEL_NAMES))
+    unknown = sorted(set(models) - set(MODELS))
     if unknown:
-        raise SptxError(f"{source}: unknown model(s) {', '.join(unknown)}; known: {', '.join(MODEL_NAMES)}")
+        raise SptxError(f"{source}: unknown model(s) {', '.join(unknown)}; known: {', '.join(MODELS)}")
     frameworks = {}
     for model, table in models.items():
         _check_keys(f"{source} [models.{model}]", table, _MODEL_KEYS)

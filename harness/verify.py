@@ -1,27 +1,32 @@
-"""Proof of exactness: one real batch through our SpMM model and through TorchKGE's model of the same
-kind, from the same initial parameters, comparing scores, loss and every parameter gradient; and the
-model spec's score function (harness.models, what evaluation ranks with) on the same positives.
+"""Proof of exactness: one real batch through a framework's step (by default our SpMM model) and through
+the reference's step for the same model (TorchKGE where it has the model, else our gather step, which is
+the model spec's score evaluated by gathers), from the same initial parameters, comparing scores, loss
+and every parameter gradient; and the model spec's score function (harness.models, what evaluation ranks
+with) on the same positives.
 
 Tolerance. Both run in float32 and differ only in summation order (SpMM sums a column's contributions
-in another order than TorchKGE's scatter-add), so we also run TorchKGE in float64 as the exact answer
+in another order than a scatter-add), so we also run the reference in float64 as the exact answer
 and measure each float32 result's error against it, relative to the tensor's scale (max |exact|).
-A tensor passes when our error is at most RTOL (1e-4) of scale, or at most FACTOR (4) times TorchKGE's
-own float32 error: where cancellation makes float32 sums inexact (TorusE relation gradients on WN18RR
-reach ~3e-4 of scale in TorchKGE itself) we ask to be as exact as the reference, and a wrong formula
-(errors of order 1) fails either way. The printed differences between ours and TorchKGE are float32.
+A tensor passes when our error is at most RTOL (1e-4) of scale, or at most FACTOR (4) times the
+reference's own float32 error: where cancellation makes float32 sums inexact (TorusE relation gradients
+on WN18RR reach ~3e-4 of scale in TorchKGE itself) we ask to be as exact as the reference, and a wrong
+formula (errors of order 1) fails either way. The printed differences are ours vs the reference in float32.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any, Mapping
 
 import torch
 
+from baselines import FRAMEWORKS, get_framework
+from harness.errors import SptxError
+from harness.measure.driver import drive_step
 from harness.sampling import Batch, BatchStream, make_sampler
 from harness.spec import ModelConfig, TrainConfig, init_parameters
-from sparse_impl.backends import DEFAULT_BACKEND
 
-__all__ = ["RTOL", "FACTOR", "TensorComparison", "VerifyReport", "compare_tensors", "verify_against_torchkge"]
+__all__ = ["RTOL", "FACTOR", "TensorComparison", "VerifyReport", "compare_tensors", "reference_framework", "verify_step"]
 
 RTOL = 1e-4
 FACTOR = 4.0
@@ -29,14 +34,14 @@ FACTOR = 4.0
 
 @dataclass(frozen=True)
 class TensorComparison:
-    """How far one of our tensors is from TorchKGE's, and how far each is from the exact (float64) one."""
+    """How far one of our tensors is from the reference's, and how far each is from the exact (float64) one."""
 
     name: str
     shape: tuple[int, ...]
-    max_abs: float  # max |ours - TorchKGE|
-    max_rel: float  # max_abs / max |TorchKGE|
+    max_abs: float  # max |ours - reference|
+    max_rel: float  # max_abs / max |reference|
     error: float  # max |ours - exact| / max |exact|
-    reference_error: float  # max |TorchKGE - exact| / max |exact|
+    reference_error: float  # max |reference - exact| / max |exact|
     passed: bool
 
 
@@ -45,8 +50,9 @@ class VerifyReport:
     """Every compared tensor of one verification run."""
 
     model: str
-    dissimilarity: str
-    backend: str
+    dissimilarity: str | None
+    label: str  # what was verified, e.g. sparse[fused]
+    reference: str  # the framework it was compared with
     batch_size: int
     comparisons: tuple[TensorComparison, ...]
 
@@ -82,8 +88,6 @@ def compare_tensors(name: str, ours: torch.Tensor, reference: torch.Tensor,
 
 def _run_one_step(step, batch: Batch) -> dict[str, torch.Tensor]:
     """prepare, forward and backward through the one step driver; scores re-computed from the prepared batch."""
-    from harness.measure.driver import drive_step
-
     result = drive_step(step, batch, phases=("prepare", "forward", "backward"))
     assert result.loss is not None
     with torch.no_grad():
@@ -93,28 +97,43 @@ def _run_one_step(step, batch: Batch) -> dict[str, torch.Tensor]:
     return out
 
 
-def verify_against_torchkge(cfg: ModelConfig, train_triples: torch.Tensor, batch_size: int,
-                            backend: str = DEFAULT_BACKEND, train: TrainConfig | None = None,
-                            device: torch.device | None = None) -> VerifyReport:
-    """Compare our SpMM step with TorchKGE's on the first seeded batch of `train_triples`."""
-    from baselines.sparse import SparseStep
-    from baselines.torchkge import TorchKGEStep
+def reference_framework(cfg: ModelConfig) -> str:
+    """TorchKGE where it has the model (an independent implementation), else gather (the spec by gathers)."""
+    return "torchkge" if FRAMEWORKS["torchkge"].unsupported_reason(cfg) is None else "gather"
 
+
+def verify_step(cfg: ModelConfig, train_triples: torch.Tensor, batch_size: int, framework: str = "sparse",
+                options: Mapping[str, Any] | None = None, train: TrainConfig | None = None,
+                device: torch.device | None = None) -> VerifyReport:
+    """Compare `framework`'s step (with `options`, e.g. {"backend": "fused"}) with the reference's on the first
+    seeded batch of `train_triples`. SptxError when the framework lacks the model or cannot run here."""
     train = train or TrainConfig()
     device = device or torch.device("cpu")
+    ours_cls = get_framework(framework)
+    resolved = ours_cls.resolve_options(options or {})
+    reason = ours_cls.unsupported_reason(cfg, resolved)
+    if reason:
+        raise SptxError(reason)
+    reason = ours_cls.unavailable_reason_for(resolved)
+    if reason:
+        raise SptxError(f"{ours_cls.label(resolved)} is unavailable here: {reason}")
+    reference = reference_framework(cfg)
+    reference_cls = get_framework(reference)
+    reason = reference_cls.unavailable_reason()
+    if reason:
+        raise SptxError(f"verify needs {reference} as the reference: {reason}")
     sampler = make_sampler(train.sampler, train_triples, cfg.n_entities, cfg.n_relations)
     batch = next(iter(BatchStream(train_triples, batch_size, sampler, train.num_negatives, train.seed)))
     params = init_parameters(cfg, seed=train.seed)
-    ours = _run_one_step(SparseStep(cfg, train, params, device, backend=backend), batch)
-    reference = _run_one_step(TorchKGEStep(cfg, train, params, device), batch)
+    ours = _run_one_step(ours_cls.build(cfg, train, params, device, resolved), batch)
+    expected = _run_one_step(reference_cls.build(cfg, train, params, device, {}), batch)
     params64 = {k: v.double() for k, v in params.items()}
-    exact = _run_one_step(TorchKGEStep(cfg, train, params64, device), batch)
-    comparisons = tuple(compare_tensors(name, ours[name], reference[name], exact[name]) for name in reference)
-    assert cfg.dissimilarity is not None
+    exact = _run_one_step(reference_cls.build(cfg, train, params64, device, {}), batch)
+    comparisons = tuple(compare_tensors(name, ours[name], expected[name], exact[name]) for name in expected)
     # the model spec's score function, the one the link-prediction evaluator ranks with
     h, r, t = batch.positives[:, 0], batch.positives[:, 1], batch.positives[:, 2]
     with torch.no_grad():
         by_spec = cfg.spec.score(params, cfg.dissimilarity, h, r, t)
-    comparisons += (compare_tensors("score(positive) by model spec", by_spec, reference["score(positive)"],
+    comparisons += (compare_tensors("score(positive) by model spec", by_spec, expected["score(positive)"],
                                     exact["score(positive)"]),)
-    return VerifyReport(cfg.model, cfg.dissimilarity, backend, batch.size, comparisons)
+    return VerifyReport(cfg.model, cfg.dissimilarity, ours_cls.label(resolved), reference, batch.size, comparisons)

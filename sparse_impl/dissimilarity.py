@@ -1,4 +1,5 @@
-"""Dissimilarities d(a, b) between translated heads and tails, row-wise over the last dimension.
+"""Dissimilarities d(a, b) between translated heads and tails, row-wise over the last dimension: one
+registry of name -> (function, FLOPs), read by every model, the evaluator and the FLOP count.
 
 They take the difference x = a - b (what the SpMM produces) and follow TorchKGE's formulas exactly,
 including its torus_L2, which is 4 * sum(min(x^2, 1 - x^2)) (not (1 - |x|)^2).
@@ -7,13 +8,23 @@ including its torus_L2, which is 4 * sum(min(x^2, 1 - x^2)) (not (1 - |x|)^2).
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Callable
 
 import torch
 
-__all__ = ["DISSIMILARITIES", "dissimilarity"]
+__all__ = ["DISSIMILARITIES", "Dissimilarity", "dissimilarity", "dissimilarity_flops"]
 
-Dissimilarity = Callable[[torch.Tensor], torch.Tensor]
+DissimilarityFunction = Callable[[torch.Tensor], torch.Tensor]
+
+
+@dataclass(frozen=True)
+class Dissimilarity:
+    """One dissimilarity: d(x) of difference rows, and its forward FLOPs on a row of width w
+    (an add, multiply, comparison or square root is 1 FLOP; see harness.measure.model_flops)."""
+
+    function: DissimilarityFunction
+    flops: Callable[[int], int]
 
 
 def _l1(x: torch.Tensor) -> torch.Tensor:
@@ -45,15 +56,20 @@ def _torus_el2(x: torch.Tensor) -> torch.Tensor:
 
 
 DISSIMILARITIES: dict[str, Dissimilarity] = {
-    "L1": _l1,
-    "L2": _l2,
-    "L2sq": _l2_squared,
-    "torus_L1": _torus_l1,
-    "torus_L2": _torus_l2,
-    "torus_eL2": _torus_el2,
+    "L1": Dissimilarity(_l1, lambda w: 2 * w),  # abs, sum
+    "L2": Dissimilarity(_l2, lambda w: 2 * w + 1),  # square, sum, sqrt
+    "L2sq": Dissimilarity(_l2_squared, lambda w: 2 * w),  # square, sum
+    "torus_L1": Dissimilarity(_torus_l1, lambda w: 4 * w + 1),  # abs, 1 - |x|, min, sum; x2
+    "torus_L2": Dissimilarity(_torus_l2, lambda w: 4 * w + 1),
+    "torus_eL2": Dissimilarity(_torus_el2, lambda w: 6 * w + 1),
 }
 
 
-def dissimilarity(name: str) -> Dissimilarity:
+def dissimilarity(name: str) -> DissimilarityFunction:
     """The named dissimilarity of a difference tensor x = a - b: shape (B, d) -> (B,)."""
-    return DISSIMILARITIES[name]
+    return DISSIMILARITIES[name].function
+
+
+def dissimilarity_flops(name: str, width: int) -> int:
+    """Forward FLOPs of the named dissimilarity on one difference row of `width` elements."""
+    return DISSIMILARITIES[name].flops(width)

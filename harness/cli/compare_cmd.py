@@ -12,8 +12,10 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from baselines import FRAMEWORKS
 from harness.cli.base import Command, add_data_dir_argument, make_console
 from harness.errors import SptxError
+from harness.records.schema import Status
 from harness.settings import add_settings_arguments
 
 if TYPE_CHECKING:
@@ -23,8 +25,6 @@ if TYPE_CHECKING:
 __all__ = ["CompareCommand", "EXPLAIN_LABELS", "add_execution_arguments", "check_device", "check_execution_arguments",
            "exit_status", "print_comparison", "print_rounds_outcome", "round_runner", "wide_speedups"]
 
-DEFAULT_FRAMEWORKS = "sparse,gather,torchkge,pyg,pykeen,dglke"
-FAILED_STATUSES = frozenset({"error", "timeout", "oom", "killed"})
 # --explain: the cells that split sparse's speedup over TorchKGE into its parts, in order.
 EXPLAIN_CELLS: tuple[tuple[str, dict[str, str]], ...] = (
     ("torchkge", {}), ("gather", {"normalize": "rows"}), ("gather", {"normalize": "table"}),
@@ -237,11 +237,12 @@ def print_explanation(records: list[dict], console: Console) -> None:
 
 def exit_status(records: list[dict], console: Console) -> int:
     """1 when any cell failed (error, timeout, oom, killed), with a summary line of statuses; else 0."""
+
     counts: dict[str, int] = {}
     for record in records:
         counts[record["status"]] = counts.get(record["status"], 0) + 1
     console.print("statuses: " + ", ".join(f"{n} {s}" for s, n in sorted(counts.items())))
-    return 1 if any(s in FAILED_STATUSES for s in counts) else 0
+    return 1 if any(s in Status.failures() for s in counts) else 0
 
 
 class CompareCommand(Command):
@@ -265,7 +266,7 @@ class CompareCommand(Command):
                             help="registry name, synthetic:NAME or a folder (default: FB15k-237 where its files are "
                                  "found, else a fallback the command names)")
         add_data_dir_argument(parser)
-        parser.add_argument("--frameworks", default=DEFAULT_FRAMEWORKS, help="comma-separated frameworks to compare")
+        parser.add_argument("--frameworks", default=",".join(FRAMEWORKS), help="comma-separated frameworks to compare")
         parser.add_argument("--backend", default=DEFAULT_BACKEND,
                             help=f"SpMM backend(s) of `sparse`, comma-separated ({', '.join(BACKENDS)})")
         parser.add_argument("--compile", default="", metavar="FRAMEWORKS",
@@ -282,7 +283,6 @@ class CompareCommand(Command):
         parser.add_argument("--plot", default=None, metavar="DIR", help="also write the report charts for this comparison to DIR")
 
     def run(self, args: argparse.Namespace) -> int:
-        from baselines import FRAMEWORKS
         from harness.data.choice import choose_dataset
         from harness.records.store import ResultsStore
         from harness.runner import make_cell, run_rounds

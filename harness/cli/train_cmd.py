@@ -95,7 +95,8 @@ class TrainCommand(Command):
         training = settings_from_args(args, cls=TrainingSettings)
         dataset = load_dataset(args.dataset, args.data_dir)
         probe = settings_from_args(args, steps=1, warmup=0)
-        reason = cls.unsupported_reason(ModelConfig(probe.model, 1, 1, 1, probe.rel_dim, probe.dissimilarity)) \
+        reason = cls.unsupported_reason(ModelConfig(probe.model, 1, 1, 1, probe.rel_dim, probe.dissimilarity), options,
+                                        probe.optimizer) \
             or cls.unavailable_reason_for(options)
         if reason:
             raise SptxError(reason)

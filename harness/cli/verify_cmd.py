@@ -1,4 +1,5 @@
-"""`sptx verify`: check that our SpMM model computes exactly what TorchKGE computes."""
+"""`sptx verify`: check that a framework's step (by default our SpMM model) computes exactly what the
+reference computes: TorchKGE where it has the model, else the model spec evaluated by gathers."""
 
 from __future__ import annotations
 
@@ -6,11 +7,13 @@ import argparse
 
 from rich.table import Table
 
-from baselines.torchkge import TorchKGEStep
+from baselines import FRAMEWORKS
 from harness.cli.base import Command, add_data_dir_argument, make_console
 from harness.errors import SptxError
-from harness.spec import DISSIMILARITIES, MODEL_NAMES, ModelConfig, TrainConfig
-from harness.verify import FACTOR, RTOL, verify_against_torchkge
+from harness.models import MODELS
+from harness.sampling import SAMPLERS
+from harness.spec import ModelConfig, TrainConfig
+from harness.verify import FACTOR, RTOL, verify_step
 from sparse_impl.backends import BACKENDS, DEFAULT_BACKEND, BackendUnavailable
 
 __all__ = ["VerifyCommand"]
@@ -18,37 +21,39 @@ __all__ = ["VerifyCommand"]
 
 class VerifyCommand(Command):
     name = "verify"
-    help = "compare scores, loss and gradients of our SpMM model with TorchKGE's on one real batch"
+    help = "compare scores, loss and gradients of our SpMM model (or another framework) with a reference"
     description = (
-        "Builds one real batch with negatives, loads the same initial parameters into the SpMM model and "
-        "into TorchKGE's model of the same kind, and compares positive and negative scores, the loss and the "
-        "gradient of every parameter, in float32. TorchKGE also runs in float64 as the exact answer: a tensor "
-        f"passes when our error against it is at most {RTOL:g} of the tensor's scale (max |exact|), or at most "
-        f"{FACTOR:g}x TorchKGE's own float32 error. Exits 1 when any tensor fails."
+        "Builds one real batch with negatives, loads the same initial parameters into the framework's step "
+        "(default: our SpMM model) and into the reference's (TorchKGE's model where TorchKGE has it, else the "
+        "model spec evaluated by gathers), and compares positive and negative scores, the loss and the "
+        "gradient of every parameter, in float32. The reference also runs in float64 as the exact answer: a "
+        f"tensor passes when our error against it is at most {RTOL:g} of the tensor's scale (max |exact|), or at "
+        f"most {FACTOR:g}x the reference's own float32 error. Exits 1 when any tensor fails."
     )
 
     @classmethod
     def add_arguments(cls, parser: argparse.ArgumentParser) -> None:
-        parser.add_argument("--model", required=True, choices=MODEL_NAMES, help="model to verify")
+        parser.add_argument("--model", required=True, choices=tuple(MODELS), help="model to verify")
+        parser.add_argument("--framework", default="sparse", choices=tuple(FRAMEWORKS),
+                            help="the framework whose step is verified (default: sparse, our SpMM model)")
         parser.add_argument("--dataset", default="FB15k-237",
                             help="registry name, synthetic:NAME, or a folder with {train,valid,test}.txt[.gz]")
         add_data_dir_argument(parser)
-        parser.add_argument("--backend", default=DEFAULT_BACKEND, choices=sorted(BACKENDS), help="SpMM backend")
+        parser.add_argument("--backend", default=DEFAULT_BACKEND, choices=sorted(BACKENDS),
+                            help="SpMM backend (framework sparse)")
         parser.add_argument("--dissimilarity", default=None,
                             help="score function; default per model: " + ", ".join(
-                                f"{m}: {'/'.join(d)}" for m, d in DISSIMILARITIES.items()))
+                                f"{m}: {'/'.join(spec.dissimilarities) or 'none'}" for m, spec in MODELS.items()))
         parser.add_argument("--dim", type=int, default=128, help="embedding dimension (TransR: both spaces)")
         parser.add_argument("--batch-size", type=int, default=4096, help="positives in the batch")
-        parser.add_argument("--negatives", type=int, default=1, help="negatives per positive")
-        parser.add_argument("--sampler", default="bernoulli", choices=("bernoulli", "uniform"))
-        parser.add_argument("--seed", type=int, default=0, help="seed of parameters, batch order and negatives")
+        parser.add_argument("--negatives", type=int, default=TrainConfig.num_negatives, help="negatives per positive")
+        parser.add_argument("--sampler", default=TrainConfig.sampler, choices=tuple(SAMPLERS), help="negative sampler")
+        parser.add_argument("--seed", type=int, default=TrainConfig.seed,
+                            help="seed of parameters, batch order and negatives")
 
     def run(self, args: argparse.Namespace) -> int:
         from harness.data import load_dataset
 
-        reason = TorchKGEStep.unavailable_reason()
-        if reason:
-            raise SptxError(f"verify needs TorchKGE as the reference: {reason}")
         if args.batch_size < 1 or args.negatives < 1 or args.dim < 1:
             raise SptxError("--batch-size, --negatives and --dim must be positive")
         dataset = load_dataset(args.dataset, args.data_dir)
@@ -56,13 +61,14 @@ class VerifyCommand(Command):
                           dissimilarity=args.dissimilarity)
         train = TrainConfig(num_negatives=args.negatives, sampler=args.sampler, seed=args.seed)
         try:
-            report = verify_against_torchkge(cfg, dataset.train, args.batch_size, args.backend, train)
+            options = {"backend": args.backend} if args.framework == "sparse" else {}
+            report = verify_step(cfg, dataset.train, args.batch_size, args.framework, options, train)
         except BackendUnavailable as exc:
             raise SptxError(str(exc)) from None
 
         table = Table(title=f"sptx verify: {cfg.model} ({cfg.dissimilarity}), {dataset.label}, "
-                            f"backend {args.backend}, batch {report.batch_size} x (1 + {args.negatives}), d={cfg.dim}")
-        for column in ("tensor", "shape", "max abs diff", "max rel diff", "ours vs exact", "TorchKGE vs exact",
+                            f"{report.label} vs {report.reference}, batch {report.batch_size} x (1 + {args.negatives}), d={cfg.dim}")
+        for column in ("tensor", "shape", "max abs diff", "max rel diff", "ours vs exact", f"{report.reference} vs exact",
                        "result"):
             table.add_column(column, justify="left" if column in ("tensor", "shape") else "right")
         for c in report.comparisons:
@@ -72,7 +78,8 @@ class VerifyCommand(Command):
         console = make_console()
         console.print(table)
         verdict = "PASS" if report.passed else "FAIL"
-        console.print(f"{verdict}: diffs are ours vs TorchKGE in float32 (relative to max|TorchKGE|); a tensor passes when "
-                      f"its error vs exact (TorchKGE in float64) is <= {RTOL:g} of scale or <= {FACTOR:g}x TorchKGE's own "
+        ref = report.reference
+        console.print(f"{verdict}: diffs are ours vs {ref} in float32 (relative to max|{ref}|); a tensor passes when "
+                      f"its error vs exact ({ref} in float64) is <= {RTOL:g} of scale or <= {FACTOR:g}x {ref}'s own "
                       f"float32 error.")
         return 0 if report.passed else 1

@@ -91,7 +91,7 @@ def _failure_record(settings: RunSettings, dist_settings: DistributedSettings, s
     """The record of a run that produced none: its identity, status and message."""
     from harness.distributed.worker import FRAMEWORK, run_group, run_key, work_backend
     from harness.records.environment import environment, git_commit
-    from harness.records.schema import Record
+    from harness.records.schema import Record, RecordType
 
     code_version = git_commit() or "unknown"
     record = Record(
@@ -102,6 +102,7 @@ def _failure_record(settings: RunSettings, dist_settings: DistributedSettings, s
         dataset_kind="synthetic" if settings.dataset.startswith("synthetic:") else "real",
         timestamp=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"), code_version=code_version,
         env=environment(settings.seed, command_line), distributed=dist_settings.to_dict(),
+        record_type=RecordType.DISTRIBUTED,
     )
     return record.to_dict()
 

@@ -25,8 +25,8 @@ from dataclasses import dataclass
 from typing import Iterator
 
 from harness.distributed.exchange import INDEX_BYTES, STRATEGIES, RowSparseAllGather
-from harness.distributed.training import ROW_COLUMNS
-from harness.spec import ModelConfig, parameter_shapes
+from harness.models import TableSpec
+from harness.spec import ModelConfig, parameter_tables
 
 __all__ = ["BANDWIDTHS_GBIT", "BIG_GRAPH", "FB15K_237", "GraphScale", "MeasuredStep", "Network", "Prediction",
            "RANKS", "predict", "prediction_grid", "rows_touched"]
@@ -100,17 +100,17 @@ class Prediction:
         return self.step_s * self.steps_per_epoch
 
 
-def _tables(model: str, graph: GraphScale, dim: int) -> dict[str, tuple[int, ...]]:
-    return parameter_shapes(ModelConfig(model, graph.n_entities, graph.n_relations, dim))
+def _tables(model: str, graph: GraphScale, dim: int) -> dict[str, TableSpec]:
+    return parameter_tables(ModelConfig(model, graph.n_entities, graph.n_relations, dim))
 
 
 def _row_values(shape: tuple[int, ...]) -> int:
     return math.prod(shape[1:])
 
 
-def rows_touched(name: str, graph: GraphScale, per_rank_batch: int, num_negatives: int) -> int:
-    """Worst-case distinct rows of table `name` one rank's shard references (see the module's assumptions)."""
-    if ROW_COLUMNS[name] == (1,):
+def rows_touched(table: TableSpec, graph: GraphScale, per_rank_batch: int, num_negatives: int) -> int:
+    """Worst-case distinct rows of a table one rank's shard references (see the module's assumptions)."""
+    if table.indexed_by == "relation":
         return min(graph.n_relations, per_rank_batch)
     return min(graph.n_entities, (2 + num_negatives) * per_rank_batch)
 
@@ -119,10 +119,10 @@ def _payload_bytes(strategy: str, model: str, graph: GraphScale, dim: int, per_r
                    num_negatives: int) -> int:
     tables = _tables(model, graph, dim)
     if strategy != RowSparseAllGather.name:
-        return sum(math.prod(shape) for shape in tables.values()) * VALUE_BYTES
+        return sum(math.prod(table.shape) for table in tables.values()) * VALUE_BYTES
     counts = len(tables) * INDEX_BYTES
-    return counts + sum(rows_touched(name, graph, per_rank_batch, num_negatives)
-                        * (INDEX_BYTES + _row_values(shape) * VALUE_BYTES) for name, shape in tables.items())
+    return counts + sum(rows_touched(table, graph, per_rank_batch, num_negatives)
+                        * (INDEX_BYTES + _row_values(table.shape) * VALUE_BYTES) for table in tables.values())
 
 
 def _collectives(strategy: str, n_tables: int) -> int:
@@ -134,9 +134,9 @@ def predict(measured: MeasuredStep, graph: GraphScale, strategy: str, ranks: int
     """Predicted step and epoch time of `strategy` on `ranks` ranks for `graph` (see the module docstring)."""
     cls = STRATEGIES[strategy]
     per_rank_batch = math.ceil(measured.batch_size / ranks)
-    measured_values = sum(math.prod(s) for s in _tables(measured.model, GraphScale(
+    measured_values = sum(math.prod(t.shape) for t in _tables(measured.model, GraphScale(
         "measured", measured.n_entities, measured.n_relations, 0), measured.dim).values())
-    graph_values = sum(math.prod(s) for s in _tables(measured.model, graph, measured.dim).values())
+    graph_values = sum(math.prod(t.shape) for t in _tables(measured.model, graph, measured.dim).values())
     compute = (measured.per_triple_s * per_rank_batch / measured.batch_size
                + measured.whole_table_s * graph_values / measured_values)
     payload = _payload_bytes(strategy, measured.model, graph, measured.dim, per_rank_batch, measured.num_negatives)

@@ -15,12 +15,12 @@ import torch
 import torch.distributed as dist
 
 from harness.distributed.exchange import ExchangeCost, ExchangeStrategy
+from harness.models import TableSpec
 from harness.sampling import Batch
+from harness.spec import parameter_tables
 
-__all__ = ["ROW_COLUMNS", "DistributedSparseStep", "parameter_spread", "shard_batch", "touched_rows"]
+__all__ = ["DistributedSparseStep", "parameter_spread", "shard_batch", "touched_rows"]
 
-# Which triple columns (head 0, relation 1, tail 2) index the rows of each canonical parameter table.
-ROW_COLUMNS: dict[str, tuple[int, ...]] = {"entity": (0, 2), "relation": (1,), "projection": (1,), "normal": (1,)}
 
 
 def shard_batch(batch: Batch, rank: int, world_size: int) -> Batch:
@@ -33,10 +33,10 @@ def shard_batch(batch: Batch, rank: int, world_size: int) -> Batch:
     return Batch(batch.positives.index_select(0, ids), batch.negatives.index_select(0, negative_ids))
 
 
-def touched_rows(name: str, triples: torch.Tensor) -> torch.Tensor:
-    """The sorted unique rows of parameter `name` that `triples` (n, 3) reference: the only rows whose
+def touched_rows(table: TableSpec, triples: torch.Tensor) -> torch.Tensor:
+    """The sorted unique rows of a parameter table that `triples` (n, 3) reference: the only rows whose
     gradient can be non-zero on this rank."""
-    return torch.unique(triples[:, list(ROW_COLUMNS[name])].reshape(-1))
+    return torch.unique(triples[:, list(table.row_columns)].reshape(-1))
 
 
 @dataclass
@@ -60,7 +60,8 @@ class DistributedSparseStep:
         shard = shard_batch(batch, self.rank, self.world_size)
         if self.strategy.needs_touched_rows:
             triples = torch.cat((shard.positives, shard.negatives))
-            self._touched = {name: touched_rows(name, triples) for name in self.inner.model.canonical_parameters()}
+            tables = parameter_tables(self.inner.cfg)
+            self._touched = {name: touched_rows(table, triples) for name, table in tables.items()}
         return self.inner.prepare(shard)
 
     def forward(self, prepared: Any) -> torch.Tensor:

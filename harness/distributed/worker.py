@@ -158,7 +158,7 @@ def distributed_record(settings: RunSettings, dist_settings: DistributedSettings
     compute (step minus exchange) and their difference as the communication on the critical path."""
     from harness.measure import load as machine_load
     from harness.records.environment import environment, git_commit
-    from harness.records.schema import Record
+    from harness.records.schema import Record, RecordType
 
     steps = len(ranks[0]["wall_ms"]["step"])
     step_ms = [max(r["wall_ms"]["step"][i] for r in ranks) for i in range(steps)]
@@ -192,6 +192,7 @@ def distributed_record(settings: RunSettings, dist_settings: DistributedSettings
         noisy_reasons=machine_load.noisy_reasons(load, None, median_step),
         timestamp=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         code_version=code_version, env=environment(settings.seed, command_line),
+        record_type=RecordType.DISTRIBUTED,
     )
     record.distributed = {
         **dist_settings.to_dict(),

@@ -8,13 +8,12 @@ import torch
 
 from harness.evaluate.filtering import KnownTriples
 from harness.evaluate.ranking import HITS_AT, SIDES, RankingResult, Ranks, rank_triples
-from harness.evaluate.scoring import pairwise_scores
 
 if TYPE_CHECKING:
     from harness.spec import ModelConfig
 
 __all__ = ["HITS_AT", "KnownTriples", "RankingResult", "Ranks", "SIDES", "evaluate_link_prediction",
-           "pairwise_scores", "rank_triples"]
+           "rank_triples"]
 
 
 def evaluate_link_prediction(cfg: "ModelConfig", params: Mapping[str, torch.Tensor], triples: torch.Tensor,

@@ -20,8 +20,8 @@ from typing import Mapping
 import torch
 
 from harness.evaluate.filtering import KnownTriples
-from harness.evaluate.scoring import MAX_ELEMENTS, pairwise_scores
 from harness.models import ModelSpec
+from harness.models.pairwise import MAX_ELEMENTS
 
 __all__ = ["HITS_AT", "RankingResult", "SIDES", "Ranks", "rank_triples"]
 
@@ -93,37 +93,27 @@ def _concat(parts: list[Ranks], order: torch.Tensor) -> Ranks:
 
 
 @torch.no_grad()
-def rank_triples(spec: ModelSpec, params: Mapping[str, torch.Tensor], dissimilarity: str, triples: torch.Tensor,
-                 known: KnownTriples, batch_size: int = 256, max_elements: int = MAX_ELEMENTS) -> RankingResult:
+def rank_triples(spec: ModelSpec, params: Mapping[str, torch.Tensor], dissimilarity: str | None,
+                 triples: torch.Tensor, known: KnownTriples, batch_size: int = 256,
+                 max_elements: int = MAX_ELEMENTS) -> RankingResult:
     """Filtered head and tail ranks of every triple in `triples` (n, 3) against all entities.
 
-    Models whose projection depends on the relation (TransR, TransH) are evaluated one relation at a
-    time: all entities are projected once for that relation ((n_entities, k) memory), never per triple.
+    The model's spec scores the candidates (`ModelSpec.candidate_scores`), group by group as it groups
+    the triples (e.g. TransR and TransH one relation at a time, all entities projected once per relation).
     """
     params = {k: v.detach().cpu() for k, v in params.items()}
     triples = triples.long().cpu()
-    entities = spec.entity_view(params["entity"])
-    if spec.relation_specific_projection:
-        order = torch.argsort(triples[:, 1], stable=True)
-        groups = torch.unique_consecutive(triples[order, 1], return_counts=True)
-        bounds = torch.cumsum(torch.cat((torch.zeros(1, dtype=torch.long), groups[1])), 0).tolist()
-        chunks = [(order[bounds[i] : bounds[i + 1]], int(rel)) for i, rel in enumerate(groups[0].tolist())]
-    else:
-        order = torch.arange(triples.shape[0])
-        chunks = [(order, None)]
     heads: list[Ranks] = []
     tails: list[Ranks] = []
-    for index, relation in chunks:
-        # P_r of every entity: once per relation, or once in all when P does not depend on the relation
-        candidates = spec.project_one(params, entities, 0 if relation is None else relation)
-        for start in range(0, index.shape[0], batch_size):
-            batch = triples[index[start : start + batch_size]]
+    order: list[torch.Tensor] = []
+    for group in spec.candidate_groups(params, triples):
+        order.append(group.index)
+        for start in range(0, group.index.shape[0], batch_size):
+            batch = triples[group.index[start : start + batch_size]]
             h, r, t = batch[:, 0], batch[:, 1], batch[:, 2]
-            shift = spec.translation(params, r)
-            tail_queries = candidates.index_select(0, h) + shift  # P_r(h) + t_r
-            head_queries = candidates.index_select(0, t) - shift  # P_r(t) - t_r
-            tail_scores = pairwise_scores(dissimilarity, tail_queries, candidates, True, max_elements)
+            tail_scores = spec.candidate_scores(params, dissimilarity, group, h, r, True, max_elements)
             tails.append(_ranks_of(tail_scores, t, known.true_tails(h, r)))
-            head_scores = pairwise_scores(dissimilarity, head_queries, candidates, False, max_elements)
+            head_scores = spec.candidate_scores(params, dissimilarity, group, t, r, False, max_elements)
             heads.append(_ranks_of(head_scores, h, known.true_heads(r, t)))
-    return RankingResult(_concat(heads, order), _concat(tails, order))
+    visited = torch.cat(order) if order else torch.zeros(0, dtype=torch.long)
+    return RankingResult(_concat(heads, visited), _concat(tails, visited))

@@ -1,51 +1,79 @@
-"""What a translation model is, once: parameter shapes, initial values, constraints and the score
-function on canonical parameters (PyKEEN-style: a model is representations plus an interaction).
-Adapters, `sptx verify` and the link-prediction evaluator all read a `ModelSpec`.
+"""What a model is, once (PyKEEN-style: representations plus an interaction): its parameter tables
+(shape, which triple ids pick their rows), initial values, constraints, the score of a triple, the
+scores of every candidate entity for the evaluator, and the FLOPs of scoring a triple. Every framework
+adapter, the SpMM model, `sptx verify`, the evaluator, the FLOP count and the distributed row layout
+read a `ModelSpec`; none restates its math.
 
-Every model here scores a triple as -D(P_r(h) + t_r - P_r(t)): `entity_view` is the in-score view of
-the entity table (unit rows, or frac() for TorusE), `project` the relation's linear map P_r (identity,
-M_r, or the hyperplane projection), `translation` the relation's vector t_r, D the dissimilarity.
+`interaction` names the family of the score: "translation" (-D(P_r h + t_r - P_r t), harness.models.
+translation, the paper's models, which an incidence SpMM expresses), "bilinear" (sum of h * r * t),
+"complex" (Re<h, r, conj t>) or "rotation" (|h * r - t| in C). A backend or framework says which it runs.
 """
 
 from __future__ import annotations
 
+import math
 from abc import ABC, abstractmethod
-from typing import ClassVar, Mapping
+from dataclasses import dataclass
+from typing import Any, ClassVar, Literal, Mapping
 
 import torch
 from torch.nn.functional import normalize
 
-__all__ = ["ModelSpec", "Tables", "xavier_uniform"]
+__all__ = ["ROW_COLUMNS", "CandidateGroup", "ModelSpec", "TableSpec", "Tables", "constrain_touched_rows_", "xavier_uniform"]
 
 Tables = Mapping[str, torch.Tensor]
+RowIndex = Literal["entity", "relation"]
+
+# Which triple columns (head 0, relation 1, tail 2) pick the rows of a table indexed by entities or relations.
+ROW_COLUMNS: dict[RowIndex, tuple[int, ...]] = {"entity": (0, 2), "relation": (1,)}
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    """One parameter table: its shape, and whether entity ids or relation ids pick its rows."""
+
+    shape: tuple[int, ...]
+    indexed_by: RowIndex
+
+    @property
+    def row_columns(self) -> tuple[int, ...]:
+        """The triple columns whose ids are rows of this table."""
+        return ROW_COLUMNS[self.indexed_by]
+
+
+@dataclass(frozen=True)
+class CandidateGroup:
+    """Evaluated triples that share what is precomputed over all candidate entities (`context`)."""
+
+    index: torch.Tensor  # positions in the evaluated triples
+    context: Any
 
 
 def xavier_uniform(shape: tuple[int, ...], generator: torch.Generator) -> torch.Tensor:
     """Xavier-uniform over the 2-D view (rows, row length), as torch.nn.init does for an Embedding table."""
     rows = shape[0]
-    cols = 1
-    for s in shape[1:]:
-        cols *= s
+    cols = math.prod(shape[1:])
     bound = (6.0 / (rows + cols)) ** 0.5
     return (torch.rand((rows, cols), generator=generator) * 2 - 1).mul_(bound).reshape(shape)
 
 
 class ModelSpec(ABC):
-    """One translation model: its canonical parameters, their constraints and its score function.
+    """One model: canonical parameter tables, their constraints, and its score.
 
-    Canonical names: `entity` (n_ent, dim), `relation` (n_rel, rel_dim or dim), plus model-specific
-    tables (`projection`, `normal`). Constraints are TorchKGE's `normalize_parameters`.
+    Canonical names: `entity` (n_ent, dim) and `relation` (n_rel, ...), plus model-specific tables
+    (`projection`, `normal`). Constraints are TorchKGE's `normalize_parameters`. The defaults here are
+    the common case (Xavier-uniform tables, unit-norm entity rows); a model overrides what differs.
     """
 
     name: ClassVar[str]
     title: ClassVar[str]  # as written in papers and charts, e.g. "TransE"
-    dissimilarities: ClassVar[tuple[str, ...]]  # the first is the default
+    interaction: ClassVar[str]  # translation, bilinear, complex or rotation (module docstring)
+    dissimilarities: ClassVar[tuple[str, ...]] = ()  # the first is the default; empty: the score has none
     has_relation_space: ClassVar[bool] = False  # True: relations live in their own rel_dim space (TransR)
-    relation_specific_projection: ClassVar[bool] = False  # True: P_r differs per relation
 
     @property
-    def default_dissimilarity(self) -> str:
-        return self.dissimilarities[0]
+    def default_dissimilarity(self) -> str | None:
+        return self.dissimilarities[0] if self.dissimilarities else None
 
     def relation_dim(self, dim: int, rel_dim: int | None) -> int | None:
         """The relation-space dimension this model uses (None for models without one)."""
@@ -53,9 +81,13 @@ class ModelSpec(ABC):
             return None
         return dim if rel_dim is None else rel_dim
 
+    def tables(self, n_entities: int, n_relations: int, dim: int, rel_dim: int | None) -> dict[str, TableSpec]:
+        """Canonical parameter tables: an entity row and a relation row of width `dim`."""
+        return {"entity": TableSpec((n_entities, dim), "entity"), "relation": TableSpec((n_relations, dim), "relation")}
+
     def shapes(self, n_entities: int, n_relations: int, dim: int, rel_dim: int | None) -> dict[str, tuple[int, ...]]:
         """Canonical parameter names and shapes."""
-        return {"entity": (n_entities, dim), "relation": (n_relations, dim)}
+        return {name: table.shape for name, table in self.tables(n_entities, n_relations, dim, rel_dim).items()}
 
     def initial(self, shapes: Mapping[str, tuple[int, ...]], generator: torch.Generator) -> dict[str, torch.Tensor]:
         """Seeded initial values before the constraints: Xavier-uniform, as TorchKGE's constructors draw."""
@@ -67,36 +99,97 @@ class ModelSpec(ABC):
         out["entity"] = normalize(params["entity"], p=2, dim=1)
         return out
 
+    @torch.no_grad()
+    def constrain_(self, params: Tables) -> None:
+        """`constrain` in place: every table it changes is overwritten (what a framework does after its step)."""
+        for name, value in self.constrain(params).items():
+            if value is not params[name]:
+                params[name].copy_(value)
+
+    def table_index(self, params: Tables) -> dict[str, RowIndex]:
+        """Which ids pick the rows of each of these parameter tables (entity or relation ids)."""
+        entity, relation = params["entity"], params["relation"]
+        rel_dim = relation.shape[1] if self.has_relation_space else None
+        tables = self.tables(entity.shape[0], relation.shape[0], entity.shape[1], rel_dim)
+        return {name: tables[name].indexed_by for name in params}
+
+    @torch.no_grad()
+    def constrain_rows_(self, params: Tables, rows: Mapping[RowIndex, torch.Tensor]) -> None:
+        """`constrain` in place on the given entity and relation rows only: what it does to the whole table when
+        only those rows moved since the last constraint (constraints are row-wise within each kind of id)."""
+        index = self.table_index(params)
+        sub = {name: table.index_select(0, rows[index[name]]) for name, table in params.items()}
+        for name, value in self.constrain(sub).items():
+            if value is not sub[name]:
+                params[name].index_copy_(0, rows[index[name]], value)
+
     def entity_view(self, entity: torch.Tensor) -> torch.Tensor:
-        """Entity rows as the score sees them (differentiable): unit-norm rows. shape (n, dim) -> (n, dim)."""
+        """Entity rows as the score sees them (differentiable, row-wise): unit-norm rows. (n, dim) -> (n, dim)."""
         return normalize(entity, p=2, dim=1)
 
-    def translation(self, params: Tables, relations: torch.Tensor) -> torch.Tensor:
-        """The translation vector t_r of each relation id: shape (n,) -> (n, k)."""
-        return params["relation"].index_select(0, relations)
+    @abstractmethod
+    def score(self, params: Tables, dissimilarity: str | None, heads: torch.Tensor, relations: torch.Tensor,
+              tails: torch.Tensor, view_rows: bool = False) -> torch.Tensor:
+        """Scores (higher is better) of triples given as id tensors of shape (n,), by gathers, differentiable.
 
-    def project(self, params: Tables, x: torch.Tensor, relations: torch.Tensor) -> torch.Tensor:
-        """P_r applied to row i of x with relation relations[i] (P_r is linear): (n, dim) -> (n, k)."""
-        return x
+        view_rows: apply `entity_view` to every gathered row (TorchKGE's way) rather than to the table
+        once and then gather; the values are the same, the work differs.
+        """
 
-    def project_one(self, params: Tables, x: torch.Tensor, relation: int) -> torch.Tensor:
-        """P_r of one relation applied to every row of x, never materialising per-row matrices: (n, dim) -> (n, k)."""
-        return self.project(params, x, torch.full((x.shape[0],), relation, dtype=torch.long, device=x.device))
+    @abstractmethod
+    def forward_flops(self, dissimilarity: str | None, dim: int, rel_dim: int | None) -> int:
+        """Forward FLOPs of scoring one triple (harness.measure.model_flops states the conventions)."""
 
-    def differences(self, params: Tables, heads: torch.Tensor, relations: torch.Tensor,
-                    tails: torch.Tensor) -> torch.Tensor:
-        """P_r(h) + t_r - P_r(t) per triple, by gathers (P_r is linear, so it is applied once to h - t)."""
-        ent = self.entity_view(params["entity"])
-        x = ent.index_select(0, heads) - ent.index_select(0, tails)
-        return self.project(params, x, relations) + self.translation(params, relations)
+    def gathered_entities(self, entity: torch.Tensor, heads: torch.Tensor, tails: torch.Tensor,
+                          view_rows: bool) -> tuple[torch.Tensor, torch.Tensor]:
+        """The viewed head and tail rows of triples: (n, dim) each."""
+        if view_rows:
+            return (self.entity_view(entity.index_select(0, heads)),
+                    self.entity_view(entity.index_select(0, tails)))
+        viewed = self.entity_view(entity)
+        return viewed.index_select(0, heads), viewed.index_select(0, tails)
 
-    def score(self, params: Tables, dissimilarity: str, heads: torch.Tensor, relations: torch.Tensor,
-              tails: torch.Tensor) -> torch.Tensor:
-        """Scores (higher is better) of triples given as id tensors of shape (n,)."""
-        from sparse_impl.dissimilarity import dissimilarity as lookup
+    # --- ranking every entity as the head or tail of a query (the evaluator) ---
 
-        return -lookup(dissimilarity)(self.differences(params, heads, relations, tails))
+    def candidate_groups(self, params: Tables, triples: torch.Tensor) -> list[CandidateGroup]:
+        """How evaluated triples are grouped for ranking; by default one group with no precomputation."""
+        return [CandidateGroup(torch.arange(triples.shape[0]), None)]
+
+    def candidate_scores(self, params: Tables, dissimilarity: str | None, group: CandidateGroup,
+                         anchors: torch.Tensor, relations: torch.Tensor, tail_side: bool,
+                         max_elements: int) -> torch.Tensor:
+        """Scores (float64, higher is better) of every entity as the tail of (anchor, r, ?) (tail_side) or the
+        head of (?, r, anchor): (b,), (b,) -> (b, n_entities). By default the score of every (query,
+        candidate) triple, in blocks of at most `max_elements` gathered elements; models override it with a
+        cheaper form (a GEMM, a projection shared by a relation's queries)."""
+        n = params["entity"].shape[0]
+        width = math.prod(params["entity"].shape[1:]) * 3
+        rows = max(1, max_elements // max(1, n * width))
+        candidates = torch.arange(n)
+        blocks = []
+        for start in range(0, anchors.shape[0], rows):
+            a, r = anchors[start : start + rows], relations[start : start + rows]
+            fixed, rel = a.repeat_interleave(n), r.repeat_interleave(n)
+            other = candidates.repeat(a.shape[0])
+            h, t = (fixed, other) if tail_side else (other, fixed)
+            blocks.append(self.score(params, dissimilarity, h, rel, t).double().reshape(a.shape[0], n))
+        return torch.cat(blocks) if blocks else torch.zeros((0, n), dtype=torch.float64)
 
     @abstractmethod
     def describe(self) -> str:
         """One line: the model and its reference."""
+
+
+@torch.no_grad()
+def constrain_touched_rows_(spec: ModelSpec, params: Mapping[str, torch.Tensor]) -> None:
+    """The spec's constraints on the rows whose gradient is a sparse row gradient (what a row-sparse optimizer
+    moved); a table without one is constrained whole."""
+    index = spec.table_index(params)
+    rows: dict[RowIndex, torch.Tensor] = {}
+    for name, table in params.items():
+        grad = table.grad
+        if grad is None or not grad.is_sparse:
+            spec.constrain_(params)
+            return
+        rows.setdefault(index[name], grad.coalesce().indices()[0])
+    spec.constrain_rows_(params, rows)

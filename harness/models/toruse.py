@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import torch
 
-from harness.models.base import ModelSpec, Tables
+from harness.models.base import Tables
+from harness.models.translation import TranslationModel
 
 __all__ = ["TorusE", "straight_through_frac"]
 
@@ -14,7 +15,7 @@ def straight_through_frac(x: torch.Tensor) -> torch.Tensor:
     return x + (torch.frac(x) - x).detach()
 
 
-class TorusE(ModelSpec):
+class TorusE(TranslationModel):
     """TorusE; no L2 normalisation, entities and relations are kept on the torus by frac()."""
 
     name = "toruse"
@@ -30,8 +31,11 @@ class TorusE(ModelSpec):
     def entity_view(self, entity: torch.Tensor) -> torch.Tensor:
         return straight_through_frac(entity)
 
-    def translation(self, params: Tables, relations: torch.Tensor) -> torch.Tensor:
-        return straight_through_frac(params["relation"].index_select(0, relations))
+    def translation_view(self, relation: torch.Tensor) -> torch.Tensor:
+        return straight_through_frac(relation)
+
+    def transform_flops(self, dim: int, rel_dim: int) -> tuple[int, int]:
+        return 3 * dim + 2 * dim, dim  # frac of h, r and t; h + r - t
 
     def describe(self) -> str:
         return "TorusE (Ebisu and Ichise, 2018): torus D(frac(h) + frac(r) - frac(t))"

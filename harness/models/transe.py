@@ -7,12 +7,12 @@ from typing import Mapping
 import torch
 from torch.nn.functional import normalize
 
-from harness.models.base import ModelSpec
+from harness.models.translation import TranslationModel
 
 __all__ = ["TransE"]
 
 
-class TransE(ModelSpec):
+class TransE(TranslationModel):
     """TransE; relations are made unit-norm once at construction, as TorchKGE's constructor does."""
 
     name = "transe"

@@ -5,12 +5,13 @@ from __future__ import annotations
 import torch
 from torch.nn.functional import normalize
 
-from harness.models.base import ModelSpec, Tables
+from harness.models.base import TableSpec, Tables
+from harness.models.translation import TranslationModel, normalise_rows_flops
 
 __all__ = ["TransH"]
 
 
-class TransH(ModelSpec):
+class TransH(TranslationModel):
     """TransH; `normal[r]` is w_r (normalised inside the score), `relation[r]` the translation d_r."""
 
     name = "transh"
@@ -18,16 +19,20 @@ class TransH(ModelSpec):
     dissimilarities = ("L2sq",)
     relation_specific_projection = True
 
-    def shapes(self, n_entities: int, n_relations: int, dim: int, rel_dim: int | None) -> dict[str, tuple[int, ...]]:
-        return {**super().shapes(n_entities, n_relations, dim, rel_dim), "normal": (n_relations, dim)}
+    def tables(self, n_entities: int, n_relations: int, dim: int, rel_dim: int | None) -> dict[str, TableSpec]:
+        return {**super().tables(n_entities, n_relations, dim, rel_dim), "normal": TableSpec((n_relations, dim), "relation")}
 
     def constrain(self, params: Tables) -> dict[str, torch.Tensor]:
+        """Unit entity rows and normals, and d_r moved onto its hyperplane."""
         out = super().constrain(params)
-        w = normalize(params["normal"], p=2, dim=1)
-        r = params["relation"]
-        out["normal"] = w
-        out["relation"] = r - (r * w).sum(dim=1, keepdim=True) * w
+        out["normal"] = normalize(params["normal"], p=2, dim=1)
+        out["relation"] = self.onto_hyperplane(params["relation"], out["normal"])
         return out
+
+    @staticmethod
+    def onto_hyperplane(relation: torch.Tensor, unit_normal: torch.Tensor) -> torch.Tensor:
+        """d_r - (d_r . w_r) w_r for unit normals w_r: the translation's part of TorchKGE's constraint."""
+        return relation - (relation * unit_normal).sum(dim=1, keepdim=True) * unit_normal
 
     def project(self, params: Tables, x: torch.Tensor, relations: torch.Tensor) -> torch.Tensor:
         w = normalize(params["normal"].index_select(0, relations), p=2, dim=1)
@@ -36,6 +41,10 @@ class TransH(ModelSpec):
     def project_one(self, params: Tables, x: torch.Tensor, relation: int) -> torch.Tensor:
         w = normalize(params["normal"][relation], p=2, dim=0)
         return x - (x @ w).unsqueeze(1) * w
+
+    def transform_flops(self, dim: int, rel_dim: int) -> tuple[int, int]:
+        # h - t: d; normalising w_r: 3d + 1; x - (x.w) w: 2d + 2d; + d_r: d
+        return normalise_rows_flops(dim) + dim + (3 * dim + 1) + 4 * dim + dim, dim
 
     def describe(self) -> str:
         return "TransH (Wang et al., 2014): -D(h_perp + d_r - t_perp)"

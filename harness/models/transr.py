@@ -5,12 +5,13 @@ from __future__ import annotations
 import torch
 from torch.nn.functional import normalize
 
-from harness.models.base import ModelSpec, Tables
+from harness.models.base import TableSpec, Tables
+from harness.models.translation import TranslationModel, normalise_rows_flops
 
 __all__ = ["TransR"]
 
 
-class TransR(ModelSpec):
+class TransR(TranslationModel):
     """TransR; `projection[r]` is the (rel_dim, dim) matrix M_r applied as M_r @ e, as in TorchKGE."""
 
     name = "transr"
@@ -19,9 +20,10 @@ class TransR(ModelSpec):
     has_relation_space = True
     relation_specific_projection = True
 
-    def shapes(self, n_entities: int, n_relations: int, dim: int, rel_dim: int | None) -> dict[str, tuple[int, ...]]:
+    def tables(self, n_entities: int, n_relations: int, dim: int, rel_dim: int | None) -> dict[str, TableSpec]:
         rel = dim if rel_dim is None else rel_dim
-        return {"entity": (n_entities, dim), "relation": (n_relations, rel), "projection": (n_relations, rel, dim)}
+        return {"entity": TableSpec((n_entities, dim), "entity"), "relation": TableSpec((n_relations, rel), "relation"),
+                "projection": TableSpec((n_relations, rel, dim), "relation")}
 
     def constrain(self, params: Tables) -> dict[str, torch.Tensor]:
         out = super().constrain(params)
@@ -34,6 +36,10 @@ class TransR(ModelSpec):
 
     def project_one(self, params: Tables, x: torch.Tensor, relation: int) -> torch.Tensor:
         return x @ params["projection"][relation].t()
+
+    def transform_flops(self, dim: int, rel_dim: int) -> tuple[int, int]:
+        # h - t: d; M_r (h - t): 2 d_r d; + r: d_r
+        return normalise_rows_flops(dim) + dim + 2 * rel_dim * dim + rel_dim, rel_dim
 
     def describe(self) -> str:
         return "TransR (Lin et al., 2015): -D(M_r h + r - M_r t)"

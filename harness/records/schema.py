@@ -1,25 +1,98 @@
-"""The public data format: one self-describing record per measured cell (JSON Lines).
+"""The public data format: one self-describing record per run (JSON Lines).
 
-Field names are part of the format; `schema_version` changes when they do, and `migrate` brings
-older records up to date when they are read (version 1 records are still read by `sptx report`).
-What identified the run is the `settings` block (harness.settings.RunSettings), written whole.
+Every record has the fields of `RecordBase` and a `record_type` saying which kind it is: `measurement`
+(`Record`, one framework's timed steps), `distributed` (a `Record` of a data-parallel run, `distributed`
+filled) or `training` (harness.train.record.TrainingRecord). All kinds share one `schema_version`; it
+changes when field names do, and `migrate` brings older records (versions 1 and 2) up to date when they
+are read. What identified the run is the `settings` block (harness.settings.RunSettings), written whole.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, field
-from typing import Any, Literal
+from enum import Enum, StrEnum
+from typing import Any, Iterable
 
-__all__ = ["SCHEMA_VERSION", "STATUSES", "Record", "migrate", "strict_json_value"]
+__all__ = ["SCHEMA_VERSION", "Record", "RecordBase", "RecordType", "Status", "by_record_type", "migrate",
+           "strict_json_value"]
 
-SCHEMA_VERSION = 2
-Status = Literal["ok", "oom", "timeout", "killed", "error", "unsupported", "unavailable"]
-STATUSES: tuple[str, ...] = ("ok", "oom", "timeout", "killed", "error", "unsupported", "unavailable")
+SCHEMA_VERSION = 3
 
 
-@dataclass
-class Record:
+class Status(StrEnum):
+    """How a run ended; the values are the strings records hold."""
+
+    OK = "ok"
+    OOM = "oom"
+    TIMEOUT = "timeout"
+    KILLED = "killed"
+    ERROR = "error"
+    UNSUPPORTED = "unsupported"
+    UNAVAILABLE = "unavailable"
+
+    @classmethod
+    def final(cls) -> frozenset[Status]:
+        """Statuses a rerun would not change (ok, unsupported, unavailable): --retry-failed skips them."""
+        return frozenset({cls.OK, cls.UNSUPPORTED, cls.UNAVAILABLE})
+
+    @classmethod
+    def failures(cls) -> frozenset[Status]:
+        """Statuses of failed runs (error, timeout, oom, killed): the rest; compare and sweep exit 1 on them."""
+        return frozenset(cls) - cls.final()
+
+    @property
+    def is_final(self) -> bool:
+        return self in self.final()
+
+    @property
+    def is_failure(self) -> bool:
+        return self in self.failures()
+
+    @property
+    def text(self) -> str:
+        """How reports print it."""
+        return "OOM" if self is Status.OOM else self.value
+
+
+class RecordType(StrEnum):
+    """Which kind of run a record describes (its `record_type`)."""
+
+    MEASUREMENT = "measurement"
+    DISTRIBUTED = "distributed"
+    TRAINING = "training"
+
+
+@dataclass(kw_only=True)
+class RecordBase:
+    """The fields every kind of record has: the run's identity, how it ended, when, where and which code."""
+
+    run_id: str
+    group_key: str
+    framework: str
+    options: dict[str, Any]
+    label: str
+    settings: dict[str, Any]
+    status: Status
+    message: str = ""
+    dataset_kind: str = ""
+    wall_time_s: float | None = None
+    timestamp: str = ""
+    code_version: str = ""
+    env: dict[str, Any] = field(default_factory=dict)
+    record_type: RecordType
+    schema_version: int = SCHEMA_VERSION
+
+    def __post_init__(self) -> None:
+        self.status = Status(self.status)
+        self.record_type = RecordType(self.record_type)
+
+    def to_dict(self) -> dict[str, Any]:
+        return strict_json_value(asdict(self))
+
+
+@dataclass(kw_only=True)
+class Record(RecordBase):
     """One framework measured under one `settings` block in one round, and what was measured.
 
     Times are wall-clock ms per training step: `time_ms[phase]` has median, iqr, ci_low, ci_high over
@@ -36,24 +109,16 @@ class Record:
     hypervisor took CPU time meanwhile (such rounds are left out of speedups where undisturbed ones exist).
     `interleave` says how the round's frameworks shared the machine: `processes` (one after another) or
     `steps` (all started together, measured steps in turns; then `load` covers this cell's own steps only).
-    `distributed` is None for single-process cells; a data-parallel run (`sptx distributed`) fills it with
-    its world size, backend, exchange strategy, bytes per step and every rank's raw samples
-    (harness/distributed/worker.py), and its `time_ms` has compute / communicate / adam beside the phases.
+    `distributed` is None for single-process cells; a data-parallel run (`sptx distributed`, record_type
+    `distributed`) fills it with its world size, backend, exchange strategy, bytes per step and every rank's
+    raw samples (harness/distributed/worker.py), and its `time_ms` has compute / communicate / adam beside
+    the phases. A record built with `distributed` filled and no record_type is a `distributed` one.
     """
 
-    run_id: str
     cell_key: str
-    group_key: str
-    framework: str
-    options: dict[str, Any]
-    label: str
-    settings: dict[str, Any]
-    status: Status
-    message: str = ""
     round: int = 0
     rounds: int = 1
     interleave: str = "processes"
-    dataset_kind: str = ""
     steps_measured: int = 0
     time_ms: dict[str, dict[str, float]] = field(default_factory=dict)
     cpu_time_ms: dict[str, dict[str, float]] = field(default_factory=dict)
@@ -77,19 +142,33 @@ class Record:
     load: dict[str, float | None] = field(default_factory=dict)
     noisy_reasons: list[str] = field(default_factory=list)
     disturbed: bool = False
-    wall_time_s: float | None = None
-    timestamp: str = ""
-    code_version: str = ""
-    env: dict[str, Any] = field(default_factory=dict)
     distributed: dict[str, Any] | None = None
-    schema_version: int = SCHEMA_VERSION
+    record_type: RecordType = RecordType.MEASUREMENT
 
-    def to_dict(self) -> dict[str, Any]:
-        return strict_json_value(asdict(self))
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.distributed and self.record_type is RecordType.MEASUREMENT:
+            self.record_type = RecordType.DISTRIBUTED
+
+
+def by_record_type(records: Iterable[dict[str, Any]]) -> dict[RecordType, list[dict[str, Any]]]:
+    """Records as read (migrated) grouped by kind, each list in the given order; ValueError for a record
+    without a known `record_type`."""
+    out: dict[RecordType, list[dict[str, Any]]] = {kind: [] for kind in RecordType}
+    for r in records:
+        try:
+            out[RecordType(r["record_type"])].append(r)
+        except (KeyError, ValueError):
+            raise ValueError(f"record {r.get('run_id')!r} has no known record_type "
+                             f"({r.get('record_type')!r}); read records through harness.records") from None
+    return out
 
 
 def strict_json_value(value: Any) -> Any:
-    """`value` with every non-finite float replaced by None, so the JSON written is strict (no NaN)."""
+    """`value` with every non-finite float replaced by None, so the JSON written is strict (no NaN), and
+    enum members (Status, RecordType) by their plain string values."""
+    if isinstance(value, Enum):
+        return value.value
     if isinstance(value, float):
         return value if math.isfinite(value) else None
     if isinstance(value, dict):
@@ -124,8 +203,21 @@ def _migrate_v1(raw: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def _migrate_v2(raw: dict[str, Any]) -> dict[str, Any]:
+    """Version 2 told kinds apart by `record_type: "training"` or a filled `distributed`; version 3 names
+    every record's kind in `record_type`."""
+    if raw.get("record_type") == RecordType.TRAINING:
+        kind = RecordType.TRAINING
+    elif raw.get("distributed"):
+        kind = RecordType.DISTRIBUTED
+    else:
+        kind = RecordType.MEASUREMENT
+    return {**raw, "record_type": kind.value, "schema_version": 3, "migrated_from": raw.get("migrated_from", 2)}
+
+
 def migrate(raw: dict[str, Any]) -> dict[str, Any]:
-    """Bring a record read from disk to the current schema; raises ValueError for what cannot be read."""
+    """Bring a record read from disk to the current schema (`migrated_from` then says the version it had on
+    disk); raises ValueError for what cannot be read."""
     if not isinstance(raw, dict):
         raise ValueError(f"a record is a JSON object, not {type(raw).__name__}")
     version = raw.get("schema_version", 1)
@@ -135,9 +227,13 @@ def migrate(raw: dict[str, Any]) -> dict[str, Any]:
         raise ValueError(f"record schema {version} is newer than this sptx ({SCHEMA_VERSION}); upgrade sptx")
     if version == 1:
         raw = _migrate_v1(raw)
-    for required in ("framework", "settings", "status"):
+    if raw["schema_version"] == 2:
+        raw = _migrate_v2(raw)
+    for required in ("framework", "settings", "status", "record_type"):
         if required not in raw:
             raise ValueError(f"record has no {required!r}")
     if not isinstance(raw["settings"], dict):
         raise ValueError("record's settings is not an object")
+    if raw["record_type"] not in tuple(RecordType):
+        raise ValueError(f"unknown record_type {raw['record_type']!r}")
     return raw

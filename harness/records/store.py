@@ -14,12 +14,9 @@ from typing import Any, Iterable
 
 from harness.errors import SptxError
 from harness.interrupts import interrupts_blocked
-from harness.records.schema import Record, migrate
+from harness.records.schema import RecordBase, Status, migrate
 
-__all__ = ["FINAL_STATUSES", "ResultsStore", "read_records", "records_frame"]
-
-# Statuses a rerun would not change: --retry-failed re-measures every other (error, timeout, oom, killed).
-FINAL_STATUSES = frozenset({"ok", "unsupported", "unavailable"})
+__all__ = ["ResultsStore", "read_records", "records_frame"]
 
 
 class ResultsStore:
@@ -28,7 +25,7 @@ class ResultsStore:
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = Path(path)
 
-    def append(self, record: Record) -> None:
+    def append(self, record: RecordBase) -> None:
         """Append one record as one whole line. When the write fails (disk full, read-only, not a regular
         file), the record is printed to stderr so the finished measurement is not lost, and a one-line
         SptxError is raised; the lines already in the file stay as they were."""
@@ -97,7 +94,7 @@ class ResultsStore:
         newest = {r["cell_key"]: r.get("status") for r in self.records() if "cell_key" in r}
         if not retry_failed:
             return set(newest)
-        return {key for key, status in newest.items() if status in FINAL_STATUSES}
+        return {key for key, status in newest.items() if status in Status.final()}
 
 
 def _truncate_to(fd: int, size: int) -> None:
@@ -149,8 +146,9 @@ def _read_file(path: Path, offset: int = 0) -> list[dict[str, Any]]:
 
 
 def read_records(paths: Iterable[str | os.PathLike[str]]) -> list[dict[str, Any]]:
-    """All records of the given files, oldest first; a line that is not a readable record (bad JSON, bad
-    UTF-8, not an object, missing fields, a newer schema) is skipped with a warning naming file:line."""
+    """All records of the given files, oldest first, brought to the current schema (schema.migrate); a line
+    that is not a readable record (bad JSON, bad UTF-8, not an object, missing fields, a newer schema) is
+    skipped with a warning naming file:line."""
     out: list[dict[str, Any]] = []
     for path in map(Path, paths):
         out.extend(_read_file(path))

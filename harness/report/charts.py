@@ -20,9 +20,10 @@ from matplotlib.patches import Patch
 from matplotlib.lines import Line2D
 
 from harness.models import MODELS
+from harness.records.schema import Status
 from harness.report.output import framework_colors, save_figure, slug
 from harness.report.paper import paper_speedup
-from harness.report.tables import FRAMEWORK_ORDER, latest_records, records_to_frame, settings_label, sort_frame
+from harness.report.tables import latest_records, records_to_frame, settings_label, sort_frame
 
 __all__ = ["Chart", "write_charts", "write_comparison_charts", "LOG_SPREAD"]
 
@@ -31,8 +32,7 @@ PHASES = ("prepare", "forward", "backward", "optimizer")
 PHASE_COLORS = {"prepare": "#8da0cb", "forward": "#66c2a5", "backward": "#fc8d62", "optimizer": "#e5c494"}
 FAIL_COLOR = "#bbbbbb"
 MODEL_NAMES = {name: spec.title for name, spec in MODELS.items()}
-STATUS_TEXT = {"oom": "OOM", "timeout": "timeout", "error": "error", "unsupported": "unsupported",
-               "unavailable": "unavailable", "missing": "not run"}
+STATUS_TEXT = {**{s.value: s.text for s in Status if s is not Status.OK}, "missing": "not run"}
 
 
 @dataclass(frozen=True)

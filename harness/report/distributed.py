@@ -12,23 +12,15 @@ import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
+from harness.records.schema import RecordType
 from harness.report.charts import Chart
 from harness.report.output import markdown_table, save_figure, write_csv
 from harness.settings import stable_key
 
-__all__ = ["distributed_files", "measured_step", "prediction_table", "scaling_chart", "scaling_table",
-           "split_distributed"]
+__all__ = ["distributed_files", "measured_step", "prediction_table", "scaling_chart", "scaling_table"]
 
 COMPUTE_COLOR, COMMUNICATE_COLOR = "#66c2a5", "#fc8d62"
 STRATEGY_HATCH = {"dense": "", "rowsparse": "//"}
-
-
-def split_distributed(records: Iterable[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """(single-process records, distributed records): the report compares frameworks on the first only."""
-    single, distributed = [], []
-    for r in records:
-        (distributed if r.get("distributed") else single).append(r)
-    return single, distributed
 
 
 def _median(record: dict[str, Any], name: str) -> float | None:
@@ -42,10 +34,10 @@ def _run_of(record: dict[str, Any]) -> tuple:
 
 
 def _rounds_by_run(records: Iterable[dict[str, Any]]) -> dict[tuple, list[dict[str, Any]]]:
-    """The newest record of every round, grouped by run (see _run_of)."""
+    """The newest record of every round of the distributed records, grouped by run (see _run_of)."""
     newest: dict[tuple, dict[str, Any]] = {}
     for r in records:
-        if r.get("distributed"):
+        if r.get("record_type") == RecordType.DISTRIBUTED:
             newest[(*_run_of(r), r.get("round", 0))] = r
     runs: dict[tuple, list[dict[str, Any]]] = {}
     for key, r in newest.items():

@@ -12,7 +12,7 @@ from typing import Any, Iterable
 import pandas as pd
 from matplotlib.figure import Figure
 
-from harness.report.tables import FRAMEWORK_ORDER
+from harness.report.tables import framework_order
 
 __all__ = ["TAB10", "framework_colors", "markdown_table", "save_figure", "slug", "write_csv", "write_text_atomic"]
 
@@ -56,15 +56,16 @@ def slug(text: str) -> str:
 
 
 def framework_colors(labels: Iterable[str]) -> dict[str, str]:
-    """A fixed colour per framework (tab10 by FRAMEWORK_ORDER), further sparse backends in spare colours, so a
+    """A fixed colour per framework (tab10 by framework_order()), further sparse backends in spare colours, so a
     framework looks the same in every chart."""
     out: dict[str, str] = {}
     labels = list(dict.fromkeys(labels))
-    spare = iter(TAB10[len(FRAMEWORK_ORDER):] + TAB10)
+    order = framework_order()
+    spare = iter(TAB10[len(order):] + TAB10)
     for label in labels:
         base = label.split("[", 1)[0]
-        if base in FRAMEWORK_ORDER and base not in {lbl.split("[", 1)[0] for lbl in out}:
-            out[label] = TAB10[FRAMEWORK_ORDER.index(base)]
+        if base in order and base not in {lbl.split("[", 1)[0] for lbl in out}:
+            out[label] = TAB10[order.index(base) % len(TAB10)]
         else:
             out[label] = next(spare)
     return out

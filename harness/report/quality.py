@@ -25,18 +25,13 @@ from harness.models import MODELS
 from harness.report.output import framework_colors, save_figure, slug, write_csv
 from harness.report.tables import preferred_reference
 from harness.settings import stable_key
-from harness.train.record import RECORD_TYPE
 
-__all__ = ["QualitySection", "is_training_record", "quality_frame", "seed_summary", "write_quality_section"]
+__all__ = ["QualitySection", "quality_frame", "seed_summary", "write_quality_section"]
 
 METRIC_COLUMNS: dict[str, str] = {
     "test_mrr": "test MRR", "test_mr": "test MR", "test_hits_at_1": "Hits@1", "test_hits_at_3": "Hits@3",
     "test_hits_at_10": "Hits@10",
 }
-
-
-def is_training_record(record: dict[str, Any]) -> bool:
-    return record.get("record_type") == RECORD_TYPE
 
 
 @dataclass(frozen=True)

@@ -10,11 +10,13 @@ from typing import Any, Collection, Iterable
 
 import pandas as pd
 
+from baselines import FRAMEWORKS
 from harness.measure.timing import ratio_stats, summarize
-from harness.settings import GROUP_FIELDS
+from harness.models import MODELS
+from harness.settings import GROUP_FIELDS, RunSettings
 
 __all__ = [
-    "GROUP_KEYS", "FRAMEWORK_ORDER", "DEFAULT_REFERENCE", "framework_label", "latest_records", "records_to_frame",
+    "GROUP_KEYS", "framework_order", "DEFAULT_REFERENCE", "framework_label", "latest_records", "records_to_frame",
     "comparison_table", "settings_label", "speedup_table", "time_split_table", "memory_table", "flops_table",
     "paper_vs_measured", "failures_table", "environment_table", "paired_ratios", "reference_labels", "round_ratios",
 ]
@@ -23,8 +25,6 @@ __all__ = [
 # from the one declaration (harness.settings), so L1 and L2sq, two seeds or two thread counts never mix.
 GROUP_KEYS: tuple[str, ...] = GROUP_FIELDS
 PHASE_COLUMNS: tuple[str, ...] = ("prepare", "forward", "backward", "optimizer", "step")
-# The order frameworks appear in in tables and charts (others follow, by name).
-FRAMEWORK_ORDER: tuple[str, ...] = ("sparse", "gather", "torchkge", "pyg", "pykeen", "dglke")
 # Speedups are "framework step time / reference step time": `sparse` with its default options.
 DEFAULT_REFERENCE = "sparse"
 
@@ -42,8 +42,6 @@ def _step_median(record: dict[str, Any]) -> float | None:
 def preferred_reference(labels: Collection[str], reference: str = DEFAULT_REFERENCE) -> str | None:
     """`reference` itself when it is one of `labels`, else that framework with its default options when
     that is one of them, else None (the caller chooses among the framework's other variants)."""
-    from baselines import FRAMEWORKS
-
     if reference in labels:
         return reference
     default = FRAMEWORKS[reference].label({}) if reference in FRAMEWORKS else None
@@ -245,15 +243,21 @@ def latest_records(records: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
     return list(latest.values())
 
 
+def framework_order() -> tuple[str, ...]:
+    """The order frameworks appear in in tables and charts: the registry's (baselines.FRAMEWORKS), so a newly
+    registered framework takes its place there; frameworks no longer registered follow, by name."""
+    return tuple(FRAMEWORKS)
+
+
 def _framework_rank(framework: str) -> int:
-    return FRAMEWORK_ORDER.index(framework) if framework in FRAMEWORK_ORDER else len(FRAMEWORK_ORDER)
-
-
-MODEL_ORDER: tuple[str, ...] = ("transe", "transr", "transh", "toruse")
+    order = framework_order()
+    return order.index(framework) if framework in order else len(order)
 
 
 def _model_rank(model: str) -> int:
-    return MODEL_ORDER.index(model) if model in MODEL_ORDER else len(MODEL_ORDER)
+    """Models in registry order (harness.models), unknown ones last."""
+    order = tuple(MODELS)
+    return order.index(model) if model in order else len(order)
 
 
 def _dataset_rank(dataset: str) -> tuple[int, int]:
@@ -265,7 +269,7 @@ def _dataset_rank(dataset: str) -> tuple[int, int]:
 
 
 def sort_frame(frame: pd.DataFrame) -> pd.DataFrame:
-    """Device, model (paper order), dataset (paper order), settings, then frameworks in FRAMEWORK_ORDER."""
+    """Device, model (paper order), dataset (paper order), settings, then frameworks in framework_order()."""
     if frame.empty:
         return frame
     frame = frame.assign(_rank=frame["framework"].map(_framework_rank), _mrank=frame["model"].map(_model_rank),
@@ -281,7 +285,7 @@ def settings_label(row: Any) -> str:
     text += f" {row['threads']}thr {row['allocator']}"
     if row.get("seed"):
         text += f" seed={row['seed']}"
-    if row.get("sampler") not in (None, "bernoulli"):
+    if row.get("sampler") not in (None, RunSettings.sampler):  # the default sampler goes unsaid
         text += f" {row['sampler']}"
     return text
 

@@ -14,11 +14,12 @@ from typing import Any, Iterable
 
 import pandas as pd
 
+from harness.records.schema import RecordType, by_record_type
 from harness.report import paper
 from harness.report.charts import write_charts
-from harness.report.distributed import distributed_files, split_distributed
+from harness.report.distributed import distributed_files
 from harness.report.output import markdown_table, write_csv, write_text_atomic
-from harness.report.quality import is_training_record, write_quality_section
+from harness.report.quality import write_quality_section
 from harness.report.tables import (
     DEFAULT_REFERENCE, environment_table, failures_table, flops_table, latest_records, memory_table, paper_vs_measured,
     records_to_frame, settings_label, sort_frame, speedup_table, time_split_table,
@@ -168,10 +169,11 @@ def write_report(records: Iterable[dict[str, Any]], out_dir: str | os.PathLike[s
                  sources: Iterable[str | os.PathLike[str]] = (), reference: str = DEFAULT_REFERENCE) -> list[Path]:
     """Write the report folder (charts, CSV tables, then README.md); return the paths written. Training
     records (`sptx train`) make the quality section, distributed runs the scaling section; step
-    measurements make everything else."""
+    measurements make everything else; `record_type` tells them apart (records as read: migrated)."""
     all_records = list(records)
-    training = [r for r in all_records if is_training_record(r)]
-    records, distributed = split_distributed([r for r in all_records if not is_training_record(r)])
+    kinds = by_record_type(all_records)
+    records, training = kinds[RecordType.MEASUREMENT], kinds[RecordType.TRAINING]
+    distributed = kinds[RecordType.DISTRIBUTED]
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     sources = [str(s) for s in sources]

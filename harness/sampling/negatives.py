@@ -81,7 +81,8 @@ class BernoulliSampler(NegativeSampler):
         return self.probabilities[relations]
 
 
-SAMPLERS: dict[str, type[NegativeSampler]] = {cls.name: cls for cls in (UniformSampler, BernoulliSampler)}
+# The registry of samplers: every list of sampler names (run settings, --sampler choices, grids) is derived from it.
+SAMPLERS: dict[str, type[NegativeSampler]] = {cls.name: cls for cls in (BernoulliSampler, UniformSampler)}
 
 
 def make_sampler(name: str, train: torch.Tensor, n_entities: int, n_relations: int) -> NegativeSampler:

@@ -1,16 +1,16 @@
 """The record of one training run: one JSON object appended whole to a JSON Lines file, beside (and
-distinguished from) the measurement records by `record_type`."""
+distinguished from) the measurement records by `record_type` ("training")."""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
-from harness.records.schema import SCHEMA_VERSION, strict_json_value
+from harness.records.schema import RecordBase, RecordType
 
 __all__ = ["EpochResult", "RECORD_TYPE", "TrainingRecord"]
 
-RECORD_TYPE = "training"
+RECORD_TYPE = RecordType.TRAINING
 
 
 @dataclass
@@ -25,8 +25,8 @@ class EpochResult:
     valid: dict[str, float] | None = None  # harness.evaluate metrics (realistic filtered ranks)
 
 
-@dataclass
-class TrainingRecord:
+@dataclass(kw_only=True)
+class TrainingRecord(RecordBase):
     """One framework trained under one `settings` (run identity) and `training` block.
 
     `time_to_target_s`: training wall time (evaluation excluded) until the validation filtered MRR first
@@ -34,16 +34,7 @@ class TrainingRecord:
     test split with the final parameters. `status` as for measurement records (ok, error, killed, ...).
     """
 
-    run_id: str
-    group_key: str
-    framework: str
-    options: dict[str, Any]
-    label: str
-    settings: dict[str, Any]
     training: dict[str, Any]
-    status: str
-    message: str = ""
-    dataset_kind: str = ""
     batches_per_epoch: int = 0
     epochs: list[EpochResult] = field(default_factory=list)
     test: dict[str, float] | None = None
@@ -52,11 +43,4 @@ class TrainingRecord:
     train_time_s: float = 0.0
     eval_time_s: float = 0.0
     wall_time_s: float = 0.0
-    timestamp: str = ""
-    code_version: str = ""
-    env: dict[str, Any] = field(default_factory=dict)
-    record_type: str = RECORD_TYPE
-    schema_version: int = SCHEMA_VERSION
-
-    def to_dict(self) -> dict[str, Any]:
-        return strict_json_value(asdict(self))
+    record_type: RecordType = RecordType.TRAINING

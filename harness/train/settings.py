@@ -10,6 +10,7 @@ from typing import Any
 
 from harness.errors import SptxError
 from harness.settings import check_setting_fields, setting_field
+from harness.spec import TrainConfig
 
 __all__ = ["TrainingSettings"]
 
@@ -47,9 +48,12 @@ class TrainingSettings:
     target_mrr: float | None = setting_field(None, "--target-mrr", "stop when the validation filtered MRR first "
                                              "reaches this value and record the training time to get there "
                                              "(evaluation time excluded)", type=_optional_float)
-    lr: float = setting_field(4e-4, "--lr", "Adam learning rate (the paper's: 4e-4)", type=_float)
-    margin: float = setting_field(0.5, "--margin", "margin of the ranking loss (the paper's: 0.5)", type=_float)
-    weight_decay: float = setting_field(1e-5, "--weight-decay", "Adam weight decay (the paper's: 1e-5)", type=_float)
+    # The paper's values, as TrainConfig declares them (--help shows them).
+    lr: float = setting_field(TrainConfig.lr, "--lr", "Adam learning rate (the paper's unless given)", type=_float)
+    margin: float = setting_field(TrainConfig.margin, "--margin", "margin of the ranking loss (the paper's unless given)",
+                                  type=_float)
+    weight_decay: float = setting_field(TrainConfig.weight_decay, "--weight-decay",
+                                        "Adam weight decay (the paper's unless given)", type=_float)
 
     def __post_init__(self) -> None:
         check_setting_fields(self)

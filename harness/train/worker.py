@@ -30,7 +30,7 @@ def train_and_append(job, out: str, progress: bool = True):
         postfix = {"loss": f"{result.loss:.4f}"}
         if result.valid is not None:
             postfix["valid MRR"] = f"{result.valid['both_mrr']:.4f}"
-        bar.set_postfix(postfix)
+        bar.set_postfix(postfix, refresh=False)  # drawn by update(), at most every mininterval
         bar.update(1)
 
     try:

@@ -38,12 +38,13 @@ class PreparedBatch:
 
 class ModelView(Protocol):
     """The attributes a backend reads from a model (a SparseKGEModel has them all), so backends never import
-    sparse_impl.models; the fused backend also reads the parameter tables its kernels name, by name."""
+    sparse_impl.models."""
 
     name: str
     n_entities: int
     n_relations: int
     uses_relation_columns: bool
+    row_gradients: bool  # True: gradients are sparse tensors of the rows a batch touches (row-sparse optimizers)
     dissimilarity_name: str
     dissimilarity: Callable[[torch.Tensor], torch.Tensor]
 
@@ -54,6 +55,9 @@ class ModelView(Protocol):
     def differences(self, batch: PreparedBatch) -> torch.Tensor:
         """The translated difference per row of a prepared batch: shape (rows, d)."""
 
+    def canonical_parameters(self) -> dict[str, torch.Tensor]:
+        """The parameter tables under their canonical names, in the order the model's spec declares them."""
+
 
 class Backend(ABC):
     """One way of executing a model's batch: prepare it, then score every row."""
@@ -61,11 +65,18 @@ class Backend(ABC):
     name: ClassVar[str]
     # what of the step runs in kernels torch's dispatcher never sees (so FLOP counters cannot), or None
     outside_aten: ClassVar[str | None] = None
+    # True: it can hand the optimizer row gradients (the touched rows only), as row-sparse optimizers need
+    row_gradients: ClassVar[bool] = False
 
     @classmethod
     def unavailable_reason(cls) -> str | None:
         """None when the backend can run here, else a one-line reason."""
         return None
+
+    @classmethod
+    @abstractmethod
+    def supports(cls, model: str, interaction: str) -> bool:
+        """Whether this backend runs the named model, whose score is of the `interaction` family (harness.models)."""
 
     @abstractmethod
     def prepare(self, model: ModelView, triples: torch.Tensor, n_positive: int) -> PreparedBatch:
@@ -83,6 +94,11 @@ class Backend(ABC):
 
 class SpMMBackend(Backend):
     """One way of computing A @ X (and its gradient) for a sparse incidence A and a dense X."""
+
+    @classmethod
+    def supports(cls, model: str, interaction: str) -> bool:
+        """Every translation model: its P_r(h) + t_r - P_r(t) is linear in the rows the incidence selects."""
+        return interaction == "translation"
 
     def prepare(self, model: ModelView, triples: torch.Tensor, n_positive: int) -> PreparedBatch:
         """Build the batch incidence.

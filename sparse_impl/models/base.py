@@ -1,38 +1,37 @@
-"""What every SpMM model shares: parameters as leaf tensors, one incidence per batch (positives and
-negatives stacked), one SpMM, then a model-specific translation and the dissimilarity."""
+"""The SpMM model: a translation model (harness.models.translation) whose gathers and scatter-adds are
+one sparse-dense product over the batch's incidence matrix (positives and negatives stacked). Everything
+model-specific (views, projection, translation, constraints) is read from the model's spec."""
 
 from __future__ import annotations
 
-from abc import ABC, abstractmethod
-from typing import ClassVar, Mapping
+from typing import Mapping
 
 import torch
 from torch import nn
 
+from harness.models import TranslationModel, constrain_touched_rows_
 from sparse_impl.backends.base import Backend, PreparedBatch
 from sparse_impl.dissimilarity import dissimilarity
 
-__all__ = ["PreparedBatch", "SparseKGEModel", "unit_rows_"]
+__all__ = ["PreparedBatch", "SparseKGEModel"]
 
 
-def unit_rows_(table: torch.Tensor) -> None:
-    """Divide every row by its L2 norm (at least 1e-12) in place: F.normalize's numbers without a copy."""
-    table.div_(table.norm(p=2, dim=1, keepdim=True).clamp_min_(1e-12))
+class SparseKGEModel(nn.Module):
+    """A translation model in SpMM form. Scores are higher-is-better: -dissimilarity.
 
-
-class SparseKGEModel(nn.Module, ABC):
-    """A translation model whose gathers and scatter-adds are one SpMM over an incidence matrix.
-
-    Scores are higher-is-better: -dissimilarity. Entity rows are L2-normalised inside the score
-    (differentiably, over the whole table), exactly as TorchKGE normalises its gathered rows.
+    When P_r is the identity (TransE, TorusE) the incidence spans [entities; relations] and the SpMM gives
+    h + r - t; otherwise it spans the entities, gives h - t, and P_r(h - t) + t_r follows by gathers.
     """
 
-    name: ClassVar[str]
-    uses_relation_columns: ClassVar[bool]  # True: A spans [entities; relations] (h + r - t)
-
-    def __init__(self, params: Mapping[str, torch.Tensor], n_entities: int, n_relations: int,
-                 dissimilarity_name: str, backend: Backend) -> None:
+    def __init__(self, spec: TranslationModel, params: Mapping[str, torch.Tensor], n_entities: int,
+                 n_relations: int, dissimilarity_name: str, backend: Backend, row_gradients: bool = False) -> None:
         super().__init__()
+        if row_gradients and not backend.row_gradients:
+            raise ValueError(f"backend {backend.name} cannot hand out row gradients")
+        self.spec = spec
+        self.row_gradients = row_gradients
+        self.name = spec.name
+        self.uses_relation_columns = not spec.relation_specific_projection
         self.n_entities = n_entities
         self.n_relations = n_relations
         self.dissimilarity_name = dissimilarity_name
@@ -45,17 +44,20 @@ class SparseKGEModel(nn.Module, ABC):
         """The backend's prepared batch. positives: (B, 3); negatives: (k*B, 3); columns (h, r, t)."""
         return self.backend.prepare(self, torch.cat((positives, negatives), dim=0), positives.shape[0])
 
-    def entity_rows(self, batch: PreparedBatch) -> torch.Tensor:
-        """The entity rows the batch's matrix refers to: the whole table, or the rows it touches."""
-        return self.entity if batch.entity_ids is None else self.entity.index_select(0, batch.entity_ids)
+    def viewed_entities(self, batch: PreparedBatch) -> torch.Tensor:
+        """The spec's view of the entity rows the batch's matrix refers to (the whole table, or the rows it
+        touches), differentiable: shape (n_entities or U, d)."""
+        rows = self.entity if batch.entity_ids is None else self.entity.index_select(0, batch.entity_ids)
+        return self.spec.entity_view(rows)
 
-    def normalized_entities(self, batch: PreparedBatch) -> torch.Tensor:
-        """Unit-norm entity rows the batch refers to, differentiable: shape (n_entities or U, d)."""
-        return nn.functional.normalize(self.entity_rows(batch), p=2, dim=1)
-
-    @abstractmethod
     def differences(self, batch: PreparedBatch) -> torch.Tensor:
-        """The translated difference per row, e.g. h + r - t: shape (B + k*B, d)."""
+        """The translated difference P_r(h) + t_r - P_r(t) per row: shape (B + k*B, k)."""
+        params = dict(self.named_parameters())
+        if self.uses_relation_columns:
+            table = torch.cat((self.viewed_entities(batch), self.spec.translation_view(self.relation)), dim=0)
+            return self.backend.spmm(batch.matrix, table)
+        x = self.backend.spmm(batch.matrix, self.viewed_entities(batch))
+        return self.spec.project(params, x, batch.relations) + self.spec.translation(params, batch.relations)
 
     def forward(self, batch: PreparedBatch) -> tuple[torch.Tensor, torch.Tensor]:
         """Scores of positives (B,) and negatives (k*B,)."""
@@ -67,10 +69,16 @@ class SparseKGEModel(nn.Module, ABC):
         return self.backend.loss(self, batch, margin)
 
     @torch.no_grad()
-    @abstractmethod
     def normalize_parameters(self) -> None:
-        """TorchKGE's `normalize_parameters`, applied in place after each optimizer step."""
+        """The spec's constraints (TorchKGE's `normalize_parameters`), applied in place after each optimizer step:
+        to the rows the last step touched when the gradients are row gradients (only those rows moved)."""
+        params = dict(self.named_parameters())
+        if self.row_gradients:
+            constrain_touched_rows_(self.spec, params)
+        else:
+            self.spec.constrain_(params)
 
     def canonical_parameters(self) -> dict[str, torch.Tensor]:
-        """Parameters under their canonical names (see harness.spec.parameter_shapes)."""
+        """Parameters under their canonical names (see harness.models)."""
         return dict(self.named_parameters())
+

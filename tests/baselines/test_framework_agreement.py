@@ -12,7 +12,8 @@ import torch
 
 from baselines import FRAMEWORKS
 from harness.sampling import BatchStream, make_sampler
-from harness.spec import DISSIMILARITIES, ModelConfig, TrainConfig, init_parameters
+from harness.models import MODELS
+from harness.spec import ModelConfig, TrainConfig, init_parameters
 from harness.verify import compare_tensors
 
 N_ENT, N_REL, DIM, REL_DIM, N_TRAIN, BATCH, NEGATIVES = 50, 5, 8, 6, 400, 64, 2
@@ -27,7 +28,7 @@ def _triples(seed: int = 0) -> torch.Tensor:
     return torch.stack((h, r, t), dim=1)
 
 
-CASES = [(model, dis) for model, names in DISSIMILARITIES.items() for dis in names]
+CASES = [(model, dis) for model, spec in MODELS.items() for names in (spec.dissimilarities,) for dis in names]
 
 
 def _cfg(model: str, dis: str) -> ModelConfig:
@@ -102,7 +103,7 @@ FLOAT64_STEPS = 20
 
 
 @pytest.mark.parametrize("backend", ["fused", "segment"])
-@pytest.mark.parametrize("model", list(DISSIMILARITIES))
+@pytest.mark.parametrize("model", list(MODELS))
 def test_float64_training_stays_equal_to_torchkge(model: str, backend: str) -> None:
     """In float64 our step and TorchKGE's stay equal to rounding over many Adam steps: a float32 difference
     that grows in training (TorusE's does) is float32 rounding amplified, not a different computation."""
@@ -113,7 +114,7 @@ def test_float64_training_stays_equal_to_torchkge(model: str, backend: str) -> N
 
     if (reason := BACKENDS[backend].unavailable_reason()) is not None:
         pytest.skip(reason)
-    cfg = _cfg(model, DISSIMILARITIES[model][0])
+    cfg = _cfg(model, MODELS[model].dissimilarities[0])
     train = TrainConfig(num_negatives=NEGATIVES, lr=0.01)
     triples = _triples()
     sampler = make_sampler(train.sampler, triples, N_ENT, N_REL)

@@ -4,21 +4,22 @@ import pytest
 import torch
 
 from harness.data import load_dataset
-from harness.spec import MODEL_NAMES, ModelConfig, TrainConfig
-from harness.verify import compare_tensors, verify_against_torchkge
+from harness.models import MODELS
+from harness.spec import ModelConfig, TrainConfig
+from harness.verify import compare_tensors, verify_step
 
 pytest.importorskip("torchkge")
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("dataset_name", ["FB15k-237", "WN18RR"])
-@pytest.mark.parametrize("model", MODEL_NAMES)
+@pytest.mark.parametrize("model", tuple(MODELS))
 def test_verify_passes_on_real_datasets(request, dataset_name, model):
     # WN18RR ships embedded, so its half runs on any clone; FB15k-237 needs the shared copies
     data_dir = request.getfixturevalue("embedded_datasets_dir" if dataset_name == "WN18RR" else "shared_datasets_dir")
     dataset = load_dataset(dataset_name, data_dir)
     cfg = ModelConfig(model, dataset.n_entities, dataset.n_relations, dim=32)
-    report = verify_against_torchkge(cfg, dataset.train, batch_size=2048)
+    report = verify_step(cfg, dataset.train, batch_size=2048)
     failed = [c for c in report.comparisons if not c.passed]
     assert not failed, failed
     names = {c.name for c in report.comparisons}
@@ -31,7 +32,7 @@ def test_verify_passes_on_real_datasets(request, dataset_name, model):
 def test_verify_passes_for_other_dissimilarities(model, dissimilarity):
     dataset = load_dataset("synthetic:WN18RR")
     cfg = ModelConfig(model, dataset.n_entities, dataset.n_relations, dim=16, dissimilarity=dissimilarity)
-    assert verify_against_torchkge(cfg, dataset.train, batch_size=512, train=TrainConfig(num_negatives=3)).passed
+    assert verify_step(cfg, dataset.train, batch_size=512, train=TrainConfig(num_negatives=3)).passed
 
 
 def test_verify_on_a_dataset_it_has_never_seen(tmp_path):
@@ -46,9 +47,9 @@ def test_verify_on_a_dataset_it_has_never_seen(tmp_path):
     (folder / "test.txt").write_text("bob\tlikes\tcid\n")
     dataset = load_dataset(str(folder))
     assert (dataset.n_entities, dataset.n_relations) == (6, 3)
-    for model in MODEL_NAMES:
+    for model in tuple(MODELS):
         cfg = ModelConfig(model, dataset.n_entities, dataset.n_relations, dim=8)
-        assert verify_against_torchkge(cfg, dataset.train, batch_size=8).passed, model
+        assert verify_step(cfg, dataset.train, batch_size=8).passed, model
 
 
 def test_compare_tensors_catches_a_wrong_value():
@@ -69,7 +70,7 @@ def test_compare_tensors_accepts_the_reference_own_rounding_error():
 
 @pytest.mark.slow
 @pytest.mark.parametrize("backend", ["torch", "fused"])
-@pytest.mark.parametrize("model", MODEL_NAMES)
+@pytest.mark.parametrize("model", tuple(MODELS))
 def test_verify_passes_with_every_always_available_backend(shared_datasets_dir, backend, model):
     from sparse_impl.backends import BACKENDS
 
@@ -77,5 +78,5 @@ def test_verify_passes_with_every_always_available_backend(shared_datasets_dir, 
         pytest.skip(reason)
     dataset = load_dataset("FB15k-237", shared_datasets_dir)
     cfg = ModelConfig(model, dataset.n_entities, dataset.n_relations, dim=32)
-    report = verify_against_torchkge(cfg, dataset.train, batch_size=2048, backend=backend)
+    report = verify_step(cfg, dataset.train, batch_size=2048, options={"backend": backend})
     assert report.passed, [c for c in report.comparisons if not c.passed]

@@ -8,7 +8,8 @@ import os
 import pytest
 import torch
 
-from harness.spec import DISSIMILARITIES, MODEL_NAMES, ModelConfig, init_parameters
+from harness.models import MODELS
+from harness.spec import ModelConfig, init_parameters
 from sparse_impl.backends import BACKENDS, BackendUnavailable, get_backend, spmm_backends
 from sparse_impl.backends.base import ModelView
 from sparse_impl.incidence import entity_incidence, translation_incidence
@@ -65,13 +66,13 @@ def test_unknown_backend_is_a_clear_error():
         get_backend("nope")
 
 
-@pytest.mark.parametrize("model", MODEL_NAMES)
+@pytest.mark.parametrize("model", tuple(MODELS))
 def test_every_model_has_what_a_backend_reads(model):
     """A backend reads a model only through ModelView; every SpMM model provides all of it."""
     members = set(ModelView.__annotations__) | {n for n in vars(ModelView) if not n.startswith("_")}
-    assert members == {"name", "n_entities", "n_relations", "uses_relation_columns", "dissimilarity_name",
-                       "dissimilarity", "entity", "differences"}
-    dis = DISSIMILARITIES[model][0]
+    assert members == {"name", "n_entities", "n_relations", "uses_relation_columns", "row_gradients",
+                       "dissimilarity_name", "dissimilarity", "entity", "differences", "canonical_parameters"}
+    dis = MODELS[model].dissimilarities[0]
     cfg = ModelConfig(model, 7, 3, 4, rel_dim=4, dissimilarity=dis)
     built = build_model(model, init_parameters(cfg), 7, 3, dis, backend="segment")
     assert all(hasattr(built, m) for m in members)

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from harness.spec import ModelConfig, init_parameters
-from sparse_impl import build_model
+from sparse_impl.models import build_model
 from sparse_impl.backends import BACKENDS
 
 pytestmark = pytest.mark.skipif(BACKENDS["fused"].unavailable_reason() is not None,

@@ -6,7 +6,8 @@ import pytest
 import torch
 
 from harness.spec import ModelConfig, init_parameters
-from sparse_impl import MODELS, build_model
+from harness.models import MODELS
+from sparse_impl.models import build_model
 from sparse_impl.loss import margin_ranking_loss
 
 N_ENT, N_REL, DIM = 7, 3, 4
@@ -63,8 +64,11 @@ def test_scores_match_hand_written_formula(model, dissimilarity):
     torch.testing.assert_close(negative, -d(_reference_difference(model, params, NEGATIVES)))
 
 
-def test_registry_holds_the_four_models():
-    assert set(MODELS) == {"transe", "transr", "transh", "toruse"}
+def test_every_translation_model_has_an_spmm_form():
+    for name, spec in MODELS.items():
+        cfg = ModelConfig(name, N_ENT, N_REL, DIM)
+        model = build_model(name, init_parameters(cfg), N_ENT, N_REL, cfg.dissimilarity, "torch")
+        assert model.spec is spec and set(dict(model.named_parameters())) == set(cfg.spec.shapes(N_ENT, N_REL, DIM, None))
 
 
 def test_margin_loss_is_a_sum_of_hinges_with_repeated_positives():

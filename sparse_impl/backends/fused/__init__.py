@@ -43,13 +43,27 @@ class _FusedScores(torch.autograd.Function):
         raise RuntimeError("fused scores are not differentiable; train through the fused margin loss")
 
 
+def _row_gradient(ids: np.ndarray, rows: torch.Tensor, table: torch.Tensor) -> torch.Tensor:
+    """The gradient of `table` as a sparse tensor holding only the given (distinct) rows."""
+    return torch.sparse_coo_tensor(torch.from_numpy(ids).unsqueeze(0), rows, table.shape)
+
+
 class _FusedMarginLoss(torch.autograd.Function):
-    """The summed margin loss; its kernel also computes the gradients, which backward scales and returns."""
+    """The summed margin loss; its kernel also computes the gradients, which backward scales and returns: dense
+    tables, or in row-gradient mode sparse ones holding the batch's entity rows and relation rows only."""
 
     @staticmethod
     def forward(ctx, fused: Any, batch: Any, code: int, margin: float, *tables: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
-        grads = tuple(torch.empty_like(t) for t in tables)
+        entity, relation_side = tables[0], tables[1:]
+        row_mode = batch.slot is None
+        g_entity = entity.new_empty((batch.entity_ids.shape[0], *entity.shape[1:])) if row_mode else torch.empty_like(entity)
+        grads = (g_entity, *(torch.empty_like(t) for t in relation_side))
         value = fused.loss(batch, _arrays(tables), code, margin, _threads(), tuple(g.numpy() for g in grads))
+        if row_mode:
+            relations = np.flatnonzero(np.bincount(batch.relations, minlength=relation_side[0].shape[0]))
+            rel_index = torch.from_numpy(relations)
+            grads = (_row_gradient(batch.entity_ids, g_entity, entity),
+                     *(_row_gradient(relations, g.index_select(0, rel_index), t) for g, t in zip(grads[1:], relation_side)))
         ctx.grads = grads
         return torch.tensor(value, dtype=tables[0].dtype)
 
@@ -66,6 +80,16 @@ class FusedBackend(Backend):
 
     name = "fused"
     outside_aten = "the fused backend's numba kernels (loss and gradients)"
+    row_gradients = True
+
+    def __init__(self) -> None:
+        self._scratch_slots: np.ndarray | None = None
+
+    def _scratch(self, n_entities: int) -> np.ndarray:
+        """An entity-sized index array, all -1, allocated once per backend (local_ids_on leaves it all -1)."""
+        if self._scratch_slots is None or self._scratch_slots.shape[0] != n_entities:
+            self._scratch_slots = np.full(n_entities, -1, np.int64)
+        return self._scratch_slots
 
     @classmethod
     def unavailable_reason(cls) -> str | None:
@@ -73,15 +97,26 @@ class FusedBackend(Backend):
             return "numba is not installed (pip install -c constraints.txt numba)"
         return None
 
+    @classmethod
+    def supports(cls, model: str, interaction: str) -> bool:
+        """The models that have kernels here (backends/fused/models.py)."""
+        from sparse_impl.backends.fused.models import FUSED_MODELS
+
+        return model in FUSED_MODELS
+
     def prepare(self, model: ModelView, triples: torch.Tensor, n_positive: int) -> PreparedBatch:
-        from sparse_impl.backends.fused.kernels import local_ids
+        from sparse_impl.backends.fused.kernels import local_ids, local_ids_on
         from sparse_impl.backends.fused.models import FUSED_MODELS, FusedBatch
 
         if triples.device.type != "cpu" or model.entity.device.type != "cpu":
             raise RuntimeError("the fused backend runs on CPU only; use backend 'segment' on other devices")
         columns = triples.t().contiguous().numpy()
         heads, relations, tails = columns[0], columns[1], columns[2]
-        ids, local_h, local_t, slot = local_ids(heads, tails, model.n_entities)
+        if model.row_gradients:
+            ids, local_h, local_t = local_ids_on(heads, tails, self._scratch(model.n_entities))
+            slot = None
+        else:
+            ids, local_h, local_t, slot = local_ids(heads, tails, model.n_entities)
         positive_relations = relations[:n_positive]
         order = (np.argsort(positive_relations, kind="stable") if FUSED_MODELS[model.name].visit_by_relation
                  else np.arange(n_positive))
@@ -92,8 +127,8 @@ class FusedBackend(Backend):
         from sparse_impl.backends.fused.dissimilarity import DISSIMILARITY_CODES
         from sparse_impl.backends.fused.models import FUSED_MODELS
 
-        fused = FUSED_MODELS[model.name]
-        return fused, DISSIMILARITY_CODES[model.dissimilarity_name], tuple(getattr(model, p) for p in fused.parameters)
+        tables = tuple(model.canonical_parameters().values())  # in the order the spec declares them
+        return FUSED_MODELS[model.name], DISSIMILARITY_CODES[model.dissimilarity_name], tables
 
     # torch.compile cannot trace numba kernels (torch 2.2's dynamo even tries, and fails on numpy `out=`):
     # a compiled step runs them eagerly, between its graphs.

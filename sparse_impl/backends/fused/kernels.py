@@ -22,6 +22,8 @@ from sparse_impl.backends.fused.dissimilarity import FASTMATH, dissimilarity_gra
 
 __all__ = [
     "local_ids",
+    "local_ids_on",
+    "reduce_local_rows",
     "reduce_rows",
     "transh_forward",
     "transh_loss",
@@ -39,6 +41,22 @@ def local_ids(heads: np.ndarray, tails: np.ndarray, n_entities: int):
     """The distinct entities of a batch in first-seen order, every head and tail as an index into them,
     and each entity's index (`slot`, -1 where the batch does not touch it)."""
     slot = np.full(n_entities, -1, np.int64)
+    ids, local_h, local_t = _first_seen(heads, tails, slot)
+    return ids, local_h, local_t, slot
+
+
+@njit(cache=True)
+def local_ids_on(heads: np.ndarray, tails: np.ndarray, scratch: np.ndarray):
+    """`local_ids` without an entity-sized allocation: `scratch` (n_entities, all -1) is used and left all -1
+    again, so a step costs what its batch touches."""
+    ids, local_h, local_t = _first_seen(heads, tails, scratch)
+    for u in range(ids.shape[0]):
+        scratch[ids[u]] = -1
+    return ids, local_h, local_t
+
+
+@njit(cache=True)
+def _first_seen(heads: np.ndarray, tails: np.ndarray, slot: np.ndarray):
     ids = np.empty(2 * heads.shape[0], np.int64)
     local_h = np.empty_like(heads)
     local_t = np.empty_like(tails)
@@ -51,7 +69,7 @@ def local_ids(heads: np.ndarray, tails: np.ndarray, n_entities: int):
                 ids[count] = e
                 count += 1
             local[i] = slot[e]
-    return ids[:count].copy(), local_h, local_t, slot
+    return ids[:count].copy(), local_h, local_t
 
 
 @njit(fastmath=FASTMATH, inline="always", cache=True)
@@ -102,35 +120,52 @@ def translation_forward(heads, rels, tails, local_h, local_t, inv, ent, rel, tor
 ROW_BLOCK = 256  # rows per parallel task of reduce_rows
 
 
+@njit(fastmath=FASTMATH, inline="always", cache=True)
+def _reduce_row(row, partial, u, scale, normalized, acc, out):
+    """out = the sum over chunks of partial[:, u], through the Jacobian of unit-normalisation of `row` when
+    `normalized`: (g - (g.y) y) / |row|, y = row / |row|, scale = 1 / |row|."""
+    dim = row.shape[0]
+    acc[:] = 0.0
+    for c in range(partial.shape[0]):
+        p = partial[c, u]
+        for k in range(dim):
+            acc[k] += p[k]
+    if not normalized:
+        for k in range(dim):
+            out[k] = acc[k]
+        return
+    dot = 0.0
+    for k in range(dim):
+        dot += acc[k] * row[k]
+    dot *= scale * scale
+    for k in range(dim):
+        out[k] = (acc[k] - dot * row[k]) * scale
+
+
 @njit(parallel=True, fastmath=FASTMATH, cache=True)
 def reduce_rows(slot, table, partial, inv, normalized, out):
     """Every row of `out`: the sum over chunks of partial[:, slot[row]] (0 where slot is -1), through the
-    Jacobian of unit-normalisation of `table`'s row when `normalized`: (g - (g.y) y) / |row|, y = row / |row|,
-    with inv[slot[row]] = 1 / |row|."""
-    n_chunks, dim, n = partial.shape[0], table.shape[1], table.shape[0]
+    Jacobian of unit-normalisation of `table`'s row when `normalized` (_reduce_row), inv[slot[row]] = 1 / |row|."""
+    dim, n = table.shape[1], table.shape[0]
     for b in prange((n + ROW_BLOCK - 1) // ROW_BLOCK):
         acc = np.empty(dim)
         for row in range(b * ROW_BLOCK, min(n, (b + 1) * ROW_BLOCK)):
             u = slot[row]
             if u < 0:
                 out[row, :] = 0.0
-                continue
-            acc[:] = 0.0
-            for c in range(n_chunks):
-                p = partial[c, u]
-                for k in range(dim):
-                    acc[k] += p[k]
-            if not normalized:
-                for k in range(dim):
-                    out[row, k] = acc[k]
-                continue
-            dot = 0.0
-            for k in range(dim):
-                dot += acc[k] * table[row, k]
-            scale = inv[u]
-            dot *= scale * scale
-            for k in range(dim):
-                out[row, k] = (acc[k] - dot * table[row, k]) * scale
+            else:
+                _reduce_row(table[row], partial, u, inv[u], normalized, acc, out[row])
+
+
+@njit(parallel=True, fastmath=FASTMATH, cache=True)
+def reduce_local_rows(ids, table, partial, inv, normalized, out):
+    """As reduce_rows for the batch's own rows only: out[u] (u < len(ids)) is the gradient of row ids[u]; no
+    pass over the rows the batch does not touch."""
+    dim, n = table.shape[1], ids.shape[0]
+    for b in prange((n + ROW_BLOCK - 1) // ROW_BLOCK):
+        acc = np.empty(dim)
+        for u in range(b * ROW_BLOCK, min(n, (b + 1) * ROW_BLOCK)):
+            _reduce_row(table[ids[u]], partial, u, inv[u], normalized, acc, out[u])
 
 
 @njit(fastmath=FASTMATH, inline="always", cache=True)

@@ -1,6 +1,6 @@
-"""The fused backend's models: which canonical parameters each model's kernels read (in order), and how
-its score pass and its loss pass (margin loss + every gradient, in one pass) call them. Adding a model
-is one FusedModel here plus its kernels."""
+"""The fused backend's models: how each model's score pass and loss pass (margin loss + every gradient, in
+one pass) call its kernels, which take the canonical tables in the order the model's spec declares them.
+Adding a model is one FusedModel here plus its kernels."""
 
 from __future__ import annotations
 
@@ -18,7 +18,8 @@ __all__ = ["FUSED_MODELS", "FusedBatch", "FusedModel"]
 class FusedBatch:
     """The rows of a batch (positives first, then k blocks of negatives) as numpy index arrays, with the
     batch's distinct entities: each head and tail as an index into them (`local_*`, where each thread's
-    gradient rows are accumulated) and each entity's index (`slot`, -1 where untouched)."""
+    gradient rows are accumulated) and each entity's index (`slot`, -1 where untouched; None in row-gradient
+    mode, where the entity gradient is the batch's rows only, in local order)."""
 
     heads: np.ndarray
     relations: np.ndarray
@@ -27,7 +28,7 @@ class FusedBatch:
     entity_ids: np.ndarray  # the distinct entities, in the order of their local index
     local_heads: np.ndarray
     local_tails: np.ndarray
-    slot: np.ndarray
+    slot: np.ndarray | None
     order: np.ndarray  # the order in which positives are visited (grouped by relation where it pays)
 
 
@@ -39,9 +40,10 @@ LossPass = Callable[[FusedBatch, Tables, int, float, int, Tables], float]
 @dataclass(frozen=True)
 class FusedModel:
     """`score(batch, tables, code, n_chunks, scores)` writes every row's score; `loss(batch, tables, code,
-    margin, n_chunks, grads)` returns the summed margin loss and writes d loss / d table into `grads`."""
+    margin, n_chunks, grads)` returns the summed margin loss and writes d loss / d table into `grads`. Tables
+    come entity table first, then the relation-indexed ones; grads[0] is the whole entity table's gradient, or
+    in row-gradient mode (batch.slot is None) the gradient of the batch's entities, (U, d) in local order."""
 
-    parameters: tuple[str, ...]
     score: ScorePass
     loss: LossPass
     visit_by_relation: bool = False  # positives visited grouped by relation (keeps its matrix in cache)
@@ -52,6 +54,15 @@ def _inverse_norms(batch: FusedBatch, entity: np.ndarray, normalized: bool = Tru
     if not normalized:
         return np.ones(batch.entity_ids.shape[0])
     return kernels.inverse_norms(batch.entity_ids, entity)
+
+
+def _reduce_entity(batch: FusedBatch, entity: np.ndarray, partial: np.ndarray, inv: np.ndarray, normalized: bool,
+                   out: np.ndarray) -> None:
+    """The entity gradient from the per-thread rows: every table row, or the batch's rows (row-gradient mode)."""
+    if batch.slot is None:
+        kernels.reduce_local_rows(batch.entity_ids, entity, partial, inv, normalized, out)
+    else:
+        kernels.reduce_rows(batch.slot, entity, partial, inv, normalized, out)
 
 
 def _per_thread(table: np.ndarray, n_chunks: int, rows: int | None = None) -> np.ndarray:
@@ -76,11 +87,11 @@ def _translation(torus: bool) -> FusedModel:
         value = kernels.translation_loss(batch.heads, batch.relations, batch.tails, batch.local_heads,
                                          batch.local_tails, inv, entity, relation, torus, code, batch.n_positive,
                                          margin, g_ent, g_rel)
-        kernels.reduce_rows(batch.slot, entity, g_ent, inv, not torus, grads[0])
+        _reduce_entity(batch, entity, g_ent, inv, not torus, grads[0])
         g_rel.sum(axis=0, out=grads[1])
         return value
 
-    return FusedModel(("entity", "relation"), score, loss)
+    return FusedModel(score, loss)
 
 
 def _transh_score(batch: FusedBatch, tables: Tables, code: int, n_chunks: int, scores: np.ndarray) -> None:
@@ -98,7 +109,7 @@ def _transh_loss(batch: FusedBatch, tables: Tables, code: int, margin: float, n_
     inv = _inverse_norms(batch, entity)
     value = kernels.transh_loss(batch.heads, batch.relations, batch.tails, batch.local_heads, batch.local_tails,
                                 inv, entity, relation, normal, code, batch.n_positive, margin, g_ent, g_rel, g_w)
-    kernels.reduce_rows(batch.slot, entity, g_ent, inv, True, grads[0])
+    _reduce_entity(batch, entity, g_ent, inv, True, grads[0])
     g_rel.sum(axis=0, out=grads[1])
     every_relation = np.arange(normal.shape[0])
     kernels.reduce_rows(every_relation, normal, g_w, kernels.inverse_norms(every_relation, normal), True, grads[2])
@@ -121,7 +132,7 @@ def _transr_loss(batch: FusedBatch, tables: Tables, code: int, margin: float, n_
     value = kernels.transr_loss(batch.heads, batch.relations, batch.tails, batch.order, batch.local_heads,
                                 batch.local_tails, inv, entity, relation, projection, code, batch.n_positive, margin,
                                 g_ent, g_rel, g_proj)
-    kernels.reduce_rows(batch.slot, entity, g_ent, inv, True, grads[0])
+    _reduce_entity(batch, entity, g_ent, inv, True, grads[0])
     g_rel.sum(axis=0, out=grads[1])
     g_proj.sum(axis=0, out=grads[2])
     return value
@@ -130,6 +141,6 @@ def _transr_loss(batch: FusedBatch, tables: Tables, code: int, margin: float, n_
 FUSED_MODELS: dict[str, FusedModel] = {
     "transe": _translation(torus=False),
     "toruse": _translation(torus=True),
-    "transh": FusedModel(("entity", "relation", "normal"), _transh_score, _transh_loss),
-    "transr": FusedModel(("entity", "relation", "projection"), _transr_score, _transr_loss, visit_by_relation=True),
+    "transh": FusedModel(_transh_score, _transh_loss),
+    "transr": FusedModel(_transr_score, _transr_loss, visit_by_relation=True),
 }

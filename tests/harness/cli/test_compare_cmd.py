@@ -53,3 +53,12 @@ def test_rounds_interleave_and_explain_splits_the_speedup(tmp_path, capsys):
     assert len({r["group_key"] for r in records}) == 1
     assert "Where sparse[fused]'s" in printed and "normalising the entity table once" in printed
     assert "one fused kernel" in printed
+
+
+def test_the_default_frameworks_are_every_registered_one_in_registry_order(monkeypatch):
+    from baselines import FRAMEWORKS
+    from harness.cli import build_parser
+
+    assert build_parser().parse_args(["compare"]).frameworks == "sparse,gather,torchkge,pyg,pykeen,dglke"
+    monkeypatch.setitem(FRAMEWORKS, "fake", type("FakeStep", (), {"name": "fake"}))
+    assert build_parser().parse_args(["compare"]).frameworks.split(",")[-1] == "fake"

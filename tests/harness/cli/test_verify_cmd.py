@@ -14,10 +14,10 @@ def test_verify_prints_a_table_and_passes(capsys):
 
 
 def test_verify_fails_when_the_sparse_model_is_wrong(capsys, monkeypatch):
-    from sparse_impl.models.transe import SparseTransE
+    from sparse_impl.models import SparseKGEModel
 
-    original = SparseTransE.differences
-    monkeypatch.setattr(SparseTransE, "differences", lambda self, batch: original(self, batch) * 1.001)
+    original = SparseKGEModel.differences
+    monkeypatch.setattr(SparseKGEModel, "differences", lambda self, batch: original(self, batch) * 1.001)
     assert main(["verify", "--model", "transe", "--dataset", "synthetic:WN18RR", "--dim", "8", "--batch-size", "256",
                  "--backend", "segment"]) == 1
     assert "FAIL" in capsys.readouterr().out
@@ -55,4 +55,17 @@ def test_bad_input_is_a_one_line_error(capsys, argv, message):
 def test_the_verdict_is_a_whole_sentence(capsys):
     assert main(["verify", "--model", "transe", "--dataset", "synthetic:WN18RR", "--dim", "8", "--batch-size", "256"]) == 0
     verdict = capsys.readouterr().out.strip().splitlines()[-1]
-    assert verdict.startswith("PASS:") and verdict.endswith("TorchKGE's own float32 error.")
+    assert verdict.startswith("PASS:") and verdict.endswith("torchkge's own float32 error.")
+
+
+def test_verify_checks_another_framework_against_the_reference(capsys):
+    assert main(["verify", "--model", "transr", "--framework", "gather", "--dataset", "synthetic:WN18RR", "--dim", "8",
+                 "--batch-size", "128"]) == 0
+    out = capsys.readouterr().out
+    assert "gather vs torchkge" in out and "PASS" in out
+
+
+def test_verify_of_a_model_the_framework_lacks_is_a_one_line_error(capsys):
+    assert main(["verify", "--model", "transr", "--framework", "pyg", "--dataset", "synthetic:WN18RR", "--dim", "8"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "pyg has no transr model" in err and len(err.splitlines()) == 1

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from harness.distributed.scaling import GraphScale, MeasuredStep, Network, predict, prediction_grid, rows_touched
+from harness.models import TableSpec
 
 # TransE, d = 1: 999 entity rows + 1 relation row = 1000 floats = 4000 bytes of gradient tables.
 GRAPH = GraphScale("hand", 999, 1, 4000)
@@ -35,8 +36,8 @@ def test_row_sparse_all_gather_by_hand() -> None:
 def test_whole_table_work_grows_with_the_graph_and_rows_are_capped() -> None:
     bigger = GraphScale("twice", 1999, 1, 4000)
     assert predict(MEASURED, bigger, "dense", 4, NETWORK).compute_s == pytest.approx(0.025 + 0.016)
-    assert rows_touched("entity", GRAPH, 1000, 1) == 999
-    assert rows_touched("relation", GRAPH, 100, 1) == 1
+    assert rows_touched(TableSpec((GRAPH.n_entities, 8), "entity"), GRAPH, 1000, 1) == 999
+    assert rows_touched(TableSpec((GRAPH.n_relations, 8), "relation"), GRAPH, 100, 1) == 1
 
 
 def test_the_grid_covers_every_graph_strategy_rank_count_and_bandwidth() -> None:

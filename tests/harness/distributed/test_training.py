@@ -9,6 +9,7 @@ import torch
 
 from harness.distributed.settings import DistributedSettings
 from harness.distributed.training import shard_batch, touched_rows
+from harness.models import TableSpec
 from harness.sampling import Batch
 from harness.settings import RunSettings
 
@@ -38,9 +39,9 @@ def test_shards_partition_the_batch_and_keep_the_negative_layout() -> None:
 
 def test_touched_rows_per_table() -> None:
     triples = torch.tensor([[4, 1, 2], [2, 0, 7], [4, 1, 9]])
-    assert touched_rows("entity", triples).tolist() == [2, 4, 7, 9]
-    assert touched_rows("relation", triples).tolist() == [0, 1]
-    assert touched_rows("projection", triples).tolist() == [0, 1]
+    assert touched_rows(TableSpec((10, 4), "entity"), triples).tolist() == [2, 4, 7, 9]
+    assert touched_rows(TableSpec((2, 4), "relation"), triples).tolist() == [0, 1]
+    assert touched_rows(TableSpec((2, 4, 4), "relation"), triples).tolist() == [0, 1]
 
 
 def _reference_parameters(settings: RunSettings, data_dir: str, steps: int) -> dict[str, torch.Tensor]:

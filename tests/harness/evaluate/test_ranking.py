@@ -91,7 +91,7 @@ def test_relation_grouping_and_blocks_do_not_change_ranks(model):
 
 @pytest.mark.parametrize("name", ["torus_L1", "torus_L2", "torus_eL2"])
 def test_compiled_and_eager_scores_agree(name):
-    from harness.evaluate.scoring import pairwise_scores
+    from harness.models.pairwise import pairwise_scores
 
     gen = torch.Generator().manual_seed(0)
     q, c = torch.rand(9, 5, generator=gen) * 2 - 1, torch.rand(13, 5, generator=gen)

@@ -49,7 +49,7 @@ def test_score_matches_hand_written_reference(model):
 
 @pytest.mark.parametrize("model", sorted(MODELS))
 def test_score_matches_sparse_model(model):
-    from sparse_impl import build_model
+    from sparse_impl.models import build_model
 
     cfg = ModelConfig(model, N_ENT, N_REL, DIM)
     params = {k: v.double() for k, v in init_parameters(cfg, seed=4).items()}

@@ -5,7 +5,7 @@ import json
 import pandas as pd
 import pytest
 
-from harness.records import Record, ResultsStore, read_records, records_frame
+from harness.records import SCHEMA_VERSION, Record, ResultsStore, read_records, records_frame
 from harness.runner import make_cell
 from harness.runner.worker import base_record
 
@@ -22,7 +22,8 @@ def test_append_writes_one_whole_line_per_record(tmp_path):
     store.append(_record("sparse"))
     store.append(_record("gather", "oom"))
     lines = store.path.read_text().splitlines()
-    assert len(lines) == 2 and all(json.loads(line)["schema_version"] == 2 for line in lines)
+    assert len(lines) == 2 and all(json.loads(line)["schema_version"] == SCHEMA_VERSION for line in lines)
+    assert all(json.loads(line)["record_type"] == "measurement" for line in lines)
     assert store.completed_keys() == {_record("sparse").cell_key, _record("gather").cell_key}
 
 

@@ -6,7 +6,8 @@ import re
 
 import pytest
 
-from harness.report.distributed import measured_step, prediction_table, scaling_table, split_distributed
+from harness.records.schema import RecordType, by_record_type
+from harness.report.distributed import measured_step, prediction_table, scaling_table
 from harness.report.writer import write_report
 from harness.settings import RunSettings
 
@@ -21,7 +22,7 @@ def distributed_record(strategy: str, world_size: int, step_ms: float, communica
     settings = RunSettings(model="transe", dataset="FB15k-237", dim=128, batch_size=32768, threads=1).to_dict()
     compute = step_ms - communicate_ms
     return {
-        "run_id": "r", "cell_key": f"{strategy}{world_size}", "group_key": strategy, "framework": "sparse",
+        "schema_version": 3, "record_type": "distributed", "run_id": "r", "cell_key": f"{strategy}{world_size}", "group_key": strategy, "framework": "sparse",
         "label": f"sparse[{strategy}] x{world_size}", "settings": settings, "status": status,
         "message": "" if status == "ok" else "rank 1 was killed by SIGKILL; torchrun stopped the other ranks",
         "steps_measured": 3,
@@ -82,8 +83,8 @@ def test_rounds_pool_into_one_row_with_the_range_of_their_medians() -> None:
 
 
 def test_distributed_records_stay_out_of_the_framework_comparison(tmp_path, records, simple_records) -> None:
-    single, distributed = split_distributed([*simple_records, *records])
-    assert len(distributed) == 4 and len(single) == len(simple_records)
+    kinds = by_record_type([*simple_records, *records])
+    assert len(kinds[RecordType.DISTRIBUTED]) == 4 and kinds[RecordType.MEASUREMENT] == simple_records
     written = write_report([*simple_records, *records], tmp_path / "both")
     readme = (tmp_path / "both" / "README.md").read_text()
     assert "## Summary" in readme and "## Distributed (data-parallel) runs" in readme

@@ -7,7 +7,7 @@ from pathlib import Path
 import pandas as pd
 
 from harness.report.output import framework_colors, markdown_table, slug, write_csv, write_text_atomic
-from harness.report.tables import FRAMEWORK_ORDER
+from harness.report.tables import framework_order
 
 
 def test_markdown_table_formats_escapes_and_blanks_missing_values() -> None:
@@ -27,4 +27,12 @@ def test_slug_and_colours_are_stable() -> None:
     assert slug("cpu: Xeon (8 cores)") == "cpu-xeon-8-cores" and slug("///") == "x"
     colors = framework_colors(["gather", "sparse[segment]", "sparse[fused]"])
     assert colors["gather"] == framework_colors(["gather"])["gather"]
-    assert len(set(colors.values())) == 3 and set(FRAMEWORK_ORDER) >= {"sparse", "gather"}
+    assert len(set(colors.values())) == 3 and set(framework_order()) >= {"sparse", "gather"}
+
+
+def test_a_registered_framework_gets_its_own_fixed_colour(monkeypatch):
+    from baselines import FRAMEWORKS
+
+    monkeypatch.setitem(FRAMEWORKS, "fake", type("FakeStep", (), {"name": "fake"}))
+    colors = framework_colors(["sparse[a]", "sparse[b]", "fake"])  # not a spare colour, whatever comes first
+    assert colors["fake"] == framework_colors(["fake"])["fake"] and len(set(colors.values())) == 3

@@ -139,3 +139,17 @@ def test_disturbed_rounds_are_left_out_of_speedups_where_clean_ones_exist(record
         r["disturbed"] = True  # a busy machine throughout: every ratio kept, and flagged
     row = records_to_frame(records).set_index("label").loc["torchkge"]
     assert row["speedup_rounds"] == 4 and row["speedup_noisy"]
+
+
+def test_frameworks_are_ordered_as_registered_and_a_new_one_takes_its_place(record_factory, monkeypatch):
+    from baselines import FRAMEWORKS
+    from harness.report.tables import framework_order, sort_frame
+
+    assert framework_order() == ("sparse", "gather", "torchkge", "pyg", "pykeen", "dglke")
+    frame = records_to_frame([record_factory(f) for f in ("dglke", "torchkge", "gather")])
+    extra = pd.concat([frame.iloc[[0]]] * 2, ignore_index=True)
+    extra["framework"] = extra["label"] = ["zfake", "aaa"]  # registered (below) / not registered
+    frame = pd.concat([frame, extra], ignore_index=True)
+    monkeypatch.setitem(FRAMEWORKS, "zfake", type("FakeStep", (), {"name": "zfake"}))
+    assert framework_order()[-1] == "zfake"
+    assert list(sort_frame(frame)["label"]) == ["gather", "torchkge", "dglke", "zfake", "aaa"]

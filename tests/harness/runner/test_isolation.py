@@ -90,7 +90,7 @@ def test_records_carry_the_environment(tmp_path):
     for key in ("python", "versions", "cpu", "cores_logical", "threads", "gpu", "git_commit", "command_line", "seed"):
         assert key in env, key
     assert env["versions"]["torch"] and env["command_line"] == ["sptx", "test"]
-    assert record["schema_version"] == 2 and record["run_id"]
+    assert record["schema_version"] == 3 and record["run_id"]
 
 
 def test_a_record_carries_what_makes_its_numbers_interpretable(tmp_path):

@@ -1,8 +1,9 @@
 """Negative samplers and batch streams: layout, seeding, Bernoulli probabilities, entity 0 drawable."""
 
+import pytest
 import torch
 
-from harness.sampling import BatchStream, make_sampler
+from harness.sampling import SAMPLERS, BatchStream, NegativeSampler, make_sampler
 from harness.sampling.negatives import bernoulli_head_probabilities
 
 # relation 0: one head, three tails (one-to-many); relation 1: two heads, one tail (many-to-one)
@@ -44,3 +45,36 @@ def test_streams_with_the_same_seed_are_identical_and_batches_are_distinct():
     assert sorted(map(tuple, first_epoch.tolist())) == sorted(map(tuple, TRAIN.tolist()))
     c = [b for _, b in zip(range(4), BatchStream(TRAIN, 2, sampler, 1, seed=10))]
     assert any(not torch.equal(x.negatives, z.negatives) for x, z in zip(a, c))
+
+
+class _HeadsOnly(NegativeSampler):
+    name = "heads-only"
+
+    def head_probability(self, relations: torch.Tensor) -> torch.Tensor:
+        return torch.ones(relations.shape)
+
+
+def test_a_registered_sampler_is_a_choice_of_settings_cli_and_verify(monkeypatch):
+    import argparse
+
+    from harness.cli import build_parser
+    from harness.errors import SptxError
+    from harness.settings import RunSettings, add_settings_arguments
+
+    with pytest.raises(SptxError, match="--sampler 'heads-only'"):
+        RunSettings(sampler="heads-only")
+    monkeypatch.setitem(SAMPLERS, _HeadsOnly.name, _HeadsOnly)
+    assert RunSettings(sampler="heads-only").sampler == "heads-only"
+    parser = argparse.ArgumentParser()
+    add_settings_arguments(parser)
+    assert parser.parse_args(["--sampler", "heads-only"]).sampler == "heads-only"
+    assert build_parser().parse_args(["verify", "--model", "transe", "--sampler", "heads-only"]).sampler == "heads-only"
+    negatives = make_sampler("heads-only", TRAIN, 7, 2).corrupt(TRAIN, 1, torch.Generator().manual_seed(0))
+    assert torch.equal(negatives[:, 1:], TRAIN[:, 1:])  # only heads corrupted
+
+
+def test_the_default_sampler_is_registered():
+    from harness.settings import RunSettings
+    from harness.spec import TrainConfig
+
+    assert TrainConfig.sampler in SAMPLERS and RunSettings().sampler == TrainConfig.sampler

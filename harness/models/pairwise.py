@@ -1,10 +1,5 @@
-"""Scores of one query against every entity, from canonical parameters and the model's spec, in
-blocks small enough that memory stays bounded (never n_relations x n_entities x d, nor b x n x d
-beyond `max_elements`).
-
-Tail query (h, r, ?): q = P_r(h) + t_r, candidate e scores -D(q - P_r(e)).
-Head query (?, r, t): q = P_r(t) - t_r, candidate e scores -D(P_r(e) - q).
-"""
+"""Every query row against every candidate row under a dissimilarity (the translation models' ranking),
+in blocks small enough that memory stays bounded (never b x n x d beyond `max_elements`)."""
 
 from __future__ import annotations
 

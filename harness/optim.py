@@ -1,0 +1,153 @@
+"""The optimizers a run can choose (`--optimizer`), one registry: the paper's dense Adam (torch's fused
+kernel or its default implementation) and two row-sparse optimizers for big graphs, which move only the
+rows a step touched and take a sparse (row) gradient:
+
+- `adam-lazy`: torch.optim.SparseAdam's update (moments and values of touched rows only; one step count
+  per table), with weight decay added to the touched rows' gradient (SparseAdam has none).
+- `adagrad-rowwise`: one accumulator per row (PyTorch-BigGraph, DGL-KE, FBGEMM): sum_r += mean(g_r^2),
+  row -= lr * g_r / (sqrt(sum_r) + eps); 1 float of state per row instead of 2 per element.
+
+A framework says which optimizers its step can run (`FrameworkStep.supported_optimizers`); a row-sparse
+one needs the step to hand it sparse gradients (torch.sparse_coo_tensor with one index per row).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable, Iterable
+
+import torch
+
+from harness.errors import SptxError
+
+__all__ = ["OPTIMIZERS", "LazyAdam", "OptimizerKind", "RowwiseAdagrad", "build_optimizer", "optimizer_kind",
+           "row_sparse_optimizers"]
+
+
+def _rows(grad: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(row ids, their gradient rows) of a sparse row gradient (coalesced here), or every row of a dense one."""
+    if grad.is_sparse:
+        grad = grad.coalesce()
+        return grad.indices()[0], grad.values()
+    return torch.arange(grad.shape[0], device=grad.device), grad
+
+
+class LazyAdam(torch.optim.Optimizer):
+    """Adam on touched rows only (torch.optim.SparseAdam's arithmetic), plus L2 weight decay on those rows.
+
+    A dense gradient counts every row as touched (the update is then dense Adam's, with SparseAdam's eps).
+    """
+
+    def __init__(self, params: Iterable[torch.Tensor], lr: float, betas: tuple[float, float] = (0.9, 0.999),
+                 eps: float = 1e-8, weight_decay: float = 0.0) -> None:
+        super().__init__(params, {"lr": lr, "betas": betas, "eps": eps, "weight_decay": weight_decay})
+
+    @torch.no_grad()
+    def step(self, closure: Callable[[], Any] | None = None) -> None:  # type: ignore[override]
+        assert closure is None, "LazyAdam takes no closure"
+        for group in self.param_groups:
+            beta1, beta2 = group["betas"]
+            for p in group["params"]:
+                if p.grad is None:
+                    continue
+                state = self.state[p]
+                if not state:
+                    state["step"] = 0
+                    state["exp_avg"] = torch.zeros_like(p)
+                    state["exp_avg_sq"] = torch.zeros_like(p)
+                state["step"] += 1
+                ids, g = _rows(p.grad)
+                if group["weight_decay"]:
+                    g = g + group["weight_decay"] * p.index_select(0, ids)
+                m = state["exp_avg"].index_select(0, ids).lerp_(g, 1 - beta1)
+                v = state["exp_avg_sq"].index_select(0, ids).mul_(beta2).addcmul_(g, g, value=1 - beta2)
+                state["exp_avg"].index_copy_(0, ids, m)
+                state["exp_avg_sq"].index_copy_(0, ids, v)
+                step = state["step"]
+                step_size = group["lr"] * (1 - beta2**step) ** 0.5 / (1 - beta1**step)
+                p.index_add_(0, ids, m.div_(v.sqrt_().add_(group["eps"])), alpha=-step_size)
+
+
+class RowwiseAdagrad(torch.optim.Optimizer):
+    """Adagrad with one accumulator per row (the mean of the row's squared gradient), on touched rows only."""
+
+    def __init__(self, params: Iterable[torch.Tensor], lr: float, eps: float = 1e-10, weight_decay: float = 0.0,
+                 initial_accumulator: float = 0.0) -> None:
+        super().__init__(params, {"lr": lr, "eps": eps, "weight_decay": weight_decay,
+                                  "initial_accumulator": initial_accumulator})
+
+    @torch.no_grad()
+    def step(self, closure: Callable[[], Any] | None = None) -> None:  # type: ignore[override]
+        assert closure is None, "RowwiseAdagrad takes no closure"
+        for group in self.param_groups:
+            for p in group["params"]:
+                if p.grad is None:
+                    continue
+                state = self.state[p]
+                if not state:
+                    state["sum"] = torch.full((p.shape[0],), group["initial_accumulator"], dtype=p.dtype,
+                                              device=p.device)
+                ids, g = _rows(p.grad)
+                if group["weight_decay"]:
+                    g = g + group["weight_decay"] * p.index_select(0, ids)
+                flat = g.reshape(g.shape[0], -1)
+                state["sum"].index_add_(0, ids, (flat * flat).mean(dim=1))
+                std = state["sum"].index_select(0, ids).sqrt_().add_(group["eps"])
+                shape = (-1,) + (1,) * (g.dim() - 1)
+                p.index_add_(0, ids, g / std.view(shape), alpha=-group["lr"])
+
+
+Builder = Callable[[list[torch.Tensor], Any], torch.optim.Optimizer]
+
+
+@dataclass(frozen=True)
+class OptimizerKind:
+    """One `--optimizer` choice: what it is, whether it needs row (sparse) gradients, and how it is built
+    from the parameters and the TrainConfig (lr, weight decay)."""
+
+    help: str
+    row_sparse: bool
+    build: Builder
+
+
+def _adam_fused(params: list[torch.Tensor], train: Any) -> torch.optim.Optimizer:
+    try:
+        return torch.optim.Adam(params, lr=train.lr, weight_decay=train.weight_decay, fused=True)
+    except (RuntimeError, ValueError):  # e.g. torch < 2.4 on CPU has no fused Adam: optimizer_kind says so
+        return torch.optim.Adam(params, lr=train.lr, weight_decay=train.weight_decay)
+
+
+OPTIMIZERS: dict[str, OptimizerKind] = {
+    "adam-fused": OptimizerKind("dense Adam, torch's fused kernel where the device has one (the paper's)", False,
+                                _adam_fused),
+    "adam": OptimizerKind("dense Adam, torch's default implementation", False,
+                          lambda params, train: torch.optim.Adam(params, lr=train.lr, weight_decay=train.weight_decay)),
+    "adam-lazy": OptimizerKind("Adam on the rows a step touched (torch.optim.SparseAdam's update, with weight decay)",
+                               True, lambda params, train: LazyAdam(params, lr=train.lr, weight_decay=train.weight_decay)),
+    "adagrad-rowwise": OptimizerKind("Adagrad with one accumulator per row, on the rows a step touched (PBG, DGL-KE)",
+                                     True, lambda params, train: RowwiseAdagrad(params, lr=train.lr,
+                                                                                weight_decay=train.weight_decay)),
+}
+
+
+def row_sparse_optimizers() -> frozenset[str]:
+    """The optimizers that need row gradients and move only touched rows."""
+    return frozenset(name for name, kind in OPTIMIZERS.items() if kind.row_sparse)
+
+
+def build_optimizer(parameters: Iterable[torch.Tensor], train: Any) -> torch.optim.Optimizer:
+    """The optimizer `train.optimizer` names, with `train.lr` and `train.weight_decay`."""
+    try:
+        kind = OPTIMIZERS[train.optimizer]
+    except KeyError:
+        raise SptxError(f"unknown optimizer {train.optimizer!r}; choose one of {', '.join(OPTIMIZERS)}") from None
+    return kind.build(list(parameters), train)
+
+
+def optimizer_kind(optimizer: torch.optim.Optimizer) -> str:
+    """Which registered optimizer actually runs (e.g. 'adam' where 'adam-fused' was asked but is unavailable)."""
+    if isinstance(optimizer, LazyAdam):
+        return "adam-lazy"
+    if isinstance(optimizer, RowwiseAdagrad):
+        return "adagrad-rowwise"
+    return "adam-fused" if optimizer.defaults.get("fused") else "adam"
