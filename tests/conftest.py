@@ -61,3 +61,15 @@ def tiny_graph_dir(tmp_path_factory) -> Path:
     for name, rows in (("train", train), ("valid", valid), ("test", test)):
         (folder / f"{name}.txt").write_text("".join(f"{h}\t{r}\t{t}\n" for h, r, t in rows))
     return folder
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _graph_cache_in_a_temporary_folder(tmp_path_factory):
+    """Tests (and the processes they start) never write the user's graph cache."""
+    previous = os.environ.get("SPTX_CACHE_DIR")
+    os.environ["SPTX_CACHE_DIR"] = str(tmp_path_factory.mktemp("graph-cache"))
+    yield
+    if previous is None:
+        os.environ.pop("SPTX_CACHE_DIR", None)
+    else:
+        os.environ["SPTX_CACHE_DIR"] = previous

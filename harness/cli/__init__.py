@@ -16,6 +16,7 @@ from harness.cli.compare_cmd import CompareCommand  # noqa: E402
 from harness.cli.datasets_cmd import DatasetsCommand  # noqa: E402
 from harness.cli.distributed_cmd import DistributedCommand  # noqa: E402
 from harness.cli.report_cmd import ReportCommand  # noqa: E402
+from harness.cli.scale_cmd import ScaleCommand  # noqa: E402
 from harness.cli.sweep_cmd import SweepCommand  # noqa: E402
 from harness.cli.targets_cmd import TargetsCommand  # noqa: E402
 from harness.cli.train_cmd import TrainCommand  # noqa: E402
@@ -29,6 +30,7 @@ COMMANDS: tuple[type[Command], ...] = (
     TrainCommand,
     ReportCommand,
     TargetsCommand,
+    ScaleCommand,
     DistributedCommand,
 )
 

@@ -38,8 +38,9 @@ EXPLAIN_PARTS = (
 )
 
 
-def add_execution_arguments(parser: argparse.ArgumentParser, time_budget_s: float = 1800.0) -> None:
-    """How cells are executed: rounds, limits, optional passes, resume (shared by compare and targets)."""
+def add_execution_arguments(parser: argparse.ArgumentParser, time_budget_s: float = 1800.0,
+                            interleave: str = "steps") -> None:
+    """How cells are executed: rounds, limits, optional passes, resume (shared by compare, targets and scale)."""
     parser.add_argument("--rounds", default="auto",
                         help="interleaved rounds: each runs every framework once, in a fresh seeded order, each in "
                              "its own process; speedups are medians of per-round ratios. `auto` (the default) runs "
@@ -53,11 +54,11 @@ def add_execution_arguments(parser: argparse.ArgumentParser, time_budget_s: floa
     parser.add_argument("--ci-target", type=float, default=0.05,
                         help="with --rounds auto: the widest 95%% CI half-width accepted, as a fraction of the "
                              "speedup (0.05 = +-5%%)")
-    parser.add_argument("--interleave", default="steps", choices=("steps", "processes"),
+    parser.add_argument("--interleave", default=interleave, choices=("steps", "processes"),
                         help="how a round's frameworks share the machine: steps = every framework's process started "
                              "together, their measured steps taken in turns (a machine that drifts within seconds "
                              "drifts for all alike; needs every framework of a comparison in memory at once); "
-                             "processes = one process after another (default: steps)")
+                             f"processes = one process after another (default: {interleave})")
     parser.add_argument("--reference", default="sparse",
                         help="what speedups are relative to: a framework (its default options) or a label like "
                              "sparse[torch]")
@@ -65,7 +66,9 @@ def add_execution_arguments(parser: argparse.ArgumentParser, time_budget_s: floa
                         help="let each framework use its own native step where it has one (default: identical work)")
     parser.add_argument("--time-limit", type=float, default=600.0, help="seconds per cell before it is recorded as timeout")
     parser.add_argument("--memory-limit-mb", type=int, default=None,
-                        help="cap on each cell's extra address space, in MiB (a cell over it is recorded as oom)")
+                        help="cap on the resident memory of each measuring process, in MiB: the parent stops a cell "
+                             "that goes over it and records it as oom (use it on big graphs: the OOM killer picks its "
+                             "own victim)")
     parser.add_argument("--no-flops", action="store_true", help="skip FLOP counting (done in round 1 only)")
     parser.add_argument("--no-memory", action="store_true", help="skip the live-tensor memory pass (round 1 only)")
     parser.add_argument("--resume", action="store_true", help="skip cells that already have a record in --out")

@@ -13,7 +13,7 @@ from pathlib import Path
 from harness.data.loader import find_dataset_files, scan_split_files
 from harness.data.locate import EMBEDDED_SOURCE, SplitFiles, expected_layout, locate_dataset
 from harness.data.registry import DatasetSpec, count_mismatches, describe_mismatches, find_spec, get_spec
-from harness.data.synthetic import is_synthetic_name, synthetic_base_name
+from harness.data.synthetic import is_synthetic_name, synthetic_shape
 from harness.errors import SptxError
 
 __all__ = ["DEFAULT_DATASET", "DEFAULT_FALLBACK", "DatasetChoice", "choose_dataset", "modified_notice"]
@@ -76,7 +76,7 @@ def choose_dataset(name: str | None, data_dir: str | Path | None, fallback_synth
         return _choose_default(data_dir)
     name = name.strip()
     if is_synthetic_name(name):
-        get_spec(synthetic_base_name(name))
+        synthetic_shape(name)
         return DatasetChoice(name)
     spec = find_spec(name)
     if spec is None:

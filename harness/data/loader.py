@@ -33,7 +33,8 @@ from harness.data.locate import (
     resolve_data_dir,
 )
 from harness.data.registry import SPLITS, DatasetSpec, dataset_names, find_spec, warn_on_count_mismatch
-from harness.data.synthetic import generate_synthetic, is_synthetic_name, synthetic_fingerprint
+from harness.data.cache import cached_dataset
+from harness.data.synthetic import generate_synthetic, is_synthetic_name, synthetic_fingerprint, synthetic_shape
 from harness.errors import SptxError
 
 __all__ = [
@@ -295,8 +296,8 @@ def _checked(dataset: KGDataset, spec: DatasetSpec | None, where: str) -> KGData
 
 
 def load_dataset(name: str, data_dir: str | Path | None = None, *, seed: int = 0) -> KGDataset:
-    """Load a dataset by registry name (real files), `synthetic:NAME` (generated with `seed`), folder path or folder
-    NAME in the data folder.
+    """Load a dataset by registry name (real files), `synthetic:NAME` or `synthetic:entities=..` (generated with
+    `seed`; big ones from the graph cache, harness.data.cache), folder path or folder NAME in the data folder.
 
     A registry dataset (or a folder named like one) whose files do not reproduce the published counts is of kind
     "modified", with a warning. This is the one entry point later stages use; every failure is an SptxError with a
@@ -304,7 +305,8 @@ def load_dataset(name: str, data_dir: str | Path | None = None, *, seed: int = 0
     """
     name = str(name).strip()
     if is_synthetic_name(name):
-        return generate_synthetic(name, seed=seed)
+        train = synthetic_shape(name).split_sizes[0]
+        return cached_dataset(synthetic_fingerprint(name, seed), train, lambda: generate_synthetic(name, seed=seed))
     files = find_dataset_files(name, data_dir)
     registered = find_spec(name)
     label = registered.name if registered is not None else files.folder.name

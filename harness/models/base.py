@@ -54,7 +54,7 @@ def xavier_uniform(shape: tuple[int, ...], generator: torch.Generator) -> torch.
     rows = shape[0]
     cols = math.prod(shape[1:])
     bound = (6.0 / (rows + cols)) ** 0.5
-    return (torch.rand((rows, cols), generator=generator) * 2 - 1).mul_(bound).reshape(shape)
+    return torch.rand((rows, cols), generator=generator).mul_(2).sub_(1).mul_(bound).reshape(shape)  # in place: one table
 
 
 class ModelSpec(ABC):

@@ -99,7 +99,9 @@ class Record(RecordBase):
     the measured steps, `cpu_time_ms[phase]` the same for user + system CPU time (all threads), and
     `samples` keeps every raw per-step value (wall, user and system ms per phase, page faults, RSS
     growth). `peak_memory_bytes` is the CUDA allocator peak on CUDA and the live-tensor peak of one
-    step on CPU (`memory_kind` says which). `flops_model` is the model's analytic FLOPs per step (the
+    step on CPU (`memory_kind` says which); `process_peak_rss_bytes` the measuring process's peak resident
+    memory from its start through the measured steps (loading included), and `graph` the graph's size
+    (n_entities, n_relations, n_train) with its load time and the peak resident memory after loading. `flops_model` is the model's analytic FLOPs per step (the
     same for every framework); `flops_executed` is what the counter saw this framework execute, under
     one rule for all; `flops_profiler_dense` is torch.profiler's dense-counting figure, for reference.
     `min_bytes_per_step` is the least memory traffic of the step's work and `bandwidth_bytes_per_s` this
@@ -133,6 +135,8 @@ class Record(RecordBase):
     peak_memory_bytes_by_phase: dict[str, int] = field(default_factory=dict)
     rss_growth_first_step_bytes: int | None = None
     rss_growth_step_bytes: int | None = None
+    process_peak_rss_bytes: int | None = None
+    graph: dict[str, Any] = field(default_factory=dict)
     flops_model: int | None = None
     flops_executed: int | None = None
     flops_optimizer: int | None = None

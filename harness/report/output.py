@@ -4,6 +4,7 @@ writer, charts, distributed and quality can all import it without a cycle."""
 
 from __future__ import annotations
 
+import itertools
 import os
 import re
 from pathlib import Path
@@ -61,7 +62,9 @@ def framework_colors(labels: Iterable[str]) -> dict[str, str]:
     out: dict[str, str] = {}
     labels = list(dict.fromkeys(labels))
     order = framework_order()
-    spare = iter(TAB10[len(order):] + TAB10)
+    reserved = {TAB10[order.index(base) % len(TAB10)] for base in (lbl.split("[", 1)[0] for lbl in labels)
+                if base in order}
+    spare = itertools.cycle([c for c in TAB10[len(order) % len(TAB10):] + TAB10 if c not in reserved] or TAB10)
     for label in labels:
         base = label.split("[", 1)[0]
         if base in order and base not in {lbl.split("[", 1)[0] for lbl in out}:

@@ -12,6 +12,9 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Callable
+
+import psutil
 
 from harness.errors import SptxError
 from harness.interrupts import (FORWARD_GRACE_S, Interrupted, block_interrupts_in_child, interrupts_blocked,
@@ -21,7 +24,17 @@ from harness.runner.cell import Cell
 from harness.runner.process_env import worker_environment
 from harness.runner.worker import base_record
 
-__all__ = ["WorkerProcess", "precheck", "run_cell_isolated", "start_worker"]
+__all__ = ["MEMORY_POLL_S", "WorkerProcess", "precheck", "run_cell_isolated", "start_worker"]
+
+MEMORY_POLL_S = 0.02  # how often the parent reads a worker's resident memory when the cell has a memory limit
+
+
+class _OverMemory(Exception):
+    """The worker went over its cell's memory limit (and was killed)."""
+
+    def __init__(self, rss: int) -> None:
+        super().__init__(rss)
+        self.rss = rss
 
 
 def precheck(cell: Cell, run_id: str, command_line: list[str] | None) -> Record | None:
@@ -133,6 +146,7 @@ class WorkerProcess:
             argv += ["--lockstep", f"{command_read},{reply_write}"]
             self._replies = os.fdopen(reply_read, "r", encoding="utf-8")
         self.deadline = time.monotonic() + cell.time_limit_s
+        self.over_memory: int | None = None  # the resident bytes at which the memory limit stopped it
         self._oom_kills_before = _cgroup_oom_kills()
         with open(self._stderr_path, "w", encoding="utf-8") as stderr:
             self.proc = subprocess.Popen(
@@ -145,6 +159,32 @@ class WorkerProcess:
         """Seconds left before the cell's time limit."""
         return max(self.deadline - time.monotonic(), 0.0)
 
+    def _over_memory(self) -> int | None:
+        """The worker's resident memory (with its children) when it is over the cell's memory limit, else None."""
+        limit = self.cell.memory_limit_bytes
+        if limit is None:
+            return None
+        try:
+            process = psutil.Process(self.proc.pid)
+            rss = process.memory_info().rss + sum(c.memory_info().rss for c in process.children(recursive=True))
+        except psutil.Error:
+            return None
+        return rss if rss > limit else None
+
+    def _watch(self, ready: Callable[[float], bool]) -> bool:
+        """Call `ready(seconds)` in slices of MEMORY_POLL_S until it is True (True), the deadline passes (False),
+        or the worker's memory goes over the cell's limit, which kills it and raises _OverMemory."""
+        while True:
+            left = self.remaining()
+            if ready(min(left, MEMORY_POLL_S) if self.cell.memory_limit_bytes is not None else left):
+                return True
+            rss = self._over_memory()
+            if rss is not None:
+                self.kill()
+                raise _OverMemory(rss)
+            if self.remaining() <= 0:
+                return False
+
     def send(self, command: str) -> bool:
         """Write one lockstep command line; False when the worker has gone."""
         try:
@@ -155,18 +195,29 @@ class WorkerProcess:
 
     def receive(self) -> str | None:
         """The worker's next lockstep reply line; None when it ended, or the time limit passed first."""
-        ready, _, _ = select.select([self._replies], [], [], self.remaining())
-        if not ready:
+        replies = self._replies
+        try:
+            if not self._watch(lambda seconds: bool(select.select([replies], [], [], seconds)[0])):
+                return None
+        except _OverMemory as over:
+            self.over_memory = over.rss
             return None
-        line = self._replies.readline()
+        line = replies.readline()
         return line.strip() or None
 
     def finish(self) -> Record:
         """Wait for the process (until the deadline) and return its record, or one saying how it failed. An
         interrupt while waiting leaves the worker to `interrupted()`."""
         try:
-            self.proc.wait(timeout=self.remaining())
-        except subprocess.TimeoutExpired:
+            exited = self.over_memory is None and self._watch(self._exited_within)
+        except _OverMemory as over:
+            self.over_memory, exited = over.rss, False
+        if self.over_memory is not None:
+            limit = self.cell.memory_limit_bytes or 0
+            record = base_record(self.cell, self.run_id, "oom",
+                                 f"stopped at {self.over_memory / 2**20:,.0f} MiB resident, over the memory limit of "
+                                 f"{limit / 2**20:,.0f} MiB (--memory-limit-mb)", command_line=self.command_line)
+        elif not exited:
             self.kill()
             record = base_record(self.cell, self.run_id, "timeout",
                                  f"exceeded the time limit of {self.cell.time_limit_s:g} s",
@@ -175,6 +226,13 @@ class WorkerProcess:
             record = self._record_after_exit()
         self.close()
         return record
+
+    def _exited_within(self, seconds: float) -> bool:
+        try:
+            self.proc.wait(timeout=seconds)
+            return True
+        except subprocess.TimeoutExpired:
+            return False
 
     def _record_after_exit(self) -> Record:
         if self.out_path.exists():

@@ -9,16 +9,16 @@ from __future__ import annotations
 
 import datetime as _dt
 import os
-import resource
 import sys
 import time
 import traceback
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import torch
 
 from harness.errors import SptxError
+from harness.measure.memory import peak_rss_bytes
 from harness.records.environment import environment
 from harness.records.schema import Record
 from harness.runner.cell import Cell
@@ -49,21 +49,6 @@ def classify_failure(exc: BaseException) -> str:
     if "out of memory" in text.lower() or "can't allocate memory" in text.lower() or "cannot allocate" in text.lower():
         return "oom"
     return "error"
-
-
-def _limit_memory(extra_bytes: int) -> None:
-    """Cap this process's address space at what it uses now plus `extra_bytes` (forces 'oom' in tests)."""
-    import psutil
-
-    limit = psutil.Process().memory_info().vms + extra_bytes
-    _, hard = resource.getrlimit(resource.RLIMIT_AS)
-    resource.setrlimit(resource.RLIMIT_AS, (limit, hard))
-
-
-def _unlimit_memory() -> None:
-    """Lift the soft cap again, so the failure can still be written down."""
-    _, hard = resource.getrlimit(resource.RLIMIT_AS)
-    resource.setrlimit(resource.RLIMIT_AS, (hard, hard))
 
 
 def build_step(cell: Cell, cfg, train, params, device, eager: bool = False):
@@ -213,19 +198,24 @@ def measure_cell(cell: Cell, run_id: str, command_line: list[str] | None = None,
     the measured steps take turns with the other workers of the comparison."""
     from harness.measure.model_flops import model_flops_per_step
     from harness.measure.roofline import min_bytes_per_step, triad_bandwidth
+    from harness.spec import init_parameters
 
     started = time.perf_counter()
     s = cell.settings
     torch.set_num_threads(s.threads)
     device = torch.device(s.device)
     work = prepare_workload(cell)
+    loaded = time.perf_counter()
     record = base_record(cell, run_id, "ok", dataset_kind=work.dataset.kind, command_line=command_line)
-    if cell.memory_limit_bytes is not None:
-        _limit_memory(cell.memory_limit_bytes)
+    record.graph = {"n_entities": work.dataset.n_entities, "n_relations": work.dataset.n_relations,
+                    "n_train": int(work.dataset.train.shape[0]), "load_s": loaded - started,
+                    "load_peak_rss_bytes": peak_rss_bytes()}
     step = build_step(cell, work.cfg, work.train, work.params, device)
+    work = replace(work, params={})  # the step holds its own copy; the FLOP pass draws the same ones again
     notes = step_notes(cell, step)
     batches = iter(work.stream)
     measure_steps(record, step, batches, cell, device, gate)
+    record.process_peak_rss_bytes = peak_rss_bytes()
     _fill_epoch_time(record, work.stream)
     assert s.dissimilarity is not None
     record.flops_model = model_flops_per_step(s.model, s.dissimilarity, s.dim, s.rel_dim, s.batch_size,
@@ -237,7 +227,8 @@ def measure_cell(cell: Cell, run_id: str, command_line: list[str] | None = None,
         if device.type == "cpu":  # the same process and threads as the step
             record.bandwidth_bytes_per_s = triad_bandwidth()
     if cell.measure_flops:
-        _count_flops(record, cell, work.cfg, work.train, work.params, device, next(batches), notes)
+        params = init_parameters(work.cfg, seed=s.seed)
+        _count_flops(record, cell, work.cfg, work.train, params, device, next(batches), notes)
     record.message = "; ".join(n for n in notes if n)
     record.wall_time_s = time.perf_counter() - started
     return record
@@ -296,13 +287,11 @@ def main(argv: list[str] | None = None) -> int:
         release_interrupts()
         record = measure_cell(cell, run_id, command_line, gate)
     except KeyboardInterrupt as exc:  # SIGINT or SIGTERM, forwarded by the parent
-        _unlimit_memory()
         record = base_record(cell, run_id, "killed", interrupted_message(exc), command_line=command_line)
     except BaseException as exc:  # noqa: BLE001 - every failure must become a record
         status = classify_failure(exc)
         message = f"{type(exc).__name__}: {exc}".strip().splitlines()[0][:500] if str(exc) else type(exc).__name__
         traceback.print_exc(file=sys.stderr)
-        _unlimit_memory()
         record = base_record(cell, run_id, status, message, command_line=command_line)
     with interrupts_blocked():
         tmp = out_path + ".tmp"

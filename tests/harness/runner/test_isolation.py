@@ -23,13 +23,21 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture
 def plugin_env(monkeypatch):
+    from baselines import FRAMEWORKS
+
     for key, value in PLUGIN_ENV.items():
         monkeypatch.setenv(key, value)
+    before = dict(FRAMEWORKS)
     sys.path.insert(0, str(HERE))
-    import faulty_frameworks  # noqa: F401  (registers the test frameworks in this process too)
+    import faulty_frameworks
 
+    for cls in vars(faulty_frameworks).values():  # registered on first import only: register them again
+        if isinstance(cls, type) and getattr(cls, "name", "").startswith("test-"):
+            FRAMEWORKS[cls.name] = cls
     yield
     sys.path.remove(str(HERE))
+    FRAMEWORKS.clear()
+    FRAMEWORKS.update(before)  # the test frameworks do not leak into later tests' registries
 
 
 def tiny_cell(framework: str, **changes) -> Cell:
@@ -43,7 +51,7 @@ def test_failures_become_records_and_the_run_goes_on(plugin_env, tmp_path):
     cells = [
         tiny_cell("test-raises"),
         tiny_cell("test-sleeps", time_limit_s=8.0),
-        tiny_cell("test-greedy", memory_limit_bytes=512 * 2**20),
+        tiny_cell("test-greedy", memory_limit_bytes=1536 * 2**20),
         tiny_cell("pyg", model="transr"),
         tiny_cell("test-killed"),
         tiny_cell("torchkge", batch_size=10**6),
@@ -58,6 +66,7 @@ def test_failures_become_records_and_the_run_goes_on(plugin_env, tmp_path):
     assert by_framework["test-sleeps"]["status"] == "timeout"
     assert "time limit" in by_framework["test-sleeps"]["message"]
     assert by_framework["test-greedy"]["status"] == "oom", by_framework["test-greedy"]["message"]
+    assert "over the memory limit of 1,536 MiB" in by_framework["test-greedy"]["message"]
     assert by_framework["pyg"]["status"] == "unsupported" and "transr" in by_framework["pyg"]["message"]
     # a SIGKILL from outside is not called an out-of-memory kill (it was once recorded as "oom")
     assert by_framework["test-killed"]["status"] == "killed", by_framework["test-killed"]["message"]

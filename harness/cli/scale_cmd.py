@@ -1,0 +1,133 @@
+"""`sptx scale`: how a step's time and memory grow with the number of entities, at a fixed batch, for every
+framework and optimizer, measured as `compare` measures (fresh processes, interleaved rounds)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from rich.table import Table
+
+from baselines import FRAMEWORKS
+from harness.cli.base import Command, add_data_dir_argument, make_console
+from harness.cli.compare_cmd import (add_execution_arguments, check_execution_arguments, exit_status,
+                                     print_rounds_outcome, round_runner, wide_speedups)
+from harness.data.synthetic import parse_count
+from harness.errors import SptxError
+from harness.optim import OPTIMIZERS
+
+__all__ = ["ScaleCommand", "graph_names"]
+
+DEFAULT_SIZES = "FB15k-237,125k,1M,4M"
+
+
+def _names(text: str, flag: str) -> list[str]:
+    names = list(dict.fromkeys(p.strip() for p in text.split(",") if p.strip()))
+    if not names:
+        raise SptxError(f"{flag} is empty")
+    return names
+
+
+def graph_names(sizes: list[str], relations: int, triples_per_entity: int) -> list[str]:
+    """Each size as a dataset name: an entity count (125k, 1M) becomes a seeded synthetic graph with
+    `relations` relations and `triples_per_entity` training triples per entity; anything else is a dataset
+    name as --dataset takes it (registry name, synthetic:NAME or a folder)."""
+    out = []
+    for size in sizes:
+        if size[:1].isdigit():
+            entities = parse_count("entities", size, "--sizes")
+            out.append(f"synthetic:entities={entities},relations={relations},triples={entities * triples_per_entity}")
+        else:
+            out.append(size)
+    return out
+
+
+class ScaleCommand(Command):
+    name = "scale"
+    help = "measure step time and memory against the number of entities, per framework and optimizer"
+    description = (
+        "Runs the same work (the run settings below; default TransE, d=128, B=32,768 + 1 negative) on graphs of "
+        "increasing size: --sizes lists entity counts (seeded synthetic graphs with --relations relations and "
+        "--triples-per-entity training triples per entity) or dataset names; every framework in --frameworks "
+        "with every optimizer in --optimizers (a framework that cannot run one gives an unsupported record), in "
+        "fresh processes and interleaved rounds as `compare`. Prints, per framework and optimizer, the step time "
+        "at each size, its growth over the smallest graph (median of paired per-round ratios, 95% CI), the phase "
+        "that grew most, the process's peak resident memory and the step's live-tensor peak; then sparse's "
+        "speedup over each framework per size. Give big graphs --memory-limit-mb."
+    )
+
+    @classmethod
+    def add_arguments(cls, parser: argparse.ArgumentParser) -> None:
+        from harness.settings import add_settings_arguments
+
+        parser.add_argument("--sizes", default=DEFAULT_SIZES,
+                            help="comma-separated entity counts (k/M suffixes) or dataset names, smallest first")
+        parser.add_argument("--relations", type=int, default=1000, help="relations of the synthetic graphs")
+        parser.add_argument("--triples-per-entity", type=int, default=5,
+                            help="training triples per entity of the synthetic graphs")
+        add_data_dir_argument(parser)
+        parser.add_argument("--frameworks", default="sparse,gather", help="comma-separated frameworks")
+        parser.add_argument("--optimizers", default="adam-fused,adam-lazy,adagrad-rowwise",
+                            help="comma-separated optimizers (" + ", ".join(OPTIMIZERS) + ")")
+        add_settings_arguments(parser, exclude=("dataset", "optimizer"))
+        add_execution_arguments(parser, interleave="processes")
+        parser.add_argument("--out", default="results/scale.jsonl", help="JSON Lines file the records are appended to")
+
+    def run(self, args: argparse.Namespace) -> int:
+        from harness.data.loader import dataset_fingerprint
+        from harness.records.store import ResultsStore
+        from harness.report.scale import best_speedup_by_size, growth_table, speedup_by_size
+        from harness.runner import make_cell, run_rounds
+        from harness.settings import settings_from_args
+
+        policy = check_execution_arguments(args)
+        frameworks = _names(args.frameworks, "--frameworks")
+        unknown = [f for f in frameworks if f not in FRAMEWORKS]
+        if unknown:
+            raise SptxError(f"unknown framework(s) {', '.join(unknown)}; known: {', '.join(FRAMEWORKS)}")
+        optimizers = _names(args.optimizers, "--optimizers")
+        unknown = [o for o in optimizers if o not in OPTIMIZERS]
+        if unknown:
+            raise SptxError(f"unknown optimizer(s) {', '.join(unknown)}; known: {', '.join(OPTIMIZERS)}")
+        if args.relations < 1 or args.triples_per_entity < 1:
+            raise SptxError("--relations and --triples-per-entity must be at least 1")
+        datasets = graph_names(_names(args.sizes, "--sizes"), args.relations, args.triples_per_entity)
+        console = make_console()
+        limit = None if args.memory_limit_mb is None else args.memory_limit_mb * 2**20
+        cells = []
+        for dataset in datasets:
+            fingerprint = dataset_fingerprint(dataset, args.data_dir)
+            for optimizer in optimizers:
+                settings = settings_from_args(args, dataset=dataset, dataset_sha256=fingerprint, optimizer=optimizer,
+                                              mode="native" if args.native else "identical")
+                cells += [make_cell(framework, data_dir=args.data_dir, time_limit_s=args.time_limit,
+                                    memory_limit_bytes=limit, measure_flops=not args.no_flops,
+                                    measure_memory=not args.no_memory, **settings.to_dict())
+                          for framework in frameworks]
+        console.print(f"{len(datasets)} graph(s) x {len(optimizers)} optimizer(s) x {len(frameworks)} framework(s); "
+                      f"{policy.describe()}")
+        store = ResultsStore(args.out)
+        outcome = run_rounds(cells, store, policy, wide_speedups(store, "sparse", policy.ci_target),
+                             run_cells=round_runner(args), seed=cells[0].settings.seed, resume=args.resume,
+                             retry_failed=args.retry_failed, command_line=["sptx", *sys.argv[1:]], progress=True)
+        keys = {c.key for c in outcome.planned}
+        records = [r for r in store.records() if r.get("cell_key") in keys]
+        _print_frame(console, "Step time and memory against graph size", growth_table(records))
+        _print_frame(console, "sparse's speedup per graph and optimizer", speedup_by_size(records))
+        _print_frame(console, "sparse with its fastest optimizer vs each framework with its fastest",
+                     best_speedup_by_size(records))
+        print_rounds_outcome(outcome, policy, console)
+        console.print(f"{len(outcome.records)} record(s) appended to {store.path}")
+        return exit_status(records, console)
+
+
+def _print_frame(console, title: str, frame) -> None:
+    table = Table(title=title)
+    if frame.empty:
+        console.print(f"{title}: no ok records")
+        return
+    for column in frame.columns:
+        table.add_column(str(column), justify="left" if frame[column].dtype == object else "right")
+    for row in frame.itertuples(index=False):
+        table.add_row(*("-" if v is None or v != v else (f"{v:,.2f}" if isinstance(v, float) else str(v)) for v in row))
+    console.print(table)

@@ -1,0 +1,119 @@
+"""How a step's cost grows with the graph (`sptx scale`): from records of the same work on graphs of
+increasing entity count, per framework and optimizer, the step time and its growth over the smallest graph
+(median of paired per-round ratios with a bootstrap 95% CI), which phase grew most, and the memory."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Any, Iterable
+
+import pandas as pd
+
+from harness.measure.timing import RatioStats, ratio_stats
+from harness.report.tables import latest_records
+
+__all__ = ["PHASES", "best_speedup_by_size", "growth_table", "speedup_by_size"]
+
+PHASES = ("prepare", "forward", "backward", "optimizer")
+
+
+def _median(record: dict[str, Any], phase: str = "step") -> float | None:
+    stats = (record.get("time_ms") or {}).get(phase) or {}
+    return stats.get("median")
+
+
+def _entities(record: dict[str, Any]) -> int:
+    return int((record.get("graph") or {}).get("n_entities") or 0)
+
+
+def _round_key(record: dict[str, Any]) -> tuple[str, int]:
+    return str(record.get("code_version", "")), int(record.get("round", 0))
+
+
+def _series_key(record: dict[str, Any]) -> tuple[str, str]:
+    return record["label"], record["settings"].get("optimizer", "")
+
+
+def _ratio_text(stats: RatioStats | None) -> str:
+    if stats is None:
+        return "-"
+    return f"{stats.median:.2f}x [{stats.ci_low:.2f}-{stats.ci_high:.2f}]"
+
+
+def growth_table(records: Iterable[dict[str, Any]]) -> pd.DataFrame:
+    """One row per (framework label, optimizer, graph): step ms, growth over that series' smallest graph
+    (paired by round), the phase whose time grew most, process peak RSS and live-tensor peak."""
+    ok = [r for r in latest_records(records) if r.get("status") == "ok" and _median(r) is not None and _entities(r)]
+    series: dict[tuple[str, str], dict[int, list[dict[str, Any]]]] = defaultdict(lambda: defaultdict(list))
+    for r in ok:
+        series[_series_key(r)][_entities(r)].append(r)
+    rows = []
+    for (label, optimizer), by_size in sorted(series.items()):
+        smallest = min(by_size)
+        base = {_round_key(r): r for r in by_size[smallest]}
+        for n_entities in sorted(by_size):
+            runs = by_size[n_entities]
+            ratios = [_median(r) / _median(base[_round_key(r)]) for r in runs if _round_key(r) in base]
+            phase_growth = {}
+            for phase in PHASES:
+                now = pd.Series([_median(r, phase) for r in runs], dtype=float).median()
+                before = pd.Series([_median(r, phase) for r in by_size[smallest]], dtype=float).median()
+                phase_growth[phase] = now - before
+            grew = max(phase_growth, key=lambda p: phase_growth[p]) if n_entities != smallest else "-"
+            rss = [r.get("process_peak_rss_bytes") for r in runs if r.get("process_peak_rss_bytes")]
+            live = [r.get("peak_memory_bytes") for r in runs if r.get("peak_memory_bytes")]
+            rows.append({
+                "framework": label, "optimizer": optimizer, "dataset": runs[0]["settings"]["dataset"],
+                "entities": n_entities, "rounds": len(runs),
+                "step_ms": float(pd.Series([_median(r) for r in runs]).median()),
+                "growth": _ratio_text(ratio_stats(ratios)) if n_entities != smallest else "1.00x (base)",
+                "grew_most": grew if n_entities == smallest else f"{grew} (+{phase_growth[grew]:.1f} ms)",
+                "peak_rss_gib": max(rss) / 2**30 if rss else None,
+                "live_peak_gib": max(live) / 2**30 if live else None,
+            })
+    return pd.DataFrame(rows)
+
+
+def speedup_by_size(records: Iterable[dict[str, Any]], reference: str = "sparse") -> pd.DataFrame:
+    """Per graph and optimizer: how many times faster the reference framework's step is than each other
+    framework's (median of paired per-round ratios, 95% CI)."""
+    ok = [r for r in latest_records(records) if r.get("status") == "ok" and _median(r) is not None and _entities(r)]
+    groups: dict[tuple[int, str], list[dict[str, Any]]] = defaultdict(list)
+    for r in ok:
+        groups[(_entities(r), r["settings"].get("optimizer", ""))].append(r)
+    rows = []
+    for (n_entities, optimizer), runs in sorted(groups.items()):
+        refs = {_round_key(r): _median(r) for r in runs if r["framework"] == reference}
+        for label in sorted({r["label"] for r in runs if r["framework"] != reference}):
+            ratios = [_median(r) / refs[_round_key(r)] for r in runs if r["label"] == label and _round_key(r) in refs]
+            rows.append({"entities": n_entities, "optimizer": optimizer, "vs": label,
+                         "speedup": _ratio_text(ratio_stats(ratios))})
+    return pd.DataFrame(rows)
+
+
+def best_speedup_by_size(records: Iterable[dict[str, Any]], reference: str = "sparse") -> pd.DataFrame:
+    """Per graph: the reference with its fastest optimizer against each other framework with its fastest
+    optimizer (fastest by median step time), as the median of paired per-round ratios with a 95% CI."""
+    ok = [r for r in latest_records(records) if r.get("status") == "ok" and _median(r) is not None and _entities(r)]
+    by_size: dict[int, dict[tuple[str, str], list[dict[str, Any]]]] = defaultdict(lambda: defaultdict(list))
+    for r in ok:
+        by_size[_entities(r)][_series_key(r)].append(r)
+    rows = []
+    for n_entities, series in sorted(by_size.items()):
+        fastest: dict[str, tuple[str, list[dict[str, Any]]]] = {}
+        for (label, optimizer), runs in series.items():
+            step = float(pd.Series([_median(r) for r in runs]).median())
+            framework = runs[0]["framework"]
+            if framework not in fastest or step < float(pd.Series([_median(r) for r in fastest[framework][1]]).median()):
+                fastest[framework] = (optimizer, runs)
+        if reference not in fastest:
+            continue
+        ref_optimizer, ref_runs = fastest[reference]
+        ref_steps = {_round_key(r): _median(r) for r in ref_runs}
+        for framework, (optimizer, runs) in sorted(fastest.items()):
+            if framework == reference:
+                continue
+            ratios = [_median(r) / ref_steps[_round_key(r)] for r in runs if _round_key(r) in ref_steps]
+            rows.append({"entities": n_entities, reference: ref_optimizer, "vs": f"{runs[0]['label']} ({optimizer})",
+                         "speedup": _ratio_text(ratio_stats(ratios))})
+    return pd.DataFrame(rows)

@@ -1,0 +1,47 @@
+"""The scale tables from hand-made records: growth over the smallest graph paired by round, the phase that
+grew, and sparse's speedup per graph."""
+
+from __future__ import annotations
+
+from harness.report.scale import growth_table, speedup_by_size
+
+
+def _record(framework: str, entities: int, round_: int, step: float, optimizer: str = "adam-lazy",
+            optimizer_ms: float = 1.0) -> dict:
+    phases = {"step": step, "prepare": 1.0, "forward": step - 2.0 - optimizer_ms, "backward": 1.0,
+              "optimizer": optimizer_ms}
+    return {"status": "ok", "framework": framework, "label": framework, "cell_key": f"{framework}-{entities}-{optimizer}-{round_}",
+            "group_key": f"{entities}-{optimizer}", "round": round_, "code_version": "v",
+            "settings": {"dataset": f"g{entities}", "optimizer": optimizer},
+            "graph": {"n_entities": entities}, "time_ms": {p: {"median": v} for p, v in phases.items()},
+            "process_peak_rss_bytes": entities * 1000, "peak_memory_bytes": 2**20}
+
+
+def test_growth_is_paired_by_round_and_names_the_phase_that_grew():
+    records = []
+    for round_, drift in enumerate((1.0, 2.0, 1.5)):  # the machine drifts, the ratio does not
+        records += [_record("sparse", 1000, round_, 10.0 * drift), _record("sparse", 10**6, round_, 15.0 * drift,
+                                                                            optimizer_ms=6.0 * drift)]
+    table = growth_table(records)
+    big = table[table["entities"] == 10**6].iloc[0]
+    assert big["growth"].startswith("1.50x [1.50-1.50]")
+    assert big["grew_most"].startswith("optimizer")
+    assert table[table["entities"] == 1000].iloc[0]["growth"] == "1.00x (base)"
+
+
+def test_speedup_per_graph_pairs_rounds_within_a_graph_and_optimizer():
+    records = [_record("sparse", 1000, r, 10.0 + r) for r in range(3)]
+    records += [_record("gather", 1000, r, 3 * (10.0 + r)) for r in range(3)]
+    table = speedup_by_size(records)
+    assert list(table["vs"]) == ["gather"] and table.iloc[0]["speedup"].startswith("3.00x")
+
+
+def test_each_framework_with_its_fastest_optimizer():
+    records = []
+    for r in range(3):
+        records += [_record("sparse", 1000, r, 10.0, "adam-fused"), _record("sparse", 1000, r, 4.0, "adagrad-rowwise")]
+        records += [_record("gather", 1000, r, 20.0, "adam-fused"), _record("gather", 1000, r, 12.0, "adam-lazy")]
+    from harness.report.scale import best_speedup_by_size
+
+    row = best_speedup_by_size(records).iloc[0]
+    assert row["sparse"] == "adagrad-rowwise" and row["vs"] == "gather (adam-lazy)" and row["speedup"].startswith("3.00x")
