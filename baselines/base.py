@@ -13,9 +13,11 @@ import torch
 from harness.errors import SptxError
 from harness.optim import OPTIMIZERS, build_optimizer, optimizer_kind, row_sparse_optimizers
 from harness.sampling import Batch
+from harness.models import ModelSpec
 from harness.spec import ModelConfig, TrainConfig
 
-__all__ = ["COMMON_OPTIONS", "AdapterOption", "FrameworkStep", "adam", "dense_gradient", "optimizer_kind"]
+__all__ = ["COMMON_OPTIONS", "AdapterOption", "FrameworkStep", "adam", "dense_gradient", "optimizer_kind",
+           "table_optimizer"]
 
 
 @dataclass(frozen=True)
@@ -220,3 +222,13 @@ def adam(parameters: Any, train: TrainConfig) -> torch.optim.Optimizer:
     """The optimizer the run chose (`train.optimizer`, harness.optim), the same for every framework in identical
     mode; by default the paper's Adam. `optimizer_kind` says which implementation ran."""
     return build_optimizer(parameters, train)
+
+
+def table_optimizer(tables: Mapping[str, torch.Tensor], spec: ModelSpec, train: TrainConfig) -> torch.optim.Optimizer:
+    """The run's optimizer over canonical tables; a row-sparse one keeps every entity row it moves to the spec's
+    entity constraint in the same pass (the relation-side constraints follow: constrain_touched_rows_)."""
+    if not OPTIMIZERS[train.optimizer].row_sparse:
+        return build_optimizer(tables.values(), train)
+    rest = [t for name, t in tables.items() if name != "entity"]
+    return build_optimizer([{"params": [tables["entity"]], "row_constraint": spec.entity_constraint},
+                            {"params": rest}], train)

@@ -19,7 +19,7 @@ from typing import Any, Mapping
 import torch
 from torch import nn
 
-from baselines.base import AdapterOption, FrameworkStep, adam, dense_gradient
+from baselines.base import AdapterOption, FrameworkStep, dense_gradient, table_optimizer
 from harness.models import MODELS, constrain_touched_rows_
 from harness.optim import OPTIMIZERS
 from harness.sampling import Batch
@@ -38,7 +38,9 @@ class RowGather(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, grad: torch.Tensor):  # type: ignore[override]
-        return torch.sparse_coo_tensor(ctx.ids.unsqueeze(0), grad, ctx.shape), None
+        ids = ctx.ids
+        sorted_ = bool((ids[1:] > ids[:-1]).all())  # torch.unique's ids are: the gradient is then coalesced
+        return torch.sparse_coo_tensor(ids.unsqueeze(0), grad, ctx.shape, is_coalesced=sorted_), None
 
 
 class GatherStep(FrameworkStep):
@@ -58,7 +60,7 @@ class GatherStep(FrameworkStep):
         self.row_sparse = OPTIMIZERS[train.optimizer].row_sparse
         self.tables = nn.ParameterDict(
             {k: nn.Parameter(v.detach().clone().to(device)) for k, v in params.items()})
-        self.optimizer = adam(self.tables.parameters(), train)
+        self.optimizer = table_optimizer(self.tables, self.spec, train)
 
     @classmethod
     def supported_models(cls, options: Mapping[str, Any]) -> frozenset[str]:
@@ -92,7 +94,8 @@ class GatherStep(FrameworkStep):
 
     def optimizer_step(self) -> None:
         self.optimizer.step()
-        constrain_touched_rows_(self.spec, self.tables)  # before zero_grad: row gradients say which rows moved
+        # before zero_grad: row gradients say which rows moved; the optimizer kept the entity rows it moved
+        constrain_touched_rows_(self.spec, self.tables, entities_done=self.row_sparse)
         self.optimizer.zero_grad(set_to_none=True)
 
     def canonical_parameters(self) -> dict[str, torch.Tensor]:

@@ -6,7 +6,7 @@ from typing import Any, Mapping
 
 import torch
 
-from baselines.base import AdapterOption, FrameworkStep, adam, dense_gradient
+from baselines.base import AdapterOption, FrameworkStep, dense_gradient, table_optimizer
 from harness.models import MODELS
 from harness.optim import OPTIMIZERS
 from harness.sampling import Batch
@@ -53,7 +53,7 @@ class SparseStep(FrameworkStep):
         self.model = build_model(cfg.model, params, cfg.n_entities, cfg.n_relations, cfg.dissimilarity, backend,
                                  row_gradients=OPTIMIZERS[train.optimizer].row_sparse)
         self.model.to(device)
-        self.optimizer = adam(self.model.parameters(), train)
+        self.optimizer = table_optimizer(self.model.canonical_parameters(), cfg.spec, train)
 
     def work_outside_aten(self) -> str | None:
         return self.model.backend.outside_aten

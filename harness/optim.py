@@ -13,88 +13,148 @@ one needs the step to hand it sparse gradients (torch.sparse_coo_tensor with one
 
 from __future__ import annotations
 
+import importlib.util
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable
 
 import torch
 
 from harness.errors import SptxError
+from harness.models.base import ROW_CONSTRAINTS
 
 __all__ = ["OPTIMIZERS", "LazyAdam", "OptimizerKind", "RowwiseAdagrad", "build_optimizer", "optimizer_kind",
            "row_sparse_optimizers"]
 
 
 def _rows(grad: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """(row ids, their gradient rows) of a sparse row gradient (coalesced here), or every row of a dense one."""
+    """(row ids, their gradient rows) of a sparse row gradient (coalesced here unless it says it is), or every
+    row of a dense one."""
     if grad.is_sparse:
-        grad = grad.coalesce()
+        grad = grad if grad.is_coalesced() else grad.coalesce()
         return grad.indices()[0], grad.values()
     return torch.arange(grad.shape[0], device=grad.device), grad
 
 
-class LazyAdam(torch.optim.Optimizer):
+def _kernels() -> Any:
+    """The numba row kernels (sparse_impl.backends.fused.optimizers), or None where numba is not installed."""
+    if importlib.util.find_spec("numba") is None:
+        return None
+    from sparse_impl.backends.fused import optimizers
+
+    return optimizers
+
+
+def _numba_ready(p: torch.Tensor, ids: torch.Tensor, g: torch.Tensor) -> bool:
+    """Whether a row kernel can update `p` in place: CPU, contiguous, float32/64, gradient rows of its dtype."""
+    return (p.device.type == "cpu" and p.is_contiguous() and p.dtype in (torch.float32, torch.float64)
+            and g.dtype == p.dtype and ids.dtype == torch.int64 and p.dim() >= 2)
+
+
+def _flat(t: torch.Tensor) -> Any:
+    """A row-major (rows, elements) numpy view of a tensor, sharing its memory."""
+    return t.detach().reshape(t.shape[0], -1).numpy()
+
+
+class _RowOptimizer(torch.optim.Optimizer):
+    """What both row-sparse optimizers share: per parameter, the touched rows and their gradient, a numba
+    kernel where it can run (one pass per row, constraint included), else the torch arithmetic; a param
+    group's `row_constraint` (ROW_CONSTRAINTS) is applied to every row it moves."""
+
+    def _begin(self, p: torch.Tensor, group: dict, state: dict) -> None:
+        """Create the parameter's state on its first step and count the step."""
+
+    def _numba(self, p: torch.Tensor, ids: torch.Tensor, g: torch.Tensor, group: dict, state: dict, kernels: Any,
+               constraint: int) -> None:
+        """Move rows `ids` of `p` and their state, then constrain them, in one numba pass."""
+
+    def _torch(self, p: torch.Tensor, ids: torch.Tensor, g: torch.Tensor, group: dict, state: dict) -> None:
+        """Move rows `ids` of `p` and their state with torch ops (the reference arithmetic)."""
+
+    @torch.no_grad()
+    def step(self, closure: Callable[[], Any] | None = None) -> None:  # type: ignore[override]
+        assert closure is None, f"{type(self).__name__} takes no closure"
+        kernels = _kernels()
+        for group in self.param_groups:
+            constraint = group.get("row_constraint", "none")
+            for p in group["params"]:
+                if p.grad is None:
+                    continue
+                ids, g = _rows(p.grad)
+                state = self.state[p]
+                self._begin(p, group, state)
+                if kernels is not None and _numba_ready(p, ids, g):
+                    self._numba(p, ids, g.contiguous(), group, state, kernels, kernels.CONSTRAINT_CODES[constraint])
+                    continue
+                self._torch(p, ids, g, group, state)
+                if constraint != "none":
+                    p.index_copy_(0, ids, ROW_CONSTRAINTS[constraint](p.index_select(0, ids)))
+
+
+class LazyAdam(_RowOptimizer):
     """Adam on touched rows only (torch.optim.SparseAdam's arithmetic), plus L2 weight decay on those rows.
 
     A dense gradient counts every row as touched (the update is then dense Adam's, with SparseAdam's eps).
     """
 
-    def __init__(self, params: Iterable[torch.Tensor], lr: float, betas: tuple[float, float] = (0.9, 0.999),
+    def __init__(self, params: Iterable[Any], lr: float, betas: tuple[float, float] = (0.9, 0.999),
                  eps: float = 1e-8, weight_decay: float = 0.0) -> None:
-        super().__init__(params, {"lr": lr, "betas": betas, "eps": eps, "weight_decay": weight_decay})
+        super().__init__(params, {"lr": lr, "betas": betas, "eps": eps, "weight_decay": weight_decay,
+                                  "row_constraint": "none"})
 
-    @torch.no_grad()
-    def step(self, closure: Callable[[], Any] | None = None) -> None:  # type: ignore[override]
-        assert closure is None, "LazyAdam takes no closure"
-        for group in self.param_groups:
-            beta1, beta2 = group["betas"]
-            for p in group["params"]:
-                if p.grad is None:
-                    continue
-                state = self.state[p]
-                if not state:
-                    state["step"] = 0
-                    state["exp_avg"] = torch.zeros_like(p)
-                    state["exp_avg_sq"] = torch.zeros_like(p)
-                state["step"] += 1
-                ids, g = _rows(p.grad)
-                if group["weight_decay"]:
-                    g = g + group["weight_decay"] * p.index_select(0, ids)
-                m = state["exp_avg"].index_select(0, ids).lerp_(g, 1 - beta1)
-                v = state["exp_avg_sq"].index_select(0, ids).mul_(beta2).addcmul_(g, g, value=1 - beta2)
-                state["exp_avg"].index_copy_(0, ids, m)
-                state["exp_avg_sq"].index_copy_(0, ids, v)
-                step = state["step"]
-                step_size = group["lr"] * (1 - beta2**step) ** 0.5 / (1 - beta1**step)
-                p.index_add_(0, ids, m.div_(v.sqrt_().add_(group["eps"])), alpha=-step_size)
+    def _begin(self, p, group, state) -> None:
+        if not state:
+            state["step"] = 0
+            state["exp_avg"] = torch.zeros_like(p, memory_format=torch.contiguous_format)
+            state["exp_avg_sq"] = torch.zeros_like(p, memory_format=torch.contiguous_format)
+        state["step"] += 1
+
+    @staticmethod
+    def _step_size(group: dict, step: int) -> float:
+        beta1, beta2 = group["betas"]
+        return group["lr"] * (1 - beta2**step) ** 0.5 / (1 - beta1**step)
+
+    def _numba(self, p, ids, g, group, state, kernels, constraint) -> None:
+        beta1, beta2 = group["betas"]
+        kernels.lazy_adam_rows(_flat(p), _flat(state["exp_avg"]), _flat(state["exp_avg_sq"]), ids.numpy(), _flat(g),
+                               self._step_size(group, state["step"]), beta1, beta2, group["eps"],
+                               group["weight_decay"], constraint)
+
+    def _torch(self, p, ids, g, group, state) -> None:
+        beta1, beta2 = group["betas"]
+        if group["weight_decay"]:
+            g = g + group["weight_decay"] * p.index_select(0, ids)
+        m = state["exp_avg"].index_select(0, ids).lerp_(g, 1 - beta1)
+        v = state["exp_avg_sq"].index_select(0, ids).mul_(beta2).addcmul_(g, g, value=1 - beta2)
+        state["exp_avg"].index_copy_(0, ids, m)
+        state["exp_avg_sq"].index_copy_(0, ids, v)
+        p.index_add_(0, ids, m.div_(v.sqrt_().add_(group["eps"])), alpha=-self._step_size(group, state["step"]))
 
 
-class RowwiseAdagrad(torch.optim.Optimizer):
+class RowwiseAdagrad(_RowOptimizer):
     """Adagrad with one accumulator per row (the mean of the row's squared gradient), on touched rows only."""
 
-    def __init__(self, params: Iterable[torch.Tensor], lr: float, eps: float = 1e-10, weight_decay: float = 0.0,
+    def __init__(self, params: Iterable[Any], lr: float, eps: float = 1e-10, weight_decay: float = 0.0,
                  initial_accumulator: float = 0.0) -> None:
         super().__init__(params, {"lr": lr, "eps": eps, "weight_decay": weight_decay,
-                                  "initial_accumulator": initial_accumulator})
+                                  "initial_accumulator": initial_accumulator, "row_constraint": "none"})
 
-    @torch.no_grad()
-    def step(self, closure: Callable[[], Any] | None = None) -> None:  # type: ignore[override]
-        assert closure is None, "RowwiseAdagrad takes no closure"
-        for group in self.param_groups:
-            for p in group["params"]:
-                if p.grad is None:
-                    continue
-                state = self.state[p]
-                if not state:
-                    state["sum"] = torch.full((p.shape[0],), group["initial_accumulator"], dtype=p.dtype,
-                                              device=p.device)
-                ids, g = _rows(p.grad)
-                if group["weight_decay"]:
-                    g = g + group["weight_decay"] * p.index_select(0, ids)
-                flat = g.reshape(g.shape[0], -1)
-                state["sum"].index_add_(0, ids, (flat * flat).mean(dim=1))
-                std = state["sum"].index_select(0, ids).sqrt_().add_(group["eps"])
-                shape = (-1,) + (1,) * (g.dim() - 1)
-                p.index_add_(0, ids, g / std.view(shape), alpha=-group["lr"])
+    def _begin(self, p, group, state) -> None:
+        if not state:
+            state["sum"] = torch.full((p.shape[0],), group["initial_accumulator"], dtype=p.dtype, device=p.device)
+
+    def _numba(self, p, ids, g, group, state, kernels, constraint) -> None:
+        kernels.adagrad_rowwise_rows(_flat(p), state["sum"].numpy(), ids.numpy(), _flat(g), group["lr"], group["eps"],
+                                     group["weight_decay"], constraint)
+
+    def _torch(self, p, ids, g, group, state) -> None:
+        total = state["sum"]
+        if group["weight_decay"]:
+            g = g + group["weight_decay"] * p.index_select(0, ids)
+        flat = g.reshape(g.shape[0], -1)
+        total.index_add_(0, ids, (flat * flat).mean(dim=1))
+        std = total.index_select(0, ids).sqrt_().add_(group["eps"])
+        shape = (-1,) + (1,) * (g.dim() - 1)
+        p.index_add_(0, ids, g / std.view(shape), alpha=-group["lr"])
 
 
 Builder = Callable[[list[torch.Tensor], Any], torch.optim.Optimizer]

@@ -14,15 +14,23 @@ from __future__ import annotations
 import math
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from typing import Any, ClassVar, Literal, Mapping
+from typing import Any, Callable, ClassVar, Literal, Mapping
 
 import torch
 from torch.nn.functional import normalize
 
-__all__ = ["ROW_COLUMNS", "CandidateGroup", "ModelSpec", "TableSpec", "Tables", "constrain_touched_rows_", "xavier_uniform"]
+__all__ = ["ROW_COLUMNS", "ROW_CONSTRAINTS", "CandidateGroup", "ModelSpec", "TableSpec", "Tables", "constrain_touched_rows_", "xavier_uniform"]
 
 Tables = Mapping[str, torch.Tensor]
 RowIndex = Literal["entity", "relation"]
+
+# Row-wise constraints a table's rows can be kept to (a spec names its entity table's; a row-sparse optimizer
+# applies it to the rows it moves, harness.optim): name -> the constraint on a (rows, d) tensor, new tensor.
+ROW_CONSTRAINTS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
+    "none": lambda rows: rows,
+    "unit": lambda rows: normalize(rows, p=2, dim=1),
+    "frac": lambda rows: rows.frac(),
+}
 
 # Which triple columns (head 0, relation 1, tail 2) pick the rows of a table indexed by entities or relations.
 ROW_COLUMNS: dict[RowIndex, tuple[int, ...]] = {"entity": (0, 2), "relation": (1,)}
@@ -70,6 +78,7 @@ class ModelSpec(ABC):
     interaction: ClassVar[str]  # translation, bilinear, complex or rotation (module docstring)
     dissimilarities: ClassVar[tuple[str, ...]] = ()  # the first is the default; empty: the score has none
     has_relation_space: ClassVar[bool] = False  # True: relations live in their own rel_dim space (TransR)
+    entity_constraint: ClassVar[str] = "unit"  # what `constrain` keeps every entity row to (ROW_CONSTRAINTS)
 
     @property
     def default_dissimilarity(self) -> str | None:
@@ -94,9 +103,10 @@ class ModelSpec(ABC):
         return {name: xavier_uniform(shape, generator) for name, shape in shapes.items()}
 
     def constrain(self, params: Tables) -> dict[str, torch.Tensor]:
-        """TorchKGE's `normalize_parameters` on canonical tensors (returns new tensors): unit entity rows."""
+        """TorchKGE's `normalize_parameters` on canonical tensors (returns new tensors): entity rows kept to
+        `entity_constraint` (unit norm by default); a model adds its relation-side constraints."""
         out = dict(params)
-        out["entity"] = normalize(params["entity"], p=2, dim=1)
+        out["entity"] = ROW_CONSTRAINTS[self.entity_constraint](params["entity"])
         return out
 
     @torch.no_grad()
@@ -181,9 +191,10 @@ class ModelSpec(ABC):
 
 
 @torch.no_grad()
-def constrain_touched_rows_(spec: ModelSpec, params: Mapping[str, torch.Tensor]) -> None:
+def constrain_touched_rows_(spec: ModelSpec, params: Mapping[str, torch.Tensor], entities_done: bool = False) -> None:
     """The spec's constraints on the rows whose gradient is a sparse row gradient (what a row-sparse optimizer
-    moved); a table without one is constrained whole."""
+    moved); a table without one is constrained whole. `entities_done`: the optimizer already kept the entity
+    rows it moved to `entity_constraint`, so only the relation-side rows are constrained here."""
     index = spec.table_index(params)
     rows: dict[RowIndex, torch.Tensor] = {}
     for name, table in params.items():
@@ -191,5 +202,8 @@ def constrain_touched_rows_(spec: ModelSpec, params: Mapping[str, torch.Tensor])
         if grad is None or not grad.is_sparse:
             spec.constrain_(params)
             return
-        rows.setdefault(index[name], grad.coalesce().indices()[0])
+        if entities_done and index[name] == "entity":
+            rows["entity"] = torch.zeros(0, dtype=torch.long, device=table.device)
+            continue
+        rows.setdefault(index[name], (grad if grad.is_coalesced() else grad.coalesce()).indices()[0])
     spec.constrain_rows_(params, rows)

@@ -21,10 +21,10 @@ class TorusE(TranslationModel):
     name = "toruse"
     title = "TorusE"
     dissimilarities = ("torus_L2", "torus_L1", "torus_eL2")
+    entity_constraint = "frac"
 
     def constrain(self, params: Tables) -> dict[str, torch.Tensor]:
-        out = dict(params)
-        out["entity"] = params["entity"].frac()
+        out = super().constrain(params)
         out["relation"] = params["relation"].frac()
         return out
 

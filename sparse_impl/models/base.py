@@ -73,8 +73,8 @@ class SparseKGEModel(nn.Module):
         """The spec's constraints (TorchKGE's `normalize_parameters`), applied in place after each optimizer step:
         to the rows the last step touched when the gradients are row gradients (only those rows moved)."""
         params = dict(self.named_parameters())
-        if self.row_gradients:
-            constrain_touched_rows_(self.spec, params)
+        if self.row_gradients:  # the row-sparse optimizer kept the entity rows it moved to their constraint
+            constrain_touched_rows_(self.spec, params, entities_done=True)
         else:
             self.spec.constrain_(params)
 

@@ -134,3 +134,24 @@ def test_sparse_on_an_spmm_backend_refuses_a_row_sparse_optimizer() -> None:
     assert reason is not None and "adam-lazy" in reason
     assert FRAMEWORKS["sparse"].unsupported_reason(cfg, {"backend": "fused"}, "adagrad-rowwise") is None
     assert "adam-lazy" in FRAMEWORKS["torchkge"].unsupported_reason(cfg, {}, "adam-lazy")
+
+
+@pytest.mark.parametrize("cls,kwargs", [(LazyAdam, {"lr": 0.01, "weight_decay": 0.1}),
+                                        (RowwiseAdagrad, {"lr": 0.1, "weight_decay": 0.1})])
+@pytest.mark.parametrize("constraint", ["none", "unit", "frac"])
+def test_the_numba_rows_equal_the_torch_rows(cls, kwargs, constraint, monkeypatch) -> None:
+    import harness.optim as optim
+
+    if optim._kernels() is None:
+        pytest.skip("numba is not installed")
+    start = torch.randn(N_ROWS, DIM, dtype=torch.float64)
+    results = []
+    for kernels in (optim._kernels(), None):
+        monkeypatch.setattr(optim, "_kernels", lambda k=kernels: k)
+        p = start.clone().requires_grad_()
+        opt = cls([{"params": [p], "row_constraint": constraint}], **kwargs)
+        for i, rows in enumerate(STEPS):
+            p.grad = _row_gradient(rows, i)
+            opt.step()
+        results.append(p.detach())
+    torch.testing.assert_close(results[0], results[1], rtol=1e-12, atol=1e-13)

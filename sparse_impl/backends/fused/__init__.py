@@ -44,8 +44,8 @@ class _FusedScores(torch.autograd.Function):
 
 
 def _row_gradient(ids: np.ndarray, rows: torch.Tensor, table: torch.Tensor) -> torch.Tensor:
-    """The gradient of `table` as a sparse tensor holding only the given (distinct) rows."""
-    return torch.sparse_coo_tensor(torch.from_numpy(ids).unsqueeze(0), rows, table.shape)
+    """The gradient of `table` as a sparse tensor holding only the given rows (sorted and distinct: coalesced)."""
+    return torch.sparse_coo_tensor(torch.from_numpy(ids).unsqueeze(0), rows, table.shape, is_coalesced=True)
 
 
 class _FusedMarginLoss(torch.autograd.Function):
@@ -112,8 +112,12 @@ class FusedBackend(Backend):
             raise RuntimeError("the fused backend runs on CPU only; use backend 'segment' on other devices")
         columns = triples.t().contiguous().numpy()
         heads, relations, tails = columns[0], columns[1], columns[2]
-        if model.row_gradients:
+        if model.row_gradients:  # ids sorted, so the row gradient is coalesced as built
             ids, local_h, local_t = local_ids_on(heads, tails, self._scratch(model.n_entities))
+            order = np.argsort(ids)
+            rank = np.empty_like(order)
+            rank[order] = np.arange(order.shape[0])
+            ids, local_h, local_t = ids[order], rank[local_h], rank[local_t]
             slot = None
         else:
             ids, local_h, local_t, slot = local_ids(heads, tails, model.n_entities)

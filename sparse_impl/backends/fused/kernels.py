@@ -21,6 +21,7 @@ from numba import njit, prange
 from sparse_impl.backends.fused.dissimilarity import FASTMATH, dissimilarity_grad, dissimilarity_value
 
 __all__ = [
+    "gather_rows",
     "local_ids",
     "local_ids_on",
     "reduce_local_rows",
@@ -83,6 +84,15 @@ def _inverse_norm(row: np.ndarray) -> float:
 @njit(fastmath=FASTMATH, inline="always", cache=True)
 def _frac(v: float) -> float:
     return v - math.trunc(v)
+
+
+@njit(parallel=True, cache=True)
+def gather_rows(ids: np.ndarray, table: np.ndarray) -> np.ndarray:
+    """table[ids] as a new contiguous array, in parallel (ids sorted: each thread walks the table forward)."""
+    out = np.empty((ids.shape[0], table.shape[1]), table.dtype)
+    for u in prange(ids.shape[0]):
+        out[u] = table[ids[u]]
+    return out
 
 
 @njit(parallel=True, fastmath=FASTMATH, cache=True)

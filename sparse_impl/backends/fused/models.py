@@ -49,20 +49,39 @@ class FusedModel:
     visit_by_relation: bool = False  # positives visited grouped by relation (keeps its matrix in cache)
 
 
-def _inverse_norms(batch: FusedBatch, entity: np.ndarray, normalized: bool = True) -> np.ndarray:
+@dataclass(frozen=True)
+class _EntityRows:
+    """The entity rows the kernels read: the table with heads/tails as its row ids, and the rows the batch touches
+    (`ids`). In row-gradient mode, the batch's rows copied once in id order (sorted: one pass the prefetcher
+    follows, instead of every triple's random reads of a table far beyond the cache), with local indices."""
+
+    table: np.ndarray
+    heads: np.ndarray
+    tails: np.ndarray
+    ids: np.ndarray
+
+
+def _entity_rows(batch: FusedBatch, entity: np.ndarray) -> _EntityRows:
+    if batch.slot is None:
+        local = kernels.gather_rows(batch.entity_ids, entity)
+        return _EntityRows(local, batch.local_heads, batch.local_tails, np.arange(local.shape[0]))
+    return _EntityRows(entity, batch.heads, batch.tails, batch.entity_ids)
+
+
+def _inverse_norms(rows: _EntityRows, normalized: bool = True) -> np.ndarray:
     """1 / |e| of each of the batch's entities (ones where the model does not normalise them)."""
     if not normalized:
-        return np.ones(batch.entity_ids.shape[0])
-    return kernels.inverse_norms(batch.entity_ids, entity)
+        return np.ones(rows.ids.shape[0])
+    return kernels.inverse_norms(rows.ids, rows.table)
 
 
-def _reduce_entity(batch: FusedBatch, entity: np.ndarray, partial: np.ndarray, inv: np.ndarray, normalized: bool,
+def _reduce_entity(batch: FusedBatch, rows: _EntityRows, partial: np.ndarray, inv: np.ndarray, normalized: bool,
                    out: np.ndarray) -> None:
     """The entity gradient from the per-thread rows: every table row, or the batch's rows (row-gradient mode)."""
     if batch.slot is None:
-        kernels.reduce_local_rows(batch.entity_ids, entity, partial, inv, normalized, out)
+        kernels.reduce_local_rows(rows.ids, rows.table, partial, inv, normalized, out)
     else:
-        kernels.reduce_rows(batch.slot, entity, partial, inv, normalized, out)
+        kernels.reduce_rows(batch.slot, rows.table, partial, inv, normalized, out)
 
 
 def _per_thread(table: np.ndarray, n_chunks: int, rows: int | None = None) -> np.ndarray:
@@ -75,19 +94,21 @@ def _translation(torus: bool) -> FusedModel:
 
     def score(batch: FusedBatch, tables: Tables, code: int, n_chunks: int, scores: np.ndarray) -> None:
         entity, relation = tables
-        kernels.translation_forward(batch.heads, batch.relations, batch.tails, batch.local_heads, batch.local_tails,
-                                    _inverse_norms(batch, entity, not torus), entity, relation, torus, code, n_chunks,
+        e = _entity_rows(batch, entity)
+        kernels.translation_forward(e.heads, batch.relations, e.tails, batch.local_heads, batch.local_tails,
+                                    _inverse_norms(e, not torus), e.table, relation, torus, code, n_chunks,
                                     scores)
 
     def loss(batch: FusedBatch, tables: Tables, code: int, margin: float, n_chunks: int, grads: Tables) -> float:
         entity, relation = tables
+        e = _entity_rows(batch, entity)
         g_ent = _per_thread(entity, n_chunks, batch.entity_ids.shape[0])
         g_rel = _per_thread(relation, n_chunks)
-        inv = _inverse_norms(batch, entity, not torus)
-        value = kernels.translation_loss(batch.heads, batch.relations, batch.tails, batch.local_heads,
-                                         batch.local_tails, inv, entity, relation, torus, code, batch.n_positive,
+        inv = _inverse_norms(e, not torus)
+        value = kernels.translation_loss(e.heads, batch.relations, e.tails, batch.local_heads,
+                                         batch.local_tails, inv, e.table, relation, torus, code, batch.n_positive,
                                          margin, g_ent, g_rel)
-        _reduce_entity(batch, entity, g_ent, inv, not torus, grads[0])
+        _reduce_entity(batch, e, g_ent, inv, not torus, grads[0])
         g_rel.sum(axis=0, out=grads[1])
         return value
 
@@ -96,20 +117,22 @@ def _translation(torus: bool) -> FusedModel:
 
 def _transh_score(batch: FusedBatch, tables: Tables, code: int, n_chunks: int, scores: np.ndarray) -> None:
     entity, relation, normal = tables
-    kernels.transh_forward(batch.heads, batch.relations, batch.tails, batch.local_heads, batch.local_tails,
-                           _inverse_norms(batch, entity), entity, relation, normal, code, n_chunks, scores)
+    e = _entity_rows(batch, entity)
+    kernels.transh_forward(e.heads, batch.relations, e.tails, batch.local_heads, batch.local_tails,
+                           _inverse_norms(e), e.table, relation, normal, code, n_chunks, scores)
 
 
 def _transh_loss(batch: FusedBatch, tables: Tables, code: int, margin: float, n_chunks: int,
                  grads: Tables) -> float:
     entity, relation, normal = tables
+    e = _entity_rows(batch, entity)
     g_ent = _per_thread(entity, n_chunks, batch.entity_ids.shape[0])
     g_rel = _per_thread(relation, n_chunks)
     g_w = _per_thread(normal, n_chunks)
-    inv = _inverse_norms(batch, entity)
-    value = kernels.transh_loss(batch.heads, batch.relations, batch.tails, batch.local_heads, batch.local_tails,
-                                inv, entity, relation, normal, code, batch.n_positive, margin, g_ent, g_rel, g_w)
-    _reduce_entity(batch, entity, g_ent, inv, True, grads[0])
+    inv = _inverse_norms(e)
+    value = kernels.transh_loss(e.heads, batch.relations, e.tails, batch.local_heads, batch.local_tails,
+                                inv, e.table, relation, normal, code, batch.n_positive, margin, g_ent, g_rel, g_w)
+    _reduce_entity(batch, e, g_ent, inv, True, grads[0])
     g_rel.sum(axis=0, out=grads[1])
     every_relation = np.arange(normal.shape[0])
     kernels.reduce_rows(every_relation, normal, g_w, kernels.inverse_norms(every_relation, normal), True, grads[2])
@@ -118,21 +141,23 @@ def _transh_loss(batch: FusedBatch, tables: Tables, code: int, margin: float, n_
 
 def _transr_score(batch: FusedBatch, tables: Tables, code: int, n_chunks: int, scores: np.ndarray) -> None:
     entity, relation, projection = tables
-    kernels.transr_forward(batch.heads, batch.relations, batch.tails, batch.local_heads, batch.local_tails,
-                           _inverse_norms(batch, entity), entity, relation, projection, code, n_chunks, scores)
+    e = _entity_rows(batch, entity)
+    kernels.transr_forward(e.heads, batch.relations, e.tails, batch.local_heads, batch.local_tails,
+                           _inverse_norms(e), e.table, relation, projection, code, n_chunks, scores)
 
 
 def _transr_loss(batch: FusedBatch, tables: Tables, code: int, margin: float, n_chunks: int,
                  grads: Tables) -> float:
     entity, relation, projection = tables
+    e = _entity_rows(batch, entity)
     g_ent = _per_thread(entity, n_chunks, batch.entity_ids.shape[0])
     g_rel = _per_thread(relation, n_chunks)
     g_proj = _per_thread(projection, n_chunks)
-    inv = _inverse_norms(batch, entity)
-    value = kernels.transr_loss(batch.heads, batch.relations, batch.tails, batch.order, batch.local_heads,
-                                batch.local_tails, inv, entity, relation, projection, code, batch.n_positive, margin,
+    inv = _inverse_norms(e)
+    value = kernels.transr_loss(e.heads, batch.relations, e.tails, batch.order, batch.local_heads,
+                                batch.local_tails, inv, e.table, relation, projection, code, batch.n_positive, margin,
                                 g_ent, g_rel, g_proj)
-    _reduce_entity(batch, entity, g_ent, inv, True, grads[0])
+    _reduce_entity(batch, e, g_ent, inv, True, grads[0])
     g_rel.sum(axis=0, out=grads[1])
     g_proj.sum(axis=0, out=grads[2])
     return value
