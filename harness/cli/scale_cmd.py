@@ -72,11 +72,15 @@ class ScaleCommand(Command):
         add_settings_arguments(parser, exclude=("dataset", "optimizer"))
         add_execution_arguments(parser, interleave="processes")
         parser.add_argument("--out", default="results/scale.jsonl", help="JSON Lines file the records are appended to")
+        parser.add_argument("--report", default=None, metavar="DIR",
+                            help="also write the tables (README.md, CSV) and log-log charts of step time and memory "
+                                 "against entities to DIR")
+        parser.add_argument("--no-run", action="store_true", help="only print (and --report) the records already in --out")
 
     def run(self, args: argparse.Namespace) -> int:
         from harness.data.loader import dataset_fingerprint
         from harness.records.store import ResultsStore
-        from harness.report.scale import best_speedup_by_size, growth_table, speedup_by_size
+        from harness.report.scale import best_speedup_by_size, growth_table, speedup_by_size, write_scale_report
         from harness.runner import make_cell, run_rounds
         from harness.settings import settings_from_args
 
@@ -107,15 +111,24 @@ class ScaleCommand(Command):
         console.print(f"{len(datasets)} graph(s) x {len(optimizers)} optimizer(s) x {len(frameworks)} framework(s); "
                       f"{policy.describe()}")
         store = ResultsStore(args.out)
-        outcome = run_rounds(cells, store, policy, wide_speedups(store, "sparse", policy.ci_target),
-                             run_cells=round_runner(args), seed=cells[0].settings.seed, resume=args.resume,
-                             retry_failed=args.retry_failed, command_line=["sptx", *sys.argv[1:]], progress=True)
-        keys = {c.key for c in outcome.planned}
-        records = [r for r in store.records() if r.get("cell_key") in keys]
+        outcome = None
+        if not args.no_run:
+            outcome = run_rounds(cells, store, policy, wide_speedups(store, "sparse", policy.ci_target),
+                                 run_cells=round_runner(args), seed=cells[0].settings.seed, resume=args.resume,
+                                 retry_failed=args.retry_failed, command_line=["sptx", *sys.argv[1:]], progress=True)
+        groups = {c.group_key for c in cells}
+        records = [r for r in store.records() if r.get("group_key") in groups]
         _print_frame(console, "Step time and memory against graph size", growth_table(records))
         _print_frame(console, "sparse's speedup per graph and optimizer", speedup_by_size(records))
         _print_frame(console, "sparse with its fastest optimizer vs each framework with its fastest",
                      best_speedup_by_size(records))
+        if args.report:
+            describe = (f"{cells[0].settings.model}, d={cells[0].settings.dim}, B={cells[0].settings.batch_size:,} + "
+                        f"{cells[0].settings.num_negatives} negative(s), {cells[0].settings.threads} thread(s)")
+            for path in write_scale_report(records, args.report, describe):
+                console.print(f"report: {path}")
+        if outcome is None:
+            return 0
         print_rounds_outcome(outcome, policy, console)
         console.print(f"{len(outcome.records)} record(s) appended to {store.path}")
         return exit_status(records, console)

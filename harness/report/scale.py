@@ -7,12 +7,16 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any, Iterable
 
+from pathlib import Path
+
 import pandas as pd
+from matplotlib.figure import Figure
 
 from harness.measure.timing import RatioStats, ratio_stats
+from harness.report.output import framework_colors, markdown_table, save_figure, write_csv, write_text_atomic
 from harness.report.tables import latest_records
 
-__all__ = ["PHASES", "best_speedup_by_size", "growth_table", "speedup_by_size"]
+__all__ = ["PHASES", "best_speedup_by_size", "growth_table", "speedup_by_size", "write_scale_report"]
 
 PHASES = ("prepare", "forward", "backward", "optimizer")
 
@@ -117,3 +121,56 @@ def best_speedup_by_size(records: Iterable[dict[str, Any]], reference: str = "sp
             rows.append({"entities": n_entities, reference: ref_optimizer, "vs": f"{runs[0]['label']} ({optimizer})",
                          "speedup": _ratio_text(ratio_stats(ratios))})
     return pd.DataFrame(rows)
+
+
+def _plot(frame: pd.DataFrame, column: str, ylabel: str, title: str, path: Path) -> Path:
+    fig = Figure(figsize=(7.5, 4.8))
+    ax = fig.subplots()
+    colors = framework_colors(frame["framework"].unique())
+    styles = {name: style for name, style in zip(sorted(frame["optimizer"].unique()), ("-", "--", ":", "-."))}
+    for (label, optimizer), series in frame.groupby(["framework", "optimizer"]):
+        series = series.dropna(subset=[column]).sort_values("entities")
+        if not series.empty:
+            ax.plot(series["entities"], series[column], styles.get(optimizer, "-"), marker="o",
+                    color=colors[label], label=f"{label} ({optimizer})")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("entities")
+    ax.set_ylabel(ylabel)
+    ax.set_title(title, fontsize=10)
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=7)
+    return save_figure(fig, path)
+
+
+def write_scale_report(records: list[dict[str, Any]], out: str | Path, describe: str = "") -> list[Path]:
+    """README.md, CSVs and log-log charts (step time and peak RSS against entities) of scale records in `out`."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    growth, per_optimizer, best = growth_table(records), speedup_by_size(records), best_speedup_by_size(records)
+    written = [write_csv(growth, out / "growth.csv"), write_csv(per_optimizer, out / "speedup.csv"),
+               write_csv(best, out / "speedup-fastest-optimizer.csv")]
+    if not growth.empty:
+        written.append(_plot(growth, "step_ms", "ms per step (median)", f"Step time against entities. {describe}",
+                             out / "step-time.png"))
+        written.append(_plot(growth, "peak_rss_gib", "peak RSS of the measuring process (GiB)",
+                             f"Memory against entities. {describe}", out / "memory.png"))
+    failed = sorted({(r["label"], r["settings"].get("optimizer", ""), _entities(r) or r["settings"]["dataset"],
+                      r["status"], r.get("message", "")) for r in latest_records(records)
+                     if r.get("status") not in ("ok", "unsupported")}, key=str)
+    columns = {"framework": "framework", "optimizer": "optimizer", "entities": "entities", "rounds": "rounds",
+               "step_ms": "ms/step", "growth": "vs smallest graph", "grew_most": "phase that grew most",
+               "peak_rss_gib": "peak RSS GiB", "live_peak_gib": "live tensors GiB"}
+    text = ["# Step cost against graph size (`sptx scale`)", "", describe, "",
+            markdown_table(growth, columns, {"step_ms": ".1f", "peak_rss_gib": ".2f", "live_peak_gib": ".2f"})
+            if not growth.empty else "No ok records.", "",
+            "## sparse's speedup per graph and optimizer (median of paired per-round ratios, 95% CI)", "",
+            markdown_table(per_optimizer, {c: c for c in per_optimizer.columns}) if not per_optimizer.empty else "-", "",
+            "## sparse with its fastest optimizer against each framework with its fastest", "",
+            markdown_table(best, {c: c for c in best.columns}) if not best.empty else "-", "",
+            "## Cells that did not finish", ""]
+    text += [f"- {label} ({optimizer}) at {size}: {status}: {message}" for label, optimizer, size, status, message
+             in failed] or ["none"]
+    text += ["", "Charts: step-time.png, memory.png (log-log)."]
+    written.append(write_text_atomic(out / "README.md", "\n".join(text) + "\n"))
+    return written
