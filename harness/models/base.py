@@ -19,7 +19,7 @@ from typing import Any, Callable, ClassVar, Literal, Mapping
 import torch
 from torch.nn.functional import normalize
 
-__all__ = ["ROW_COLUMNS", "ROW_CONSTRAINTS", "CandidateGroup", "ModelSpec", "TableSpec", "Tables", "constrain_touched_rows_", "xavier_uniform"]
+__all__ = ["ROW_COLUMNS", "ROW_CONSTRAINTS", "ROW_CONSTRAINTS_INPLACE", "CandidateGroup", "ModelSpec", "TableSpec", "Tables", "constrain_touched_rows_", "xavier_uniform"]
 
 Tables = Mapping[str, torch.Tensor]
 RowIndex = Literal["entity", "relation"]
@@ -30,6 +30,18 @@ ROW_CONSTRAINTS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
     "none": lambda rows: rows,
     "unit": lambda rows: normalize(rows, p=2, dim=1),
     "frac": lambda rows: rows.frac(),
+}
+
+
+def _unit_rows_(rows: torch.Tensor) -> None:
+    rows.div_(rows.norm(p=2, dim=1, keepdim=True).clamp_min_(1e-12))  # F.normalize's numbers, no copy
+
+
+# The same constraints in place (what a framework applies after its step, without a second table).
+ROW_CONSTRAINTS_INPLACE: dict[str, Callable[[torch.Tensor], Any]] = {
+    "none": lambda rows: None,
+    "unit": _unit_rows_,
+    "frac": lambda rows: rows.frac_(),
 }
 
 # Which triple columns (head 0, relation 1, tail 2) pick the rows of a table indexed by entities or relations.
@@ -104,17 +116,22 @@ class ModelSpec(ABC):
 
     def constrain(self, params: Tables) -> dict[str, torch.Tensor]:
         """TorchKGE's `normalize_parameters` on canonical tensors (returns new tensors): entity rows kept to
-        `entity_constraint` (unit norm by default); a model adds its relation-side constraints."""
+        `entity_constraint` (unit norm by default), then the model's relation-side constraints."""
         out = dict(params)
         out["entity"] = ROW_CONSTRAINTS[self.entity_constraint](params["entity"])
+        out.update(self.constrain_relations(params))
         return out
+
+    def constrain_relations(self, params: Tables) -> dict[str, torch.Tensor]:
+        """The relation-side tables' constraints: new tensors for the tables they change (none by default)."""
+        return {}
 
     @torch.no_grad()
     def constrain_(self, params: Tables) -> None:
-        """`constrain` in place: every table it changes is overwritten (what a framework does after its step)."""
-        for name, value in self.constrain(params).items():
-            if value is not params[name]:
-                params[name].copy_(value)
+        """`constrain` in place (what a framework does after its step): the entity table without a copy."""
+        ROW_CONSTRAINTS_INPLACE[self.entity_constraint](params["entity"])
+        for name, value in self.constrain_relations(params).items():
+            params[name].copy_(value)
 
     def table_index(self, params: Tables) -> dict[str, RowIndex]:
         """Which ids pick the rows of each of these parameter tables (entity or relation ids)."""

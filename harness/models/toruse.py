@@ -23,10 +23,8 @@ class TorusE(TranslationModel):
     dissimilarities = ("torus_L2", "torus_L1", "torus_eL2")
     entity_constraint = "frac"
 
-    def constrain(self, params: Tables) -> dict[str, torch.Tensor]:
-        out = super().constrain(params)
-        out["relation"] = params["relation"].frac()
-        return out
+    def constrain_relations(self, params: Tables) -> dict[str, torch.Tensor]:
+        return {"relation": params["relation"].frac()}
 
     def entity_view(self, entity: torch.Tensor) -> torch.Tensor:
         return straight_through_frac(entity)

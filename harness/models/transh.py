@@ -22,12 +22,10 @@ class TransH(TranslationModel):
     def tables(self, n_entities: int, n_relations: int, dim: int, rel_dim: int | None) -> dict[str, TableSpec]:
         return {**super().tables(n_entities, n_relations, dim, rel_dim), "normal": TableSpec((n_relations, dim), "relation")}
 
-    def constrain(self, params: Tables) -> dict[str, torch.Tensor]:
-        """Unit entity rows and normals, and d_r moved onto its hyperplane."""
-        out = super().constrain(params)
-        out["normal"] = normalize(params["normal"], p=2, dim=1)
-        out["relation"] = self.onto_hyperplane(params["relation"], out["normal"])
-        return out
+    def constrain_relations(self, params: Tables) -> dict[str, torch.Tensor]:
+        """Unit normals, and d_r moved onto its hyperplane."""
+        normal = normalize(params["normal"], p=2, dim=1)
+        return {"normal": normal, "relation": self.onto_hyperplane(params["relation"], normal)}
 
     @staticmethod
     def onto_hyperplane(relation: torch.Tensor, unit_normal: torch.Tensor) -> torch.Tensor:

@@ -25,10 +25,8 @@ class TransR(TranslationModel):
         return {"entity": TableSpec((n_entities, dim), "entity"), "relation": TableSpec((n_relations, rel), "relation"),
                 "projection": TableSpec((n_relations, rel, dim), "relation")}
 
-    def constrain(self, params: Tables) -> dict[str, torch.Tensor]:
-        out = super().constrain(params)
-        out["relation"] = normalize(params["relation"], p=2, dim=1)
-        return out
+    def constrain_relations(self, params: Tables) -> dict[str, torch.Tensor]:
+        return {"relation": normalize(params["relation"], p=2, dim=1)}
 
     def project(self, params: Tables, x: torch.Tensor, relations: torch.Tensor) -> torch.Tensor:
         m_r = params["projection"].index_select(0, relations)

@@ -28,9 +28,7 @@ class TinyBilinear(ModelSpec):
     name = "tinybilinear"
     title = "TinyBilinear"
     interaction = "bilinear"
-
-    def constrain(self, params: Tables) -> dict[str, torch.Tensor]:
-        return dict(params)
+    entity_constraint = "none"
 
     def entity_view(self, entity: torch.Tensor) -> torch.Tensor:
         return entity
