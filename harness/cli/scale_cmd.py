@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from rich.markup import escape
 from rich.table import Table
 
 from baselines import FRAMEWORKS
@@ -142,5 +143,6 @@ def _print_frame(console, title: str, frame) -> None:
     for column in frame.columns:
         table.add_column(str(column), justify="left" if frame[column].dtype == object else "right")
     for row in frame.itertuples(index=False):
-        table.add_row(*("-" if v is None or v != v else (f"{v:,.2f}" if isinstance(v, float) else str(v)) for v in row))
+        table.add_row(*("-" if v is None or v != v else (f"{v:,.2f}" if isinstance(v, float) else escape(str(v)))
+                        for v in row))
     console.print(table)

@@ -9,6 +9,8 @@ import os
 import subprocess
 import sys
 
+from rich.markup import escape
+
 from harness.cli.base import Command, add_data_dir_argument, make_console
 from harness.errors import SptxError
 from harness.interrupts import Interrupted, signal_name_of, stop_worker
@@ -105,7 +107,7 @@ class TrainCommand(Command):
                                       steps=steps, warmup=0)
         job = TrainingJob(settings, training, args.framework, options, args.data_dir, ("sptx", *sys.argv[1:]))
         console = make_console()
-        console.print(f"sptx train: {cls.label(options)}, {settings.describe().split(', ', 1)[0]}, "
+        console.print(f"sptx train: {escape(cls.label(options))}, {settings.describe().split(', ', 1)[0]}, "
                       f"{training.epochs} epoch(s) of {steps // training.epochs} batch(es), lr {training.lr:g}, "
                       f"margin {training.margin:g}", highlight=False)
         if args.in_process:

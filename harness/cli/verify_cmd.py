@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 
+from rich.markup import escape
 from rich.table import Table
 
 from baselines import FRAMEWORKS
@@ -67,7 +68,7 @@ class VerifyCommand(Command):
             raise SptxError(str(exc)) from None
 
         table = Table(title=f"sptx verify: {cfg.model} ({cfg.dissimilarity}), {dataset.label}, "
-                            f"{report.label} vs {report.reference}, batch {report.batch_size} x (1 + {args.negatives}), d={cfg.dim}")
+                            f"{escape(report.label)} vs {report.reference}, batch {report.batch_size} x (1 + {args.negatives}), d={cfg.dim}")
         for column in ("tensor", "shape", "max abs diff", "max rel diff", "ours vs exact", f"{report.reference} vs exact",
                        "result"):
             table.add_column(column, justify="left" if column in ("tensor", "shape") else "right")

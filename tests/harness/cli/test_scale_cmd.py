@@ -26,6 +26,7 @@ def test_scale_measures_every_size_and_optimizer_and_writes_the_report(tmp_path,
     assert all(r["process_peak_rss_bytes"] > 0 and r["graph"]["load_s"] >= 0 for r in ok)
     text = capsys.readouterr().out
     assert "Step time and memory against graph size" in text and "1.00x (base)" in text
+    assert "sparse[fused]" in text  # labels are not taken for markup
     assert (report / "README.md").is_file() and (report / "step-time.png").is_file()
 
 

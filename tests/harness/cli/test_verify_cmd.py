@@ -10,7 +10,7 @@ pytest.importorskip("torchkge")
 def test_verify_prints_a_table_and_passes(capsys):
     assert main(["verify", "--model", "transh", "--dataset", "synthetic:WN18RR", "--dim", "8", "--batch-size", "256"]) == 0
     out = capsys.readouterr().out
-    assert "grad(normal)" in out and "PASS" in out
+    assert "grad(normal)" in out and "PASS" in out and "sparse[fused] vs torchkge" in out
 
 
 def test_verify_fails_when_the_sparse_model_is_wrong(capsys, monkeypatch):
