@@ -52,7 +52,7 @@ from typing import Any, Mapping
 import torch
 from torch.nn.functional import normalize
 
-from baselines.base import AdapterOption, FrameworkStep, adam
+from baselines.base import AdapterOption, FrameworkStep, adam, dense_gradient
 from harness.sampling import Batch
 from harness.spec import ModelConfig, TrainConfig, parameter_shapes
 from sparse_impl.dissimilarity import dissimilarity
@@ -368,5 +368,4 @@ class DGLKEStep(DGLKEAdapter):
         self._trace = []
 
     def canonical_gradients(self) -> dict[str, torch.Tensor]:
-        grads = {k: v.grad if v.grad is not None else torch.zeros_like(v) for k, v in self.tables.items()}
-        return {k: self._to_canonical(k, v) for k, v in grads.items()}
+        return {k: self._to_canonical(k, dense_gradient(v)) for k, v in self.tables.items()}

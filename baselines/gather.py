@@ -29,7 +29,8 @@ __all__ = ["GatherStep", "RowGather"]
 
 
 class RowGather(torch.autograd.Function):
-    """table.index_select(0, ids) for distinct ids, whose gradient is a sparse tensor of those rows only."""
+    """table.index_select(0, ids) for sorted distinct ids (torch.unique's), whose gradient is a sparse tensor of
+    those rows only, coalesced as built."""
 
     @staticmethod
     def forward(ctx, table: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
@@ -38,9 +39,7 @@ class RowGather(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, grad: torch.Tensor):  # type: ignore[override]
-        ids = ctx.ids
-        sorted_ = bool((ids[1:] > ids[:-1]).all())  # torch.unique's ids are: the gradient is then coalesced
-        return torch.sparse_coo_tensor(ids.unsqueeze(0), grad, ctx.shape, is_coalesced=sorted_), None
+        return torch.sparse_coo_tensor(ctx.ids.unsqueeze(0), grad, ctx.shape, is_coalesced=True), None
 
 
 class GatherStep(FrameworkStep):
@@ -58,6 +57,7 @@ class GatherStep(FrameworkStep):
         self.normalize_rows = normalize == "rows"
         self.spec = cfg.spec
         self.row_sparse = OPTIMIZERS[train.optimizer].row_sparse
+        self._index = self.spec.table_index(params)  # which ids pick each table's rows
         self.tables = nn.ParameterDict(
             {k: nn.Parameter(v.detach().clone().to(device)) for k, v in params.items()})
         self.optimizer = table_optimizer(self.tables, self.spec, train)
@@ -87,8 +87,7 @@ class GatherStep(FrameworkStep):
         h, r, t, n_pos, rows = prepared
         tables: Mapping[str, torch.Tensor] = self.tables
         if rows is not None:  # score on the batch's rows of every table
-            index = self.spec.table_index(self.tables)
-            tables = {name: RowGather.apply(table, rows[index[name]]) for name, table in self.tables.items()}
+            tables = {name: RowGather.apply(table, rows[self._index[name]]) for name, table in self.tables.items()}
         scores = self.spec.score(tables, self.cfg.dissimilarity, h, r, t, view_rows=self.normalize_rows)
         return scores[:n_pos], scores[n_pos:]
 

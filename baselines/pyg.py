@@ -26,7 +26,7 @@ from typing import Any, Mapping
 
 import torch
 
-from baselines.base import FrameworkStep, adam
+from baselines.base import FrameworkStep, adam, dense_gradient
 from harness.sampling import Batch
 from harness.spec import ModelConfig, TrainConfig
 
@@ -96,7 +96,5 @@ class PyGStep(FrameworkStep):
         return {"entity": self.model.node_emb.weight.detach(), "relation": self.model.rel_emb.weight.detach()}
 
     def canonical_gradients(self) -> dict[str, torch.Tensor]:
-        out = {}
-        for name, table in (("entity", self.model.node_emb.weight), ("relation", self.model.rel_emb.weight)):
-            out[name] = table.grad if table.grad is not None else torch.zeros_like(table)
-        return out
+        return {"entity": dense_gradient(self.model.node_emb.weight),
+                "relation": dense_gradient(self.model.rel_emb.weight)}

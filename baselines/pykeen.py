@@ -41,7 +41,7 @@ from typing import Any, Mapping
 
 import torch
 
-from baselines.base import FrameworkStep, adam
+from baselines.base import FrameworkStep, adam, dense_gradient
 from harness.models.transh import TransH
 from harness.sampling import Batch
 from harness.spec import ModelConfig, TrainConfig, parameter_shapes
@@ -184,5 +184,4 @@ class PyKEENStep(FrameworkStep):
         return {k: _to_canonical(self.cfg, k, v.detach()) for k, v in _tables(self.model, self.cfg).items()}
 
     def canonical_gradients(self) -> dict[str, torch.Tensor]:
-        return {k: _to_canonical(self.cfg, k, v.grad if v.grad is not None else torch.zeros_like(v))
-                for k, v in _tables(self.model, self.cfg).items()}
+        return {k: _to_canonical(self.cfg, k, dense_gradient(v)) for k, v in _tables(self.model, self.cfg).items()}

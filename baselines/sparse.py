@@ -12,10 +12,15 @@ from harness.optim import OPTIMIZERS
 from harness.sampling import Batch
 from harness.spec import ModelConfig, TrainConfig
 from sparse_impl.models import build_model
-from sparse_impl.backends import BACKENDS, DEFAULT_BACKEND
+from sparse_impl.backends import BACKENDS, DEFAULT_BACKEND, Backend
 from sparse_impl.models import PreparedBatch
 
 __all__ = ["SparseStep"]
+
+
+def _backend(options: Mapping[str, Any]) -> type[Backend]:
+    """The backend class the step's options name."""
+    return BACKENDS[options.get("backend", DEFAULT_BACKEND)]
 
 
 class SparseStep(FrameworkStep):
@@ -29,7 +34,7 @@ class SparseStep(FrameworkStep):
     def supported_models(cls, options: Mapping[str, Any]) -> frozenset[str]:
         """The models the chosen backend runs (every model while the backend is unavailable here: then
         `unavailable_reason_for` says why, not a missing model)."""
-        backend = BACKENDS[options.get("backend", DEFAULT_BACKEND)]
+        backend = _backend(options)
         if backend.unavailable_reason() is not None:
             return frozenset(MODELS)
         return frozenset(name for name, spec in MODELS.items() if backend.supports(name, spec.interaction))
@@ -37,13 +42,12 @@ class SparseStep(FrameworkStep):
     @classmethod
     def supported_optimizers(cls, options: Mapping[str, Any]) -> frozenset[str]:
         """Every optimizer on a backend that hands out row gradients (fused), the dense ones elsewhere."""
-        backend = BACKENDS[options.get("backend", DEFAULT_BACKEND)]
-        return frozenset(OPTIMIZERS) if backend.row_gradients else super().supported_optimizers(options)
+        return frozenset(OPTIMIZERS) if _backend(options).row_gradients else super().supported_optimizers(options)
 
     @classmethod
     def unavailable_reason_for(cls, options: Mapping[str, Any]) -> str | None:
         """Why this step cannot run here with these options (its backend's reason), else None."""
-        return BACKENDS[options.get("backend", DEFAULT_BACKEND)].unavailable_reason()
+        return _backend(options).unavailable_reason()
 
     def __init__(self, cfg: ModelConfig, train: TrainConfig, params: Mapping[str, torch.Tensor],
                  device: torch.device, backend: str = DEFAULT_BACKEND) -> None:

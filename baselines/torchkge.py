@@ -7,7 +7,7 @@ from typing import Any, Mapping
 
 import torch
 
-from baselines.base import FrameworkStep, adam
+from baselines.base import FrameworkStep, adam, dense_gradient
 from harness.sampling import Batch
 from harness.spec import ModelConfig, TrainConfig, parameter_shapes
 
@@ -104,8 +104,7 @@ class TorchKGEStep(FrameworkStep):
 
     def canonical_gradients(self) -> dict[str, torch.Tensor]:
         shapes = self._canonical_shapes()
-        return {k: (v.grad if v.grad is not None else torch.zeros_like(v)).reshape(shapes[k])
-                for k, v in _embedding_tables(self.model, self.cfg).items()}
+        return {k: dense_gradient(v).reshape(shapes[k]) for k, v in _embedding_tables(self.model, self.cfg).items()}
 
     def _canonical_shapes(self) -> dict[str, tuple[int, ...]]:
         return parameter_shapes(self.cfg)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 import math
 import sys
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Mapping
 
 from rich.console import Console
 from rich.markup import escape
@@ -20,6 +20,7 @@ from harness.settings import add_settings_arguments
 
 if TYPE_CHECKING:
     from harness.records.store import ResultsStore
+    from harness.runner.cell import Cell
     from harness.runner.rounds import RoundPolicy, RoundsOutcome, StabilityCheck
 
 __all__ = ["CompareCommand", "EXPLAIN_LABELS", "add_execution_arguments", "check_device", "check_execution_arguments",
@@ -74,6 +75,35 @@ def add_execution_arguments(parser: argparse.ArgumentParser, time_budget_s: floa
     parser.add_argument("--resume", action="store_true", help="skip cells that already have a record in --out")
     parser.add_argument("--retry-failed", action="store_true",
                         help="with --resume, measure again the cells whose record is error, timeout, oom or killed")
+
+
+def comma_list(text: str, flag: str, hint: str = "") -> list[str]:
+    """The distinct non-empty comma-separated names an option gives, in order; a one-line error for none."""
+    names = list(dict.fromkeys(name.strip() for name in text.split(",") if name.strip()))
+    if not names:
+        raise SptxError(f"{flag} is empty{hint}")
+    return names
+
+
+def parse_frameworks(text: str) -> list[str]:
+    """--frameworks as registered framework names; a one-line error for none or an unknown one."""
+    frameworks = comma_list(text, "--frameworks", "; name at least one of " + ", ".join(FRAMEWORKS))
+    unknown = [f for f in frameworks if f not in FRAMEWORKS]
+    if unknown:
+        raise SptxError(f"unknown framework(s) {', '.join(unknown)}; known: {', '.join(FRAMEWORKS)}")
+    return frameworks
+
+
+def execution_cell(args: argparse.Namespace, framework: str, settings: Any,
+                   options: Mapping[str, Any] | None = None) -> "Cell":
+    """A cell of `framework` (with `options`) under RunSettings `settings`, with the execution options the command
+    was given (add_execution_arguments: time and memory limits, the FLOP and memory passes)."""
+    from harness.runner import make_cell
+
+    limit = None if args.memory_limit_mb is None else args.memory_limit_mb * 2**20
+    return make_cell(framework, options=dict(options or {}), data_dir=args.data_dir, time_limit_s=args.time_limit,
+                     memory_limit_bytes=limit, measure_flops=not args.no_flops, measure_memory=not args.no_memory,
+                     **settings.to_dict())
 
 
 def check_execution_arguments(args: argparse.Namespace) -> "RoundPolicy":
@@ -288,20 +318,13 @@ class CompareCommand(Command):
     def run(self, args: argparse.Namespace) -> int:
         from harness.data.choice import choose_dataset
         from harness.records.store import ResultsStore
-        from harness.runner import make_cell, run_rounds
+        from harness.runner import run_rounds
         from harness.settings import settings_from_args
 
         check_device(args.device)
         policy = check_execution_arguments(args)
-        frameworks = list(dict.fromkeys(f.strip() for f in args.frameworks.split(",") if f.strip()))
-        if not frameworks:
-            raise SptxError("--frameworks is empty; name at least one of " + ", ".join(FRAMEWORKS))
-        unknown = [f for f in frameworks if f not in FRAMEWORKS]
-        if unknown:
-            raise SptxError(f"unknown framework(s) {', '.join(unknown)}; known: {', '.join(FRAMEWORKS)}")
-        backends = list(dict.fromkeys(b.strip() for b in args.backend.split(",") if b.strip()))
-        if not backends:
-            raise SptxError("--backend is empty")
+        frameworks = parse_frameworks(args.frameworks)
+        backends = comma_list(args.backend, "--backend")
         console = make_console()
         choice = choose_dataset(args.dataset, args.data_dir, fallback_synthetic=args.dataset is None)
         if choice.notice:
@@ -315,10 +338,7 @@ class CompareCommand(Command):
         if args.explain:
             wanted += [cell for cell in EXPLAIN_CELLS if cell not in wanted]
         wanted += _compiled_variants(wanted, args.compile, frameworks)
-        limit = None if args.memory_limit_mb is None else args.memory_limit_mb * 2**20
-        made = (make_cell(framework, options=options, data_dir=args.data_dir, time_limit_s=args.time_limit,
-                          memory_limit_bytes=limit, measure_flops=not args.no_flops,
-                          measure_memory=not args.no_memory, **settings.to_dict()) for framework, options in wanted)
+        made = (execution_cell(args, framework, settings, options) for framework, options in wanted)
         cells = list({cell.key: cell for cell in made}.values())  # e.g. gather and gather[normalize=table]
         console.print(f"{settings.describe()}; {policy.describe()} x {len(cells)} framework cell(s)")
         store = ResultsStore(args.out)

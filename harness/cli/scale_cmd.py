@@ -9,10 +9,9 @@ import sys
 from rich.markup import escape
 from rich.table import Table
 
-from baselines import FRAMEWORKS
 from harness.cli.base import Command, add_data_dir_argument, make_console
-from harness.cli.compare_cmd import (add_execution_arguments, check_execution_arguments, exit_status,
-                                     print_rounds_outcome, round_runner, wide_speedups)
+from harness.cli.compare_cmd import (add_execution_arguments, check_execution_arguments, comma_list, execution_cell,
+                                     exit_status, parse_frameworks, print_rounds_outcome, round_runner, wide_speedups)
 from harness.data.synthetic import parse_count
 from harness.errors import SptxError
 from harness.optim import OPTIMIZERS
@@ -20,13 +19,6 @@ from harness.optim import OPTIMIZERS
 __all__ = ["ScaleCommand", "graph_names"]
 
 DEFAULT_SIZES = "FB15k-237,125k,1M,4M"
-
-
-def _names(text: str, flag: str) -> list[str]:
-    names = list(dict.fromkeys(p.strip() for p in text.split(",") if p.strip()))
-    if not names:
-        raise SptxError(f"{flag} is empty")
-    return names
 
 
 def graph_names(sizes: list[str], relations: int, triples_per_entity: int) -> list[str]:
@@ -82,33 +74,26 @@ class ScaleCommand(Command):
         from harness.data.loader import dataset_fingerprint
         from harness.records.store import ResultsStore
         from harness.report.scale import best_speedup_by_size, growth_table, speedup_by_size, write_scale_report
-        from harness.runner import make_cell, run_rounds
+        from harness.runner import run_rounds
         from harness.settings import settings_from_args
 
         policy = check_execution_arguments(args)
-        frameworks = _names(args.frameworks, "--frameworks")
-        unknown = [f for f in frameworks if f not in FRAMEWORKS]
-        if unknown:
-            raise SptxError(f"unknown framework(s) {', '.join(unknown)}; known: {', '.join(FRAMEWORKS)}")
-        optimizers = _names(args.optimizers, "--optimizers")
+        frameworks = parse_frameworks(args.frameworks)
+        optimizers = comma_list(args.optimizers, "--optimizers")
         unknown = [o for o in optimizers if o not in OPTIMIZERS]
         if unknown:
             raise SptxError(f"unknown optimizer(s) {', '.join(unknown)}; known: {', '.join(OPTIMIZERS)}")
         if args.relations < 1 or args.triples_per_entity < 1:
             raise SptxError("--relations and --triples-per-entity must be at least 1")
-        datasets = graph_names(_names(args.sizes, "--sizes"), args.relations, args.triples_per_entity)
+        datasets = graph_names(comma_list(args.sizes, "--sizes"), args.relations, args.triples_per_entity)
         console = make_console()
-        limit = None if args.memory_limit_mb is None else args.memory_limit_mb * 2**20
         cells = []
         for dataset in datasets:
             fingerprint = dataset_fingerprint(dataset, args.data_dir)
             for optimizer in optimizers:
                 settings = settings_from_args(args, dataset=dataset, dataset_sha256=fingerprint, optimizer=optimizer,
                                               mode="native" if args.native else "identical")
-                cells += [make_cell(framework, data_dir=args.data_dir, time_limit_s=args.time_limit,
-                                    memory_limit_bytes=limit, measure_flops=not args.no_flops,
-                                    measure_memory=not args.no_memory, **settings.to_dict())
-                          for framework in frameworks]
+                cells += [execution_cell(args, framework, settings) for framework in frameworks]
         console.print(f"{len(datasets)} graph(s) x {len(optimizers)} optimizer(s) x {len(frameworks)} framework(s); "
                       f"{policy.describe()}")
         store = ResultsStore(args.out)

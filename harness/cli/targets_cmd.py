@@ -10,7 +10,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from harness.cli.base import Command, add_data_dir_argument, make_console
-from harness.cli.compare_cmd import (add_execution_arguments, check_execution_arguments, exit_status,
+from harness.cli.compare_cmd import (add_execution_arguments, check_execution_arguments, execution_cell, exit_status,
                                      print_rounds_outcome, round_runner, wide_speedups)
 
 __all__ = ["TargetsCommand"]
@@ -42,7 +42,7 @@ class TargetsCommand(Command):
         from harness.errors import SptxError
         from harness.records.store import ResultsStore
         from harness.report.targets import GROUPS, TARGETS, evaluate_targets
-        from harness.runner import make_cell, run_rounds
+        from harness.runner import run_rounds
         from harness.settings import RunSettings, check_threads
 
         policy = check_execution_arguments(args)
@@ -57,12 +57,9 @@ class TargetsCommand(Command):
         check_threads(args.threads)
         if args.no_run:
             return _evaluate_recorded(args, groups, console)
-        limit = None if args.memory_limit_mb is None else args.memory_limit_mb * 2**20
         settings = {g.name: RunSettings(**g.settings, dataset_sha256=_fingerprint(g.settings["dataset"], args.data_dir),
                                         steps=args.steps, threads=args.threads) for g in groups}
-        cells = [make_cell(framework, options=dict(options), data_dir=args.data_dir, time_limit_s=args.time_limit,
-                           memory_limit_bytes=limit, measure_flops=not args.no_flops,
-                           measure_memory=not args.no_memory, **settings[g.name].to_dict())
+        cells = [execution_cell(args, framework, settings[g.name], options)
                  for g in groups for framework, options in g.cells]
         store = ResultsStore(args.out)
         console.print(f"{len(groups)} group(s), {len(cells)} cell(s) x {policy.describe()}")

@@ -55,10 +55,14 @@ def synthetic_base_name(name: str) -> str:
     return base
 
 
+def _held_out(n_train: int) -> int:
+    """The size of a synthetic valid or test split the sizes do not give: 1% of train (at least one)."""
+    return max(1, round(n_train * 0.01))
+
+
 def synthetic_split_sizes(spec: DatasetSpec) -> tuple[int, int, int]:
     """Train size from the registry; valid/test from the registry, or 1% of train where the paper gives none."""
-    fallback = max(1, round(spec.n_train * 0.01))
-    return spec.n_train, spec.n_valid or fallback, spec.n_test or fallback
+    return spec.n_train, spec.n_valid or _held_out(spec.n_train), spec.n_test or _held_out(spec.n_train)
 
 
 @dataclass(frozen=True)
@@ -109,9 +113,9 @@ def synthetic_shape(name: str) -> SyntheticShape:
     if missing:
         raise SptxError(f"{where}: missing {', '.join(missing)} (e.g. synthetic:entities=4M,relations=1000,triples=20M)")
     train = given["triples"]
-    held_out = max(1, round(train * 0.01))
     label = ",".join(f"{k}={given[k]}" for k in _SIZE_KEYS if k in given)
-    return SyntheticShape(label, given["entities"], given["relations"], (train, held_out, held_out), given.get("seed"))
+    splits = (train, _held_out(train), _held_out(train))
+    return SyntheticShape(label, given["entities"], given["relations"], splits, given.get("seed"))
 
 
 def _zipf_sampler(rng: np.random.Generator, n_items: int, exponent: float) -> tuple[np.ndarray, np.ndarray]:

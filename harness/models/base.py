@@ -19,7 +19,8 @@ from typing import Any, Callable, ClassVar, Literal, Mapping
 import torch
 from torch.nn.functional import normalize
 
-__all__ = ["ROW_COLUMNS", "ROW_CONSTRAINTS", "ROW_CONSTRAINTS_INPLACE", "CandidateGroup", "ModelSpec", "TableSpec", "Tables", "constrain_touched_rows_", "xavier_uniform"]
+__all__ = ["ROW_COLUMNS", "ROW_CONSTRAINTS", "ROW_CONSTRAINTS_INPLACE", "CandidateGroup", "ModelSpec", "TableSpec",
+           "Tables", "constrain_touched_rows_", "xavier_uniform"]
 
 Tables = Mapping[str, torch.Tensor]
 RowIndex = Literal["entity", "relation"]

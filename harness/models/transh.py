@@ -20,7 +20,8 @@ class TransH(TranslationModel):
     relation_specific_projection = True
 
     def tables(self, n_entities: int, n_relations: int, dim: int, rel_dim: int | None) -> dict[str, TableSpec]:
-        return {**super().tables(n_entities, n_relations, dim, rel_dim), "normal": TableSpec((n_relations, dim), "relation")}
+        normal = TableSpec((n_relations, dim), "relation")
+        return {**super().tables(n_entities, n_relations, dim, rel_dim), "normal": normal}
 
     def constrain_relations(self, params: Tables) -> dict[str, torch.Tensor]:
         """Unit normals, and d_r moved onto its hyperplane."""

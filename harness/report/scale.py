@@ -5,9 +5,8 @@ increasing entity count, per framework and optimizer, the step time and its grow
 from __future__ import annotations
 
 from collections import defaultdict
-from typing import Any, Iterable
-
 from pathlib import Path
+from typing import Any, Iterable
 
 import pandas as pd
 from matplotlib.figure import Figure
@@ -38,6 +37,16 @@ def _series_key(record: dict[str, Any]) -> tuple[str, str]:
     return record["label"], record["settings"].get("optimizer", "")
 
 
+def _ok(records: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The newest record of each cell that measured a step on a graph of known size."""
+    return [r for r in latest_records(records) if r.get("status") == "ok" and _median(r) is not None and _entities(r)]
+
+
+def _step(runs: list[dict[str, Any]], phase: str = "step") -> float:
+    """The median over rounds of the per-record medians of a phase (NaN where none has it)."""
+    return float(pd.Series([_median(r, phase) for r in runs], dtype=float).median())
+
+
 def _ratio_text(stats: RatioStats | None) -> str:
     if stats is None:
         return "-"
@@ -47,7 +56,7 @@ def _ratio_text(stats: RatioStats | None) -> str:
 def growth_table(records: Iterable[dict[str, Any]]) -> pd.DataFrame:
     """One row per (framework label, optimizer, graph): step ms, growth over that series' smallest graph
     (paired by round), the phase whose time grew most, process peak RSS and live-tensor peak."""
-    ok = [r for r in latest_records(records) if r.get("status") == "ok" and _median(r) is not None and _entities(r)]
+    ok = _ok(records)
     series: dict[tuple[str, str], dict[int, list[dict[str, Any]]]] = defaultdict(lambda: defaultdict(list))
     for r in ok:
         series[_series_key(r)][_entities(r)].append(r)
@@ -58,18 +67,14 @@ def growth_table(records: Iterable[dict[str, Any]]) -> pd.DataFrame:
         for n_entities in sorted(by_size):
             runs = by_size[n_entities]
             ratios = [_median(r) / _median(base[_round_key(r)]) for r in runs if _round_key(r) in base]
-            phase_growth = {}
-            for phase in PHASES:
-                now = pd.Series([_median(r, phase) for r in runs], dtype=float).median()
-                before = pd.Series([_median(r, phase) for r in by_size[smallest]], dtype=float).median()
-                phase_growth[phase] = now - before
+            phase_growth = {phase: _step(runs, phase) - _step(by_size[smallest], phase) for phase in PHASES}
             grew = max(phase_growth, key=lambda p: phase_growth[p]) if n_entities != smallest else "-"
             rss = [r.get("process_peak_rss_bytes") for r in runs if r.get("process_peak_rss_bytes")]
             live = [r.get("peak_memory_bytes") for r in runs if r.get("peak_memory_bytes")]
             rows.append({
                 "framework": label, "optimizer": optimizer, "dataset": runs[0]["settings"]["dataset"],
                 "entities": n_entities, "rounds": len(runs),
-                "step_ms": float(pd.Series([_median(r) for r in runs]).median()),
+                "step_ms": _step(runs),
                 "growth": _ratio_text(ratio_stats(ratios)) if n_entities != smallest else "1.00x (base)",
                 "grew_most": grew if n_entities == smallest else f"{grew} (+{phase_growth[grew]:.1f} ms)",
                 "peak_rss_gib": max(rss) / 2**30 if rss else None,
@@ -81,7 +86,7 @@ def growth_table(records: Iterable[dict[str, Any]]) -> pd.DataFrame:
 def speedup_by_size(records: Iterable[dict[str, Any]], reference: str = "sparse") -> pd.DataFrame:
     """Per graph and optimizer: how many times faster the reference framework's step is than each other
     framework's (median of paired per-round ratios, 95% CI)."""
-    ok = [r for r in latest_records(records) if r.get("status") == "ok" and _median(r) is not None and _entities(r)]
+    ok = _ok(records)
     groups: dict[tuple[int, str], list[dict[str, Any]]] = defaultdict(list)
     for r in ok:
         groups[(_entities(r), r["settings"].get("optimizer", ""))].append(r)
@@ -98,18 +103,15 @@ def speedup_by_size(records: Iterable[dict[str, Any]], reference: str = "sparse"
 def best_speedup_by_size(records: Iterable[dict[str, Any]], reference: str = "sparse") -> pd.DataFrame:
     """Per graph: the reference with its fastest optimizer against each other framework with its fastest
     optimizer (fastest by median step time), as the median of paired per-round ratios with a 95% CI."""
-    ok = [r for r in latest_records(records) if r.get("status") == "ok" and _median(r) is not None and _entities(r)]
+    ok = _ok(records)
     by_size: dict[int, dict[tuple[str, str], list[dict[str, Any]]]] = defaultdict(lambda: defaultdict(list))
     for r in ok:
         by_size[_entities(r)][_series_key(r)].append(r)
     rows = []
     for n_entities, series in sorted(by_size.items()):
         fastest: dict[str, tuple[str, list[dict[str, Any]]]] = {}
-        for (label, optimizer), runs in series.items():
-            step = float(pd.Series([_median(r) for r in runs]).median())
-            framework = runs[0]["framework"]
-            if framework not in fastest or step < float(pd.Series([_median(r) for r in fastest[framework][1]]).median()):
-                fastest[framework] = (optimizer, runs)
+        for (_, optimizer), runs in sorted(series.items(), key=lambda item: _step(item[1])):
+            fastest.setdefault(runs[0]["framework"], (optimizer, runs))  # the first seen is the fastest
         if reference not in fastest:
             continue
         ref_optimizer, ref_runs = fastest[reference]

@@ -29,14 +29,6 @@ __all__ = ["MEMORY_POLL_S", "WorkerProcess", "precheck", "run_cell_isolated", "s
 MEMORY_POLL_S = 0.02  # how often the parent reads a worker's resident memory when the cell has a memory limit
 
 
-class _OverMemory(Exception):
-    """The worker went over its cell's memory limit (and was killed)."""
-
-    def __init__(self, rss: int) -> None:
-        super().__init__(rss)
-        self.rss = rss
-
-
 def precheck(cell: Cell, run_id: str, command_line: list[str] | None) -> Record | None:
     """A record without spawning anything when the framework is unknown, unavailable or lacks the model."""
     from baselines import FRAMEWORKS
@@ -159,7 +151,7 @@ class WorkerProcess:
         """Seconds left before the cell's time limit."""
         return max(self.deadline - time.monotonic(), 0.0)
 
-    def _over_memory(self) -> int | None:
+    def _rss_over_limit(self) -> int | None:
         """The worker's resident memory (with its children) when it is over the cell's memory limit, else None."""
         limit = self.cell.memory_limit_bytes
         if limit is None:
@@ -173,17 +165,17 @@ class WorkerProcess:
 
     def _watch(self, ready: Callable[[float], bool]) -> bool:
         """Call `ready(seconds)` in slices of MEMORY_POLL_S until it is True (True), the deadline passes (False),
-        or the worker's memory goes over the cell's limit, which kills it and raises _OverMemory."""
-        while True:
+        or the worker's memory goes over the cell's limit (False: it is killed and `over_memory` says at what)."""
+        while self.over_memory is None:
             left = self.remaining()
             if ready(min(left, MEMORY_POLL_S) if self.cell.memory_limit_bytes is not None else left):
                 return True
-            rss = self._over_memory()
-            if rss is not None:
+            self.over_memory = self._rss_over_limit()
+            if self.over_memory is not None:
                 self.kill()
-                raise _OverMemory(rss)
-            if self.remaining() <= 0:
+            elif self.remaining() <= 0:
                 return False
+        return False
 
     def send(self, command: str) -> bool:
         """Write one lockstep command line; False when the worker has gone."""
@@ -196,11 +188,7 @@ class WorkerProcess:
     def receive(self) -> str | None:
         """The worker's next lockstep reply line; None when it ended, or the time limit passed first."""
         replies = self._replies
-        try:
-            if not self._watch(lambda seconds: bool(select.select([replies], [], [], seconds)[0])):
-                return None
-        except _OverMemory as over:
-            self.over_memory = over.rss
+        if not self._watch(lambda seconds: bool(select.select([replies], [], [], seconds)[0])):
             return None
         line = replies.readline()
         return line.strip() or None
@@ -208,10 +196,7 @@ class WorkerProcess:
     def finish(self) -> Record:
         """Wait for the process (until the deadline) and return its record, or one saying how it failed. An
         interrupt while waiting leaves the worker to `interrupted()`."""
-        try:
-            exited = self.over_memory is None and self._watch(self._exited_within)
-        except _OverMemory as over:
-            self.over_memory, exited = over.rss, False
+        exited = self._watch(self._exited_within)
         if self.over_memory is not None:
             limit = self.cell.memory_limit_bytes or 0
             record = base_record(self.cell, self.run_id, "oom",

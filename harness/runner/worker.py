@@ -198,7 +198,6 @@ def measure_cell(cell: Cell, run_id: str, command_line: list[str] | None = None,
     the measured steps take turns with the other workers of the comparison."""
     from harness.measure.model_flops import model_flops_per_step
     from harness.measure.roofline import min_bytes_per_step, triad_bandwidth
-    from harness.spec import init_parameters
 
     started = time.perf_counter()
     s = cell.settings
@@ -227,8 +226,7 @@ def measure_cell(cell: Cell, run_id: str, command_line: list[str] | None = None,
         if device.type == "cpu":  # the same process and threads as the step
             record.bandwidth_bytes_per_s = triad_bandwidth()
     if cell.measure_flops:
-        params = init_parameters(work.cfg, seed=s.seed)
-        _count_flops(record, cell, work.cfg, work.train, params, device, next(batches), notes)
+        _count_flops(record, cell, work.cfg, work.train, device, next(batches), notes)
     record.message = "; ".join(n for n in notes if n)
     record.wall_time_s = time.perf_counter() - started
     return record
@@ -249,11 +247,13 @@ def _measure_memory(record: Record, step, batches, device: torch.device) -> None
     record.peak_memory_bytes = int(memory.step_live_tensor_peak(step, next(batches)).peak_bytes)
 
 
-def _count_flops(record: Record, cell: Cell, cfg, train, params, device, batch, notes: list[str]) -> None:
-    """Executed and profiler FLOPs of one step, on a fresh eager step so the timed one is untouched."""
+def _count_flops(record: Record, cell: Cell, cfg, train, device, batch, notes: list[str]) -> None:
+    """Executed and profiler FLOPs of one step, on a fresh eager step (from the same seeded initial parameters)
+    so the timed one is untouched."""
     from harness.measure.flops import count_step_flops
+    from harness.spec import init_parameters
 
-    step = build_step(cell, cfg, train, params, device, eager=True)
+    step = build_step(cell, cfg, train, init_parameters(cfg, seed=cell.settings.seed), device, eager=True)
     counted = count_step_flops(step, batch)
     hidden = step.work_outside_aten()
     record.flops_executed = None if hidden else int(counted.executed)

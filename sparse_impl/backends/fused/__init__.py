@@ -56,14 +56,16 @@ class _FusedMarginLoss(torch.autograd.Function):
     def forward(ctx, fused: Any, batch: Any, code: int, margin: float, *tables: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
         entity, relation_side = tables[0], tables[1:]
         row_mode = batch.slot is None
-        g_entity = entity.new_empty((batch.entity_ids.shape[0], *entity.shape[1:])) if row_mode else torch.empty_like(entity)
+        rows = (batch.entity_ids.shape[0], *entity.shape[1:])
+        g_entity = entity.new_empty(rows) if row_mode else torch.empty_like(entity)
         grads = (g_entity, *(torch.empty_like(t) for t in relation_side))
         value = fused.loss(batch, _arrays(tables), code, margin, _threads(), tuple(g.numpy() for g in grads))
         if row_mode:
             relations = np.flatnonzero(np.bincount(batch.relations, minlength=relation_side[0].shape[0]))
             rel_index = torch.from_numpy(relations)
             grads = (_row_gradient(batch.entity_ids, g_entity, entity),
-                     *(_row_gradient(relations, g.index_select(0, rel_index), t) for g, t in zip(grads[1:], relation_side)))
+                     *(_row_gradient(relations, g.index_select(0, rel_index), t)
+                       for g, t in zip(grads[1:], relation_side)))
         ctx.grads = grads
         return torch.tensor(value, dtype=tables[0].dtype)
 
