@@ -72,6 +72,8 @@ class SparseStep(FrameworkStep):
         return self.model.loss(prepared, self.train.margin)
 
     def optimizer_step(self) -> None:
+        for table, pending in self.model.take_pending_rows():  # the entity rows, straight from the kernel's rows
+            self.optimizer.step_pending(table, pending)
         self.optimizer.step()
         self.model.normalize_parameters()  # before zero_grad: row gradients say which rows moved
         self.optimizer.zero_grad(set_to_none=True)
@@ -80,4 +82,5 @@ class SparseStep(FrameworkStep):
         return {k: v.detach() for k, v in self.model.canonical_parameters().items()}
 
     def canonical_gradients(self) -> dict[str, torch.Tensor]:
-        return {k: dense_gradient(v) for k, v in self.model.canonical_parameters().items()}
+        pending = self.model.pending_gradients()
+        return {k: pending.get(k, dense_gradient(v)) for k, v in self.model.canonical_parameters().items()}

@@ -70,6 +70,21 @@ class _RowOptimizer(torch.optim.Optimizer):
     def _torch(self, p: torch.Tensor, ids: torch.Tensor, g: torch.Tensor, group: dict, state: dict) -> None:
         """Move rows `ids` of `p` and their state with torch ops (the reference arithmetic)."""
 
+    def _partial(self, p: torch.Tensor, pending: Any, group: dict, state: dict, kernels: Any, constraint: int) -> None:
+        """Move `p`'s rows from a fused loss kernel's per-thread gradient rows (`pending`), in one numba pass."""
+
+    @torch.no_grad()
+    def step_pending(self, p: torch.Tensor, pending: Any) -> None:
+        """Move the rows of `p` whose gradient a fused backward left in its per-thread rows (sparse_impl's
+        workspace.PendingRows): reduced and applied in one pass, the gradient never a tensor, then the rows
+        are given back zeroed. The rest of the parameters move in `step`."""
+        group = next(g for g in self.param_groups if any(q is p for q in g["params"]))
+        state = self.state[p]
+        self._begin(p, group, state)
+        kernels = _kernels()
+        self._partial(p, pending, group, state, kernels, kernels.CONSTRAINT_CODES[group.get("row_constraint", "none")])
+        pending.release(zeroed=True)
+
     @torch.no_grad()
     def step(self, closure: Callable[[], Any] | None = None) -> None:  # type: ignore[override]
         assert closure is None, f"{type(self).__name__} takes no closure"
@@ -119,6 +134,12 @@ class LazyAdam(_RowOptimizer):
                                self._step_size(group, state["step"]), beta1, beta2, group["eps"],
                                group["weight_decay"], constraint)
 
+    def _partial(self, p, pending, group, state, kernels, constraint) -> None:
+        beta1, beta2 = group["betas"]
+        kernels.lazy_adam_partial(_flat(p), _flat(state["exp_avg"]), _flat(state["exp_avg_sq"]), *pending.kernel_arguments(),
+                                  self._step_size(group, state["step"]), beta1, beta2, group["eps"], group["weight_decay"],
+                                  constraint)
+
     def _torch(self, p, ids, g, group, state) -> None:
         beta1, beta2 = group["betas"]
         if group["weight_decay"]:
@@ -145,6 +166,10 @@ class RowwiseAdagrad(_RowOptimizer):
     def _numba(self, p, ids, g, group, state, kernels, constraint) -> None:
         kernels.adagrad_rowwise_rows(_flat(p), state["sum"].numpy(), ids.numpy(), _flat(g), group["lr"], group["eps"],
                                      group["weight_decay"], constraint)
+
+    def _partial(self, p, pending, group, state, kernels, constraint) -> None:
+        kernels.adagrad_rowwise_partial(_flat(p), state["sum"].numpy(), *pending.kernel_arguments(), group["lr"],
+                                        group["eps"], group["weight_decay"], constraint)
 
     def _torch(self, p, ids, g, group, state) -> None:
         total = state["sum"]

@@ -216,12 +216,12 @@ def constrain_touched_rows_(spec: ModelSpec, params: Mapping[str, torch.Tensor],
     index = spec.table_index(params)
     rows: dict[RowIndex, torch.Tensor] = {}
     for name, table in params.items():
+        if entities_done and index[name] == "entity":  # its gradient may never be a tensor (fused update)
+            rows["entity"] = torch.zeros(0, dtype=torch.long, device=table.device)
+            continue
         grad = table.grad
         if grad is None or not grad.is_sparse:
             spec.constrain_(params)
             return
-        if entities_done and index[name] == "entity":
-            rows["entity"] = torch.zeros(0, dtype=torch.long, device=table.device)
-            continue
         rows.setdefault(index[name], (grad if grad.is_coalesced() else grad.coalesce()).indices()[0])
     spec.constrain_rows_(params, rows)

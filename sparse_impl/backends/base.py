@@ -91,6 +91,15 @@ class Backend(ABC):
         scores = self.scores(model, batch)
         return margin_ranking_loss(scores[: batch.n_positive], scores[batch.n_positive :], margin)
 
+    def take_pending_rows(self) -> Any:
+        """The entity gradient a row-gradient backward left for the optimizer's fused update instead of in
+        `.grad` (fused: a workspace.PendingRows, which the taker releases), or None: most backends leave none."""
+        return None
+
+    def peek_pending_rows(self) -> Any:
+        """As take_pending_rows, without taking it (to read the gradient it holds)."""
+        return None
+
 
 class SpMMBackend(Backend):
     """One way of computing A @ X (and its gradient) for a sparse incidence A and a dense X."""

@@ -82,3 +82,18 @@ class SparseKGEModel(nn.Module):
         """Parameters under their canonical names (see harness.models)."""
         return dict(self.named_parameters())
 
+    def take_pending_rows(self) -> list[tuple[nn.Parameter, object]]:
+        """(table, gradient) pairs a fused backward left for the optimizer's fused update instead of in `.grad`
+        (the entity table's, in row-gradient mode); the taker moves the rows and releases each."""
+        pending = self.backend.take_pending_rows()
+        return [] if pending is None else [(self.entity, pending)]
+
+    def pending_gradients(self) -> dict[str, torch.Tensor]:
+        """Those gradients as dense tables under their canonical names, left for the optimizer (to verify them)."""
+        pending = self.backend.peek_pending_rows()
+        if pending is None:
+            return {}
+        dense = torch.zeros_like(self.entity)
+        dense[torch.from_numpy(pending.ids)] = torch.from_numpy(pending.gradient())
+        return {"entity": dense}
+

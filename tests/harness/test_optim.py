@@ -155,3 +155,41 @@ def test_the_numba_rows_equal_the_torch_rows(cls, kwargs, constraint, monkeypatc
             opt.step()
         results.append(p.detach())
     torch.testing.assert_close(results[0], results[1], rtol=1e-12, atol=1e-13)
+
+
+@pytest.mark.parametrize("cls,kwargs", [(LazyAdam, {"lr": 0.01, "weight_decay": 0.1}),
+                                        (RowwiseAdagrad, {"lr": 0.1, "weight_decay": 0.1})])
+@pytest.mark.parametrize("model", ["transe", "toruse"])
+def test_the_fused_update_from_the_kernels_rows_equals_the_update_from_their_gradient(cls, kwargs, model) -> None:
+    """step_pending (reduce and update in one pass, from the loss kernel's per-thread rows) against step() on the
+    same gradient made a sparse tensor, over three steps of a scaled loss."""
+    if (reason := BACKENDS["fused"].unavailable_reason()) is not None:
+        pytest.skip(reason)
+    from sparse_impl.models import build_model
+
+    cfg = ModelConfig(model, 30, 4, 6)
+    start = {k: v.double() for k, v in init_parameters(cfg).items()}
+    g = torch.Generator().manual_seed(3)
+    positives = torch.stack((torch.randint(30, (12,), generator=g), torch.randint(4, (12,), generator=g),
+                             torch.randint(30, (12,), generator=g)), 1)
+    negatives = positives[:, [2, 1, 0]]
+    constraint = get_model(model).entity_constraint
+    results = []
+    for fused in (True, False):
+        sparse = build_model(model, start, 30, 4, "L2sq" if model == "transe" else "torus_L2", "fused",
+                             row_gradients=True)
+        opt = cls([{"params": [sparse.entity], "row_constraint": constraint}], **kwargs)
+        for _ in range(3):
+            (2.5 * sparse.loss(sparse.prepare(positives, negatives), 0.5)).backward()
+            [(table, pending)] = sparse.take_pending_rows()
+            if fused:
+                opt.step_pending(table, pending)
+            else:
+                table.grad = torch.sparse_coo_tensor(torch.from_numpy(pending.ids).unsqueeze(0),
+                                                     torch.from_numpy(pending.gradient()), table.shape)
+                pending.release(zeroed=False)
+                opt.step()
+                table.grad = None
+        results.append(sparse.entity.detach().clone())
+    assert not torch.equal(results[0], start["entity"])
+    torch.testing.assert_close(results[0], results[1], rtol=1e-12, atol=1e-13)

@@ -104,3 +104,62 @@ def test_fused_scores_are_not_differentiable_and_say_so():
     positive, _ = sparse(sparse.prepare(POSITIVES, NEGATIVES[:4]))
     with pytest.raises(RuntimeError, match="not differentiable"):
         positive.sum().backward()
+
+
+def _row_mode_gradients(model: str, dissimilarity: str, factor: float = 1.0):
+    """Row-gradient mode: the entity gradient left in the kernel's per-thread rows, read back dense, and the
+    relation-side gradients (sparse row gradients) made dense."""
+    cfg, params = _params(model, dissimilarity)
+    sparse = build_model(model, params, N_ENT, N_REL, dissimilarity, "fused", row_gradients=True)
+    (factor * sparse.loss(sparse.prepare(POSITIVES, NEGATIVES), 0.5)).backward()
+    grads = {name: p.grad.to_dense() for name, p in sparse.named_parameters() if p.grad is not None}
+    assert sparse.entity.grad is None  # never a tensor: the optimizer takes it from the kernel's rows
+    grads.update(sparse.pending_gradients())
+    return sparse, grads
+
+
+@pytest.mark.parametrize("model,dissimilarity", CASES)
+def test_row_mode_leaves_the_same_gradient_for_the_optimizer(model, dissimilarity):
+    _, _, dense = _loss_and_grads("fused", model, dissimilarity, NEGATIVES)
+    _, rows = _row_mode_gradients(model, dissimilarity)
+    assert rows.keys() == dense.keys()
+    for name in dense:
+        torch.testing.assert_close(rows[name], dense[name], rtol=1e-5, atol=1e-6, msg=name)
+    _, scaled = _row_mode_gradients(model, dissimilarity, factor=3.0)
+    torch.testing.assert_close(scaled["entity"], 3.0 * rows["entity"])
+
+
+def test_row_mode_per_thread_rows_are_zero_again_after_the_step_or_a_dropped_gradient():
+    sparse, _ = _row_mode_gradients("transe", "L2sq")
+    workspace = sparse.backend.workspace
+    pending = sparse.take_pending_rows()
+    assert len(pending) == 1 and pending[0][0] is sparse.entity
+    partial = pending[0][1].partial
+    assert partial.any()
+    pending[0][1].release(zeroed=False)
+    assert not partial.any() and workspace.pending is None
+    # a loss whose gradient nobody takes is dropped by the next loss pass, which still starts from zero rows
+    first = sparse.loss(sparse.prepare(POSITIVES, NEGATIVES), 0.5)
+    first.backward()
+    sparse.loss(sparse.prepare(POSITIVES, NEGATIVES), 0.5).backward()
+    again = sparse.pending_gradients()["entity"]
+    _, fresh = _row_mode_gradients("transe", "L2sq")
+    torch.testing.assert_close(again, fresh["entity"])
+
+
+def test_distinct_sorted_ids_are_numpys_unique_and_leave_the_bitmap_clear():
+    import numpy as np
+
+    from sparse_impl.backends.fused.kernels import distinct_sorted_ids
+
+    rng = np.random.default_rng(1)
+    for n_entities in (1, 63, 64, 65, 1000):
+        words = np.zeros((n_entities + 63) // 64, np.uint64)
+        prefix = np.zeros(words.shape[0], np.int64)
+        for size in (1, 7, 300):
+            heads, tails = rng.integers(0, n_entities, size), rng.integers(0, n_entities, size)
+            ids, local_heads, local_tails = distinct_sorted_ids(heads, tails, words, prefix)
+            np.testing.assert_array_equal(ids, np.unique(np.concatenate((heads, tails))))
+            np.testing.assert_array_equal(ids[local_heads], heads)
+            np.testing.assert_array_equal(ids[local_tails], tails)
+            assert not words.any()

@@ -50,29 +50,34 @@ def _row_gradient(ids: np.ndarray, rows: torch.Tensor, table: torch.Tensor) -> t
 
 class _FusedMarginLoss(torch.autograd.Function):
     """The summed margin loss; its kernel also computes the gradients, which backward scales and returns: dense
-    tables, or in row-gradient mode sparse ones holding the batch's entity rows and relation rows only."""
+    tables, or in row-gradient mode sparse ones holding the batch's relation rows, while the entity gradient
+    stays in the kernel's per-thread rows for the optimizer's fused update (backward commits it to the
+    workspace; FusedBackend.take_pending_rows hands it over)."""
 
     @staticmethod
     def forward(ctx, fused: Any, batch: Any, code: int, margin: float, *tables: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
         entity, relation_side = tables[0], tables[1:]
         row_mode = batch.slot is None
-        rows = (batch.entity_ids.shape[0], *entity.shape[1:])
-        g_entity = entity.new_empty(rows) if row_mode else torch.empty_like(entity)
-        grads = (g_entity, *(torch.empty_like(t) for t in relation_side))
-        value = fused.loss(batch, _arrays(tables), code, margin, _threads(), tuple(g.numpy() for g in grads))
+        relation_grads = tuple(torch.empty_like(t) for t in relation_side)
+        g_entity = None if row_mode else torch.empty_like(entity)
+        value = fused.loss(batch, _arrays(tables), code, margin, _threads(),
+                           (None if g_entity is None else g_entity.numpy(), *(g.numpy() for g in relation_grads)))
         if row_mode:
             relations = np.flatnonzero(np.bincount(batch.relations, minlength=relation_side[0].shape[0]))
             rel_index = torch.from_numpy(relations)
-            grads = (_row_gradient(batch.entity_ids, g_entity, entity),
-                     *(_row_gradient(relations, g.index_select(0, rel_index), t)
-                       for g, t in zip(grads[1:], relation_side)))
-        ctx.grads = grads
+            relation_grads = tuple(_row_gradient(relations, g.index_select(0, rel_index), t)
+                                   for g, t in zip(relation_grads, relation_side))
+        ctx.grads = (g_entity, *relation_grads)
+        ctx.workspace = batch.workspace
         return torch.tensor(value, dtype=tables[0].dtype)
 
     @staticmethod
     def backward(ctx, grad_loss: torch.Tensor):  # type: ignore[override]
-        grads = ctx.grads if float(grad_loss) == 1.0 else tuple(g * grad_loss for g in ctx.grads)
-        del ctx.grads
+        scale = float(grad_loss)
+        grads = ctx.grads if scale == 1.0 else tuple(None if g is None else g * grad_loss for g in ctx.grads)
+        if ctx.workspace is not None:
+            ctx.workspace.commit(scale)
+        del ctx.grads, ctx.workspace
         return (None, None, None, None, *grads)
 
 
@@ -85,13 +90,9 @@ class FusedBackend(Backend):
     row_gradients = True
 
     def __init__(self) -> None:
-        self._scratch_slots: np.ndarray | None = None
+        from sparse_impl.backends.fused.workspace import RowWorkspace
 
-    def _scratch(self, n_entities: int) -> np.ndarray:
-        """An entity-sized index array, all -1, allocated once per backend (local_ids_on leaves it all -1)."""
-        if self._scratch_slots is None or self._scratch_slots.shape[0] != n_entities:
-            self._scratch_slots = np.full(n_entities, -1, np.int64)
-        return self._scratch_slots
+        self.workspace = RowWorkspace()
 
     @classmethod
     def unavailable_reason(cls) -> str | None:
@@ -107,26 +108,23 @@ class FusedBackend(Backend):
         return model in FUSED_MODELS
 
     def prepare(self, model: ModelView, triples: torch.Tensor, n_positive: int) -> PreparedBatch:
-        from sparse_impl.backends.fused.kernels import local_ids, local_ids_on
+        from sparse_impl.backends.fused.kernels import local_ids
         from sparse_impl.backends.fused.models import FUSED_MODELS, FusedBatch
 
         if triples.device.type != "cpu" or model.entity.device.type != "cpu":
             raise RuntimeError("the fused backend runs on CPU only; use backend 'segment' on other devices")
         columns = triples.t().contiguous().numpy()
         heads, relations, tails = columns[0], columns[1], columns[2]
-        if model.row_gradients:  # ids sorted, so the row gradient is coalesced as built
-            ids, local_h, local_t = local_ids_on(heads, tails, self._scratch(model.n_entities))
-            order = np.argsort(ids)
-            rank = np.empty_like(order)
-            rank[order] = np.arange(order.shape[0])
-            ids, local_h, local_t = ids[order], rank[local_h], rank[local_t]
+        workspace = self.workspace if model.row_gradients else None
+        if workspace is not None:  # ids sorted: rows are read in table order and the row gradient is coalesced
+            ids, local_h, local_t = workspace.distinct_ids(heads, tails, model.n_entities)
             slot = None
         else:
             ids, local_h, local_t, slot = local_ids(heads, tails, model.n_entities)
         positive_relations = relations[:n_positive]
         order = (np.argsort(positive_relations, kind="stable") if FUSED_MODELS[model.name].visit_by_relation
                  else np.arange(n_positive))
-        batch = FusedBatch(heads, relations, tails, n_positive, ids, local_h, local_t, slot, order)
+        batch = FusedBatch(heads, relations, tails, n_positive, ids, local_h, local_t, slot, order, workspace)
         return PreparedBatch(batch, triples[:, 1], n_positive)
 
     def _fused(self, model: ModelView) -> tuple[Any, int, tuple[torch.Tensor, ...]]:
@@ -147,3 +145,12 @@ class FusedBackend(Backend):
     def loss(self, model: ModelView, batch: PreparedBatch, margin: float) -> torch.Tensor:
         fused, code, tables = self._fused(model)
         return _FusedMarginLoss.apply(fused, batch.matrix, code, margin, *tables)
+
+    def take_pending_rows(self) -> Any:
+        """The entity gradient the last backward left in the kernel's per-thread rows (a workspace.PendingRows the
+        taker must release), or None."""
+        return self.workspace.take()
+
+    def peek_pending_rows(self) -> Any:
+        """As take_pending_rows, leaving it for the optimizer."""
+        return self.workspace.pending

@@ -23,7 +23,8 @@ from sparse_impl.backends.fused.dissimilarity import FASTMATH, dissimilarity_gra
 __all__ = [
     "gather_rows",
     "local_ids",
-    "local_ids_on",
+    "distinct_sorted_ids",
+    "gather_rows_into",
     "reduce_local_rows",
     "reduce_rows",
     "transh_forward",
@@ -46,13 +47,51 @@ def local_ids(heads: np.ndarray, tails: np.ndarray, n_entities: int):
     return ids, local_h, local_t, slot
 
 
+_ONE = np.uint64(1)
+_M1, _M2, _M4 = np.uint64(0x5555555555555555), np.uint64(0x3333333333333333), np.uint64(0x0F0F0F0F0F0F0F0F)
+_H01 = np.uint64(0x0101010101010101)
+
+
+@njit(inline="always", cache=True)
+def _popcount(x):
+    x = x - ((x >> _ONE) & _M1)
+    x = (x & _M2) + ((x >> np.uint64(2)) & _M2)
+    x = (x + (x >> np.uint64(4))) & _M4
+    return np.int64((x * _H01) >> np.uint64(56))
+
+
 @njit(cache=True)
-def local_ids_on(heads: np.ndarray, tails: np.ndarray, scratch: np.ndarray):
-    """`local_ids` without an entity-sized allocation: `scratch` (n_entities, all -1) is used and left all -1
-    again, so a step costs what its batch touches."""
-    ids, local_h, local_t = _first_seen(heads, tails, scratch)
+def distinct_sorted_ids(heads: np.ndarray, tails: np.ndarray, words: np.ndarray, prefix: np.ndarray):
+    """The batch's distinct entities in id order and every head and tail as an index into them, without a sort
+    or an entity-sized index: a bit per entity in `words` (E/64 uint64, all zero, and left so), a running count
+    per word in `prefix`. The scan of the words is E/64 steps (62,500 at 4M entities)."""
+    for ends in (heads, tails):
+        for i in range(ends.shape[0]):
+            e = ends[i]
+            words[e >> 6] |= _ONE << np.uint64(e & 63)
+    total = 0
+    for w in range(words.shape[0]):
+        prefix[w] = total
+        if words[w]:
+            total += _popcount(words[w])
+    ids = np.empty(total, np.int64)
+    k = 0
+    for w in range(words.shape[0]):
+        x = words[w]
+        while x:
+            low = x & (~x + _ONE)
+            ids[k] = w * 64 + _popcount(low - _ONE)
+            k += 1
+            x ^= low
+    local_h = np.empty_like(heads)
+    local_t = np.empty_like(tails)
+    for ends, local in ((heads, local_h), (tails, local_t)):
+        for i in range(ends.shape[0]):
+            e = ends[i]
+            w = e >> 6
+            local[i] = prefix[w] + _popcount(words[w] & ((_ONE << np.uint64(e & 63)) - _ONE))
     for u in range(ids.shape[0]):
-        scratch[ids[u]] = -1
+        words[ids[u] >> 6] = 0
     return ids, local_h, local_t
 
 
@@ -96,6 +135,20 @@ def gather_rows(ids: np.ndarray, table: np.ndarray) -> np.ndarray:
 
 
 @njit(parallel=True, fastmath=FASTMATH, cache=True)
+def gather_rows_into(ids: np.ndarray, table: np.ndarray, out: np.ndarray, inv: np.ndarray, normalized: bool) -> None:
+    """out[u] = table[ids[u]] and inv[u] = 1 / max(|out[u]|, eps) (1 where not `normalized`), in one read of each
+    row."""
+    for u in prange(ids.shape[0]):
+        src, dst = table[ids[u]], out[u]
+        acc = 0.0
+        for k in range(src.shape[0]):
+            v = src[k]
+            dst[k] = v
+            acc += v * v
+        inv[u] = 1.0 / max(math.sqrt(acc), EPS) if normalized else 1.0
+
+
+@njit(parallel=True, fastmath=FASTMATH, cache=True)
 def inverse_norms(ids: np.ndarray, ent: np.ndarray) -> np.ndarray:
     """1 / max(|e|, eps) of the batch's entities (each computed once, not once per row that uses it)."""
     out = np.empty(ids.shape[0])
@@ -131,25 +184,38 @@ ROW_BLOCK = 256  # rows per parallel task of reduce_rows
 
 
 @njit(fastmath=FASTMATH, inline="always", cache=True)
-def _reduce_row(row, partial, u, scale, normalized, acc, out):
-    """out = the sum over chunks of partial[:, u], through the Jacobian of unit-normalisation of `row` when
-    `normalized`: (g - (g.y) y) / |row|, y = row / |row|, scale = 1 / |row|."""
-    dim = row.shape[0]
+def sum_partials(partial, u, acc, zero) -> None:
+    """acc = the sum over chunks of partial[:, u] (zeroing each as it is read when `zero`)."""
     acc[:] = 0.0
     for c in range(partial.shape[0]):
         p = partial[c, u]
-        for k in range(dim):
+        for k in range(acc.shape[0]):
             acc[k] += p[k]
-    if not normalized:
-        for k in range(dim):
-            out[k] = acc[k]
-        return
+        if zero:
+            p[:] = 0.0
+
+
+@njit(fastmath=FASTMATH, inline="always", cache=True)
+def normalisation_jacobian(acc, row, scale) -> None:
+    """acc = (g - (g.y) y) / |row| in place, y = row / |row|, scale = 1 / |row|: a gradient w.r.t. the unit-normalised
+    row taken back to the row."""
     dot = 0.0
-    for k in range(dim):
+    for k in range(acc.shape[0]):
         dot += acc[k] * row[k]
     dot *= scale * scale
-    for k in range(dim):
-        out[k] = (acc[k] - dot * row[k]) * scale
+    for k in range(acc.shape[0]):
+        acc[k] = (acc[k] - dot * row[k]) * scale
+
+
+@njit(fastmath=FASTMATH, inline="always", cache=True)
+def _reduce_row(row, partial, u, scale, normalized, acc, out):
+    """out = the sum over chunks of partial[:, u], through the Jacobian of unit-normalisation of `row` when
+    `normalized` (scale = 1 / |row|)."""
+    sum_partials(partial, u, acc, False)
+    if normalized:
+        normalisation_jacobian(acc, row, scale)
+    for k in range(out.shape[0]):
+        out[k] = acc[k]
 
 
 @njit(parallel=True, fastmath=FASTMATH, cache=True)
@@ -235,15 +301,18 @@ def _margin(sp: float, sn: float, margin: float) -> float:
 
 
 @njit(parallel=True, fastmath=FASTMATH, cache=True)
-def translation_loss(heads, rels, tails, local_h, local_t, inv, ent, rel, torus, code, n_pos, margin, g_ent, g_rel):
+def translation_loss(heads, rels, tails, local_h, local_t, inv, ent, rel, torus, code, n_pos, margin, g_ent, g_rel,
+                     zero_entity=True):
     """TransE / TorusE margin loss sum(max(0, margin - s_pos + s_neg)) over every positive i and its
-    negatives n_pos * j + i; the gradient of each row goes to g_ent[c] (heads +, tails -) and g_rel[c]."""
+    negatives n_pos * j + i; the gradient of each row goes to g_ent[c] (heads +, tails -) and g_rel[c]. g_ent is
+    zeroed first unless `zero_entity` is False (the caller's rows are zero already: the row workspace)."""
     n, dim, n_chunks = heads.shape[0], ent.shape[1], g_ent.shape[0]
     k = (n - n_pos) // n_pos
     partial = np.zeros(n_chunks)
     for c in prange(n_chunks):
         ge, gr = g_ent[c], g_rel[c]
-        ge[:] = 0.0
+        if zero_entity:
+            ge[:] = 0.0
         gr[:] = 0.0
         xp, xn, g = np.empty(dim), np.empty(dim), np.empty(dim)
         loss = 0.0
@@ -298,14 +367,15 @@ def _add_transh(g, x0, w, p, lh, lt, r, ge, gr, gw):
 
 @njit(parallel=True, fastmath=FASTMATH, cache=True)
 def transh_loss(heads, rels, tails, local_h, local_t, inv, ent, rel, normal, code, n_pos, margin, g_ent, g_rel,
-                g_w):
+                g_w, zero_entity=True):
     """As translation_loss for TransH; g_w[c, r] receives d loss / d (unit normal) (Jacobian in reduce_rows)."""
     n, dim, n_chunks = heads.shape[0], ent.shape[1], g_ent.shape[0]
     k = (n - n_pos) // n_pos
     partial = np.zeros(n_chunks)
     for c in prange(n_chunks):
         ge, gr, gw = g_ent[c], g_rel[c], g_w[c]
-        ge[:] = 0.0
+        if zero_entity:
+            ge[:] = 0.0
         gr[:] = 0.0
         gw[:] = 0.0
         x0p, wp, xp = np.empty(dim), np.empty(dim), np.empty(dim)
@@ -349,7 +419,7 @@ def _add_transr(g, x0, m, lh, lt, r, dx0, ge, gr, gm):
 
 @njit(parallel=True, fastmath=FASTMATH, cache=True)
 def transr_loss(heads, rels, tails, order, local_h, local_t, inv, ent, rel, proj, code, n_pos, margin,
-                g_ent, g_rel, g_proj):
+                g_ent, g_rel, g_proj, zero_entity=True):
     """As translation_loss for TransR; positives visited in `order` (grouped by relation; a positive's
     negatives share its relation), g_proj[c, r] receives the outer products g x0^T."""
     n, dim, rel_dim, n_chunks = heads.shape[0], ent.shape[1], rel.shape[1], g_ent.shape[0]
@@ -357,7 +427,8 @@ def transr_loss(heads, rels, tails, order, local_h, local_t, inv, ent, rel, proj
     partial = np.zeros(n_chunks)
     for c in prange(n_chunks):
         ge, gr, gm = g_ent[c], g_rel[c], g_proj[c]
-        ge[:] = 0.0
+        if zero_entity:
+            ge[:] = 0.0
         gr[:] = 0.0
         gm[:] = 0.0
         x0p, x0n, dx0 = np.empty(dim), np.empty(dim), np.empty(dim)

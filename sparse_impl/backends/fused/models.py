@@ -10,6 +10,7 @@ from typing import Callable
 import numpy as np
 
 from sparse_impl.backends.fused import kernels
+from sparse_impl.backends.fused.workspace import PendingRows, RowWorkspace
 
 __all__ = ["FUSED_MODELS", "FusedBatch", "FusedModel"]
 
@@ -19,7 +20,8 @@ class FusedBatch:
     """The rows of a batch (positives first, then k blocks of negatives) as numpy index arrays, with the
     batch's distinct entities: each head and tail as an index into them (`local_*`, where each thread's
     gradient rows are accumulated) and each entity's index (`slot`, -1 where untouched; None in row-gradient
-    mode, where the entity gradient is the batch's rows only, in local order)."""
+    mode, where the entity gradient is the batch's rows only, in local order, left in the `workspace`'s
+    per-thread rows for the optimizer)."""
 
     heads: np.ndarray
     relations: np.ndarray
@@ -30,6 +32,7 @@ class FusedBatch:
     local_tails: np.ndarray
     slot: np.ndarray | None
     order: np.ndarray  # the order in which positives are visited (grouped by relation where it pays)
+    workspace: RowWorkspace | None = None  # row-gradient mode's buffers (its backend's)
 
 
 Tables = tuple[np.ndarray, ...]
@@ -42,7 +45,8 @@ class FusedModel:
     """`score(batch, tables, code, n_chunks, scores)` writes every row's score; `loss(batch, tables, code,
     margin, n_chunks, grads)` returns the summed margin loss and writes d loss / d table into `grads`. Tables
     come entity table first, then the relation-indexed ones; grads[0] is the whole entity table's gradient, or
-    in row-gradient mode (batch.slot is None) the gradient of the batch's entities, (U, d) in local order."""
+    in row-gradient mode (batch.slot is None) None: the entity gradient is left in the workspace's per-thread
+    rows (`workspace.staged`, a PendingRows) for the optimizer's fused update."""
 
     score: ScorePass
     loss: LossPass
@@ -51,37 +55,53 @@ class FusedModel:
 
 @dataclass(frozen=True)
 class _EntityRows:
-    """The entity rows the kernels read: the table with heads/tails as its row ids, and the rows the batch touches
-    (`ids`). In row-gradient mode, the batch's rows copied once in id order (sorted: one pass the prefetcher
-    follows, instead of every triple's random reads of a table far beyond the cache), with local indices."""
+    """The entity rows the kernels read: the table with heads/tails as its row ids, the rows the batch touches
+    (`ids`) and 1/|row| of those (`inv`; ones where the model does not normalise). In row-gradient mode, the
+    batch's rows copied once in id order (sorted: one pass the prefetcher follows, instead of every triple's
+    random reads of a table far beyond the cache), with local indices."""
 
     table: np.ndarray
     heads: np.ndarray
     tails: np.ndarray
     ids: np.ndarray
+    inv: np.ndarray
+    normalized: bool
 
 
-def _entity_rows(batch: FusedBatch, entity: np.ndarray) -> _EntityRows:
+def _entity_rows(batch: FusedBatch, entity: np.ndarray, normalized: bool, training: bool = False) -> _EntityRows:
+    """The rows a pass reads; a training pass in row-gradient mode copies them into the workspace (where the
+    optimizer's fused update reads them back)."""
     if batch.slot is None:
-        local = kernels.gather_rows(batch.entity_ids, entity)
-        return _EntityRows(local, batch.local_heads, batch.local_tails, np.arange(local.shape[0]))
-    return _EntityRows(entity, batch.heads, batch.tails, batch.entity_ids)
+        if training and batch.workspace is not None:
+            local, inv = batch.workspace.entity_rows(batch.entity_ids, entity, normalized)
+        else:
+            local = kernels.gather_rows(batch.entity_ids, entity)
+            inv = kernels.inverse_norms(np.arange(local.shape[0]), local) if normalized else np.ones(local.shape[0])
+        return _EntityRows(local, batch.local_heads, batch.local_tails, np.arange(local.shape[0]), inv, normalized)
+    ids = batch.entity_ids
+    inv = kernels.inverse_norms(ids, entity) if normalized else np.ones(ids.shape[0])
+    return _EntityRows(entity, batch.heads, batch.tails, ids, inv, normalized)
 
 
-def _inverse_norms(rows: _EntityRows, normalized: bool = True) -> np.ndarray:
-    """1 / |e| of each of the batch's entities (ones where the model does not normalise them)."""
-    if not normalized:
-        return np.ones(rows.ids.shape[0])
-    return kernels.inverse_norms(rows.ids, rows.table)
+def _entity_partial(batch: FusedBatch, entity: np.ndarray, n_chunks: int) -> np.ndarray:
+    """Per-thread gradient rows of the batch's entities: the workspace's (zero already) in row-gradient mode."""
+    if batch.workspace is not None:
+        return batch.workspace.partial(n_chunks, batch.entity_ids.shape[0], entity.shape[1:], entity.dtype)
+    return _per_thread(entity, n_chunks, batch.entity_ids.shape[0])
 
 
-def _reduce_entity(batch: FusedBatch, rows: _EntityRows, partial: np.ndarray, inv: np.ndarray, normalized: bool,
-                   out: np.ndarray) -> None:
-    """The entity gradient from the per-thread rows: every table row, or the batch's rows (row-gradient mode)."""
+def _reduce_entity(batch: FusedBatch, rows: _EntityRows, partial: np.ndarray, out: np.ndarray | None) -> None:
+    """The entity gradient from the per-thread rows: every table row, or (row-gradient mode, `out` None) left in
+    them, staged in the workspace for the optimizer."""
     if batch.slot is None:
-        kernels.reduce_local_rows(rows.ids, rows.table, partial, inv, normalized, out)
+        if out is None:
+            assert batch.workspace is not None
+            batch.workspace.staged = PendingRows(batch.entity_ids, rows.table, partial, rows.inv, rows.normalized,
+                                                 1.0, batch.workspace)
+        else:
+            kernels.reduce_local_rows(rows.ids, rows.table, partial, rows.inv, rows.normalized, out)
     else:
-        kernels.reduce_rows(batch.slot, rows.table, partial, inv, normalized, out)
+        kernels.reduce_rows(batch.slot, rows.table, partial, rows.inv, rows.normalized, out)
 
 
 def _per_thread(table: np.ndarray, n_chunks: int, rows: int | None = None) -> np.ndarray:
@@ -94,21 +114,19 @@ def _translation(torus: bool) -> FusedModel:
 
     def score(batch: FusedBatch, tables: Tables, code: int, n_chunks: int, scores: np.ndarray) -> None:
         entity, relation = tables
-        e = _entity_rows(batch, entity)
-        kernels.translation_forward(e.heads, batch.relations, e.tails, batch.local_heads, batch.local_tails,
-                                    _inverse_norms(e, not torus), e.table, relation, torus, code, n_chunks,
-                                    scores)
+        e = _entity_rows(batch, entity, not torus)
+        kernels.translation_forward(e.heads, batch.relations, e.tails, batch.local_heads, batch.local_tails, e.inv,
+                                    e.table, relation, torus, code, n_chunks, scores)
 
     def loss(batch: FusedBatch, tables: Tables, code: int, margin: float, n_chunks: int, grads: Tables) -> float:
         entity, relation = tables
-        e = _entity_rows(batch, entity)
-        g_ent = _per_thread(entity, n_chunks, batch.entity_ids.shape[0])
+        e = _entity_rows(batch, entity, not torus, training=True)
+        g_ent = _entity_partial(batch, entity, n_chunks)
         g_rel = _per_thread(relation, n_chunks)
-        inv = _inverse_norms(e, not torus)
         value = kernels.translation_loss(e.heads, batch.relations, e.tails, batch.local_heads,
-                                         batch.local_tails, inv, e.table, relation, torus, code, batch.n_positive,
-                                         margin, g_ent, g_rel)
-        _reduce_entity(batch, e, g_ent, inv, not torus, grads[0])
+                                         batch.local_tails, e.inv, e.table, relation, torus, code, batch.n_positive,
+                                         margin, g_ent, g_rel, batch.workspace is None)
+        _reduce_entity(batch, e, g_ent, grads[0])
         g_rel.sum(axis=0, out=grads[1])
         return value
 
@@ -117,22 +135,22 @@ def _translation(torus: bool) -> FusedModel:
 
 def _transh_score(batch: FusedBatch, tables: Tables, code: int, n_chunks: int, scores: np.ndarray) -> None:
     entity, relation, normal = tables
-    e = _entity_rows(batch, entity)
-    kernels.transh_forward(e.heads, batch.relations, e.tails, batch.local_heads, batch.local_tails,
-                           _inverse_norms(e), e.table, relation, normal, code, n_chunks, scores)
+    e = _entity_rows(batch, entity, True)
+    kernels.transh_forward(e.heads, batch.relations, e.tails, batch.local_heads, batch.local_tails, e.inv, e.table,
+                           relation, normal, code, n_chunks, scores)
 
 
 def _transh_loss(batch: FusedBatch, tables: Tables, code: int, margin: float, n_chunks: int,
                  grads: Tables) -> float:
     entity, relation, normal = tables
-    e = _entity_rows(batch, entity)
-    g_ent = _per_thread(entity, n_chunks, batch.entity_ids.shape[0])
+    e = _entity_rows(batch, entity, True, training=True)
+    g_ent = _entity_partial(batch, entity, n_chunks)
     g_rel = _per_thread(relation, n_chunks)
     g_w = _per_thread(normal, n_chunks)
-    inv = _inverse_norms(e)
-    value = kernels.transh_loss(e.heads, batch.relations, e.tails, batch.local_heads, batch.local_tails,
-                                inv, e.table, relation, normal, code, batch.n_positive, margin, g_ent, g_rel, g_w)
-    _reduce_entity(batch, e, g_ent, inv, True, grads[0])
+    value = kernels.transh_loss(e.heads, batch.relations, e.tails, batch.local_heads, batch.local_tails, e.inv,
+                                e.table, relation, normal, code, batch.n_positive, margin, g_ent, g_rel, g_w,
+                                batch.workspace is None)
+    _reduce_entity(batch, e, g_ent, grads[0])
     g_rel.sum(axis=0, out=grads[1])
     every_relation = np.arange(normal.shape[0])
     kernels.reduce_rows(every_relation, normal, g_w, kernels.inverse_norms(every_relation, normal), True, grads[2])
@@ -141,23 +159,22 @@ def _transh_loss(batch: FusedBatch, tables: Tables, code: int, margin: float, n_
 
 def _transr_score(batch: FusedBatch, tables: Tables, code: int, n_chunks: int, scores: np.ndarray) -> None:
     entity, relation, projection = tables
-    e = _entity_rows(batch, entity)
-    kernels.transr_forward(e.heads, batch.relations, e.tails, batch.local_heads, batch.local_tails,
-                           _inverse_norms(e), e.table, relation, projection, code, n_chunks, scores)
+    e = _entity_rows(batch, entity, True)
+    kernels.transr_forward(e.heads, batch.relations, e.tails, batch.local_heads, batch.local_tails, e.inv, e.table,
+                           relation, projection, code, n_chunks, scores)
 
 
 def _transr_loss(batch: FusedBatch, tables: Tables, code: int, margin: float, n_chunks: int,
                  grads: Tables) -> float:
     entity, relation, projection = tables
-    e = _entity_rows(batch, entity)
-    g_ent = _per_thread(entity, n_chunks, batch.entity_ids.shape[0])
+    e = _entity_rows(batch, entity, True, training=True)
+    g_ent = _entity_partial(batch, entity, n_chunks)
     g_rel = _per_thread(relation, n_chunks)
     g_proj = _per_thread(projection, n_chunks)
-    inv = _inverse_norms(e)
     value = kernels.transr_loss(e.heads, batch.relations, e.tails, batch.order, batch.local_heads,
-                                batch.local_tails, inv, e.table, relation, projection, code, batch.n_positive, margin,
-                                g_ent, g_rel, g_proj)
-    _reduce_entity(batch, e, g_ent, inv, True, grads[0])
+                                batch.local_tails, e.inv, e.table, relation, projection, code, batch.n_positive,
+                                margin, g_ent, g_rel, g_proj, batch.workspace is None)
+    _reduce_entity(batch, e, g_ent, grads[0])
     g_rel.sum(axis=0, out=grads[1])
     g_proj.sum(axis=0, out=grads[2])
     return value

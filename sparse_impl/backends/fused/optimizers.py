@@ -2,6 +2,11 @@
 row's gradient, moves the row and its state, and applies the row's constraint (unit norm, frac) while the row
 is in cache; rows a step did not touch are never read. Parallel over rows (distinct rows: no races).
 
+The `*_partial` kernels take the gradient where the fused loss kernel left it, in per-thread rows
+(workspace.PendingRows): each row's gradient is summed over threads, taken through the normalisation's
+Jacobian and applied in the same pass, from the row's copy the forward made, so neither a gradient table nor
+a second read of the table's rows exists (FBGEMM's backward fused with the optimizer).
+
 Arithmetic per element as the torch reference in harness.optim (float64 accumulation of the row mean).
 """
 
@@ -13,8 +18,9 @@ import numpy as np
 from numba import njit, prange
 
 from sparse_impl.backends.fused.dissimilarity import FASTMATH
+from sparse_impl.backends.fused.kernels import normalisation_jacobian, sum_partials
 
-__all__ = ["CONSTRAINT_CODES", "adagrad_rowwise_rows", "lazy_adam_rows"]
+__all__ = ["CONSTRAINT_CODES", "adagrad_rowwise_partial", "adagrad_rowwise_rows", "lazy_adam_partial", "lazy_adam_rows"]
 
 # A row's constraint after its update (harness.models.base.ROW_CONSTRAINTS names them).
 CONSTRAINT_CODES: dict[str, int] = {"none": 0, "unit": 1, "frac": 2}
@@ -69,3 +75,63 @@ def lazy_adam_rows(table, exp_avg, exp_avg_sq, ids, grads, step_size, beta1, bet
             v[k] += (gk * gk - v[k]) * (1.0 - beta2)
             row[k] -= step_size * m[k] / (math.sqrt(v[k]) + eps)
         _constrain(row, constraint)
+
+
+ROW_BLOCK = 256  # rows per parallel task of the *_partial kernels
+
+
+@njit(fastmath=FASTMATH, inline="always", cache=True)
+def _take_gradient(partial, u, row, inverse_norm, normalized, scale, acc) -> None:
+    """acc = scale * the gradient of row u from the per-thread rows (zeroed as they are read), through the
+    normalisation's Jacobian where the model normalises the row."""
+    sum_partials(partial, u, acc, True)
+    if normalized:
+        normalisation_jacobian(acc, row, inverse_norm)
+    if scale != 1.0:
+        for k in range(acc.shape[0]):
+            acc[k] *= scale
+
+
+@njit(parallel=True, fastmath=FASTMATH, cache=True)
+def adagrad_rowwise_partial(table, state, ids, rows, partial, inv, normalized, scale, lr, eps, weight_decay,
+                            constraint):
+    """adagrad_rowwise_rows with the gradient of row ids[u] taken from partial[:, u] (_take_gradient) and the
+    row's value from rows[u]."""
+    dim, n = table.shape[1], ids.shape[0]
+    for b in prange((n + ROW_BLOCK - 1) // ROW_BLOCK):
+        g = np.empty(dim)
+        for u in range(b * ROW_BLOCK, min(n, (b + 1) * ROW_BLOCK)):
+            row = rows[u]
+            _take_gradient(partial, u, row, inv[u], normalized, scale, g)
+            square = 0.0
+            for k in range(dim):
+                g[k] += weight_decay * row[k]
+                square += g[k] * g[k]
+            r = ids[u]
+            state[r] += square / dim
+            step = lr / (math.sqrt(state[r]) + eps)
+            out = table[r]
+            for k in range(dim):
+                out[k] = row[k] - step * g[k]
+            _constrain(out, constraint)
+
+
+@njit(parallel=True, fastmath=FASTMATH, cache=True)
+def lazy_adam_partial(table, exp_avg, exp_avg_sq, ids, rows, partial, inv, normalized, scale, step_size, beta1,
+                      beta2, eps, weight_decay, constraint):
+    """lazy_adam_rows with the gradient of row ids[u] taken from partial[:, u] (_take_gradient) and the row's
+    value from rows[u]."""
+    dim, n = table.shape[1], ids.shape[0]
+    for b in prange((n + ROW_BLOCK - 1) // ROW_BLOCK):
+        g = np.empty(dim)
+        for u in range(b * ROW_BLOCK, min(n, (b + 1) * ROW_BLOCK)):
+            row = rows[u]
+            _take_gradient(partial, u, row, inv[u], normalized, scale, g)
+            r = ids[u]
+            m, v, out = exp_avg[r], exp_avg_sq[r], table[r]
+            for k in range(dim):
+                gk = g[k] + weight_decay * row[k]
+                m[k] += (gk - m[k]) * (1.0 - beta1)
+                v[k] += (gk * gk - v[k]) * (1.0 - beta2)
+                out[k] = row[k] - step_size * m[k] / (math.sqrt(v[k]) + eps)
+            _constrain(out, constraint)
