@@ -198,6 +198,7 @@ def measure_cell(cell: Cell, run_id: str, command_line: list[str] | None = None,
     the measured steps take turns with the other workers of the comparison."""
     from harness.measure.model_flops import model_flops_per_step
     from harness.measure.roofline import min_bytes_per_step, triad_bandwidth
+    from harness.spec import OwnedParameters
 
     started = time.perf_counter()
     s = cell.settings
@@ -209,8 +210,8 @@ def measure_cell(cell: Cell, run_id: str, command_line: list[str] | None = None,
     record.graph = {"n_entities": work.dataset.n_entities, "n_relations": work.dataset.n_relations,
                     "n_train": int(work.dataset.train.shape[0]), "load_s": loaded - started,
                     "load_peak_rss_bytes": peak_rss_bytes()}
-    step = build_step(cell, work.cfg, work.train, work.params, device)
-    work = replace(work, params={})  # the step holds its own copy; the FLOP pass draws the same ones again
+    step = build_step(cell, work.cfg, work.train, OwnedParameters(work.params), device)
+    work = replace(work, params={})  # the step holds them now; the FLOP pass draws the same ones again
     notes = step_notes(cell, step)
     batches = iter(work.stream)
     measure_steps(record, step, batches, cell, device, gate)

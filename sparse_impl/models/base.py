@@ -10,6 +10,7 @@ import torch
 from torch import nn
 
 from harness.models import TranslationModel, constrain_touched_rows_
+from harness.spec import OwnedParameters
 from sparse_impl.backends.base import Backend, PreparedBatch
 from sparse_impl.dissimilarity import dissimilarity
 
@@ -37,8 +38,9 @@ class SparseKGEModel(nn.Module):
         self.dissimilarity_name = dissimilarity_name
         self.dissimilarity = dissimilarity(dissimilarity_name)
         self.backend = backend
+        adopt = isinstance(params, OwnedParameters)  # else the caller's tensors stay as they are
         for key, value in params.items():
-            self.register_parameter(key, nn.Parameter(value.detach().clone()))
+            self.register_parameter(key, nn.Parameter(value.detach() if adopt else value.detach().clone()))
 
     def prepare(self, positives: torch.Tensor, negatives: torch.Tensor) -> PreparedBatch:
         """The backend's prepared batch. positives: (B, 3); negatives: (k*B, 3); columns (h, r, t)."""
