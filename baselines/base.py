@@ -11,13 +11,18 @@ from typing import Any, Callable, ClassVar, Mapping
 import torch
 
 from harness.errors import SptxError
-from harness.optim import OPTIMIZERS, build_optimizer, optimizer_kind, row_sparse_optimizers
+from harness import optim
+from harness.optim import OPTIMIZERS, LazyAdam, RowwiseAdagrad, build_optimizer, row_sparse_optimizers
 from harness.sampling import Batch
 from harness.models import ModelSpec
 from harness.spec import ModelConfig, TrainConfig
 
-__all__ = ["COMMON_OPTIONS", "AdapterOption", "FrameworkStep", "adam", "dense_gradient", "optimizer_kind",
+__all__ = ["COMMON_OPTIONS", "DENSE_OPTIMIZERS", "AdapterOption", "FrameworkStep", "adam", "dense_gradient",
+           "library_optimizer", "moves_constrained_rows", "optimizer_implementation", "optimizer_kind",
            "table_optimizer"]
+
+# The optimizers any step can run: they take whatever gradient the step hands them.
+DENSE_OPTIMIZERS: frozenset[str] = frozenset(OPTIMIZERS) - row_sparse_optimizers()
 
 
 @dataclass(frozen=True)
@@ -67,6 +72,10 @@ class FrameworkStep(ABC):
     options: ClassVar[tuple[AdapterOption, ...]] = ()  # keyword options of __init__ (see AdapterOption)
     has_native: ClassVar[bool] = False  # True: the framework has its own step for native mode
     native_step: ClassVar[type["FrameworkStep"] | None] = None  # the adapter native mode builds (None: this one)
+    # The row-sparse optimizers the library's own sparse-gradient path can feed (see supported_optimizers), and
+    # where that path's row gradients come from, for the record (e.g. "nn.Embedding(sparse=True)").
+    row_optimizers: ClassVar[frozenset[str]] = frozenset()
+    row_gradients: ClassVar[str | None] = None
 
     def __init__(self, cfg: ModelConfig, train: TrainConfig, params: Mapping[str, torch.Tensor],
                  device: torch.device) -> None:
@@ -109,6 +118,7 @@ class FrameworkStep(ABC):
         if unused:
             mode = "native" if native else "identical"
             raise SptxError(f"{cls.name} option(s) {', '.join(unused)} do nothing in {mode} mode")
+        cls.check_optimizer(train.optimizer, resolved)
         step = step_cls(cfg, train, params, device, **own)
         if resolved.get("compile"):
             step.forward = torch.compile(step.forward)  # type: ignore[method-assign]
@@ -156,9 +166,23 @@ class FrameworkStep(ABC):
 
     @classmethod
     def supported_optimizers(cls, options: Mapping[str, Any]) -> frozenset[str]:
-        """The optimizers this framework's step can run with these options: by default the dense ones (a
-        row-sparse optimizer needs a step that hands it row gradients)."""
-        return frozenset(OPTIMIZERS) - row_sparse_optimizers()
+        """The optimizers this framework's step can run with these options: the dense ones and the row-sparse ones
+        its library's sparse-gradient path feeds (`row_optimizers`; a row-sparse optimizer needs row gradients)."""
+        return DENSE_OPTIMIZERS | cls.row_optimizers
+
+    @classmethod
+    def optimizer_refusal(cls, optimizer: str, options: Mapping[str, Any]) -> str | None:
+        """None when the step runs `optimizer` with these (resolved) options, else one line saying why not."""
+        supported = cls.supported_optimizers(options)
+        if optimizer in supported:
+            return None
+        return f"{cls.label(options)} cannot run optimizer {optimizer} (runs: {', '.join(sorted(supported))})"
+
+    @classmethod
+    def check_optimizer(cls, optimizer: str, options: Mapping[str, Any]) -> None:
+        """Refuse (SptxError, one line) an optimizer the step cannot run, rather than run another in its place."""
+        if (reason := cls.optimizer_refusal(optimizer, options)) is not None:
+            raise SptxError(reason)
 
     @classmethod
     def unsupported_reason(cls, cfg: ModelConfig, options: Mapping[str, Any] | None = None,
@@ -169,11 +193,7 @@ class FrameworkStep(ABC):
         supported = cls.supported_models(resolved)
         if cfg.model not in supported:
             return f"{cls.label(resolved)} has no {cfg.model} model (supports: {', '.join(sorted(supported)) or 'none'})"
-        optimizers = cls.supported_optimizers(resolved)
-        if optimizer is not None and optimizer not in optimizers:
-            return (f"{cls.label(resolved)} cannot run optimizer {optimizer} "
-                    f"(runs: {', '.join(sorted(optimizers))})")
-        return None
+        return None if optimizer is None else cls.optimizer_refusal(optimizer, resolved)
 
     @abstractmethod
     def prepare(self, batch: Batch) -> Any:
@@ -192,6 +212,16 @@ class FrameworkStep(ABC):
 
     def backward(self, loss: torch.Tensor) -> None:
         loss.backward()
+
+    def optimizer_note(self) -> str | None:
+        """For the record, with a row-sparse optimizer: which implementation ran and where its row gradients came
+        from, e.g. 'optimizer: adam-lazy (torch.optim.SparseAdam; row gradients: nn.Embedding(sparse=True))';
+        None with a dense one (the settings' optimizer says it; the worker notes a fallback)."""
+        optimizer = getattr(self, "optimizer", None)
+        if not OPTIMIZERS[self.train.optimizer].row_sparse or not isinstance(optimizer, torch.optim.Optimizer):
+            return None
+        source = f"; row gradients: {self.row_gradients}" if self.row_gradients else ""
+        return f"optimizer: {optimizer_kind(optimizer)} ({optimizer_implementation(optimizer)}{source})"
 
     def work_outside_aten(self) -> str | None:
         """What of the step runs in kernels torch's dispatcher never sees (FLOP counters miss it), or None."""
@@ -222,6 +252,43 @@ def adam(parameters: Any, train: TrainConfig) -> torch.optim.Optimizer:
     """The optimizer the run chose (`train.optimizer`, harness.optim), the same for every framework in identical
     mode; by default the paper's Adam. `optimizer_kind` says which implementation ran."""
     return build_optimizer(parameters, train)
+
+
+def optimizer_kind(optimizer: torch.optim.Optimizer) -> str:
+    """Which registered optimizer runs (harness.optim.optimizer_kind), torch.optim.SparseAdam being `adam-lazy`."""
+    return "adam-lazy" if isinstance(optimizer, torch.optim.SparseAdam) else optim.optimizer_kind(optimizer)
+
+
+def optimizer_implementation(optimizer: torch.optim.Optimizer) -> str:
+    """The code that moves the rows, for the record: torch's SparseAdam, or sptx's LazyAdam / RowwiseAdagrad with
+    its numba row kernel (CPU tables, numba installed) or its torch arithmetic."""
+    if isinstance(optimizer, torch.optim.SparseAdam):
+        return "torch.optim.SparseAdam"
+    if not isinstance(optimizer, (LazyAdam, RowwiseAdagrad)):
+        return f"torch.optim.{type(optimizer).__name__}"
+    on_cpu = all(p.device.type == "cpu" for g in optimizer.param_groups for p in g["params"])
+    kernel = "numba row kernel" if on_cpu and importlib.util.find_spec("numba") is not None else "torch ops"
+    return f"sptx {type(optimizer).__name__}, {kernel}"
+
+
+def library_optimizer(parameters: Any, train: TrainConfig) -> torch.optim.Optimizer:
+    """The run's optimizer as a user of a torch library with sparse nn.Embedding gradients runs it: `adam-lazy` is
+    torch.optim.SparseAdam (the registry's lr, betas and eps: the same update as sptx's LazyAdam) where the weight
+    decay is 0; SparseAdam has none, so with weight decay (the paper's 1e-5) it is the registry's LazyAdam, whose
+    update is SparseAdam's plus the decay on touched rows. Every other optimizer is the registry's."""
+    optimizer = build_optimizer(parameters, train)
+    if not isinstance(optimizer, LazyAdam) or train.weight_decay:
+        return optimizer
+    groups = [{"params": group["params"]} for group in optimizer.param_groups]
+    d = optimizer.defaults
+    return torch.optim.SparseAdam(groups, lr=d["lr"], betas=d["betas"], eps=d["eps"])
+
+
+def moves_constrained_rows(optimizer: torch.optim.Optimizer) -> bool:
+    """Whether the optimizer keeps the rows it moves to a param group's `row_constraint` (sptx's row optimizers
+    do, in the same pass, where table_optimizer set one; torch's never do), so the step need not after it."""
+    return isinstance(optimizer, (LazyAdam, RowwiseAdagrad)) and any(
+        group.get("row_constraint", "none") != "none" for group in optimizer.param_groups)
 
 
 def table_optimizer(tables: Mapping[str, torch.Tensor], spec: ModelSpec, train: TrainConfig) -> torch.optim.Optimizer:
