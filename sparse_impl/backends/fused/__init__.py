@@ -45,7 +45,8 @@ class _FusedScores(torch.autograd.Function):
 
 def _row_gradient(ids: np.ndarray, rows: torch.Tensor, table: torch.Tensor) -> torch.Tensor:
     """The gradient of `table` as a sparse tensor holding only the given rows (sorted and distinct: coalesced)."""
-    return torch.sparse_coo_tensor(torch.from_numpy(ids).unsqueeze(0), rows, table.shape, is_coalesced=True)
+    return torch.sparse_coo_tensor(torch.from_numpy(ids).unsqueeze(0), rows, table.shape, is_coalesced=True,
+                                   check_invariants=False)
 
 
 class _FusedMarginLoss(torch.autograd.Function):
