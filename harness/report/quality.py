@@ -26,7 +26,9 @@ from harness.report.output import framework_colors, save_figure, slug, write_csv
 from harness.report.tables import preferred_reference
 from harness.settings import stable_key
 
-__all__ = ["QualitySection", "quality_frame", "seed_summary", "write_quality_section"]
+__all__ = ["QualitySection", "optimizer_summary", "quality_frame", "seed_summary", "write_quality_section"]
+
+DENSE_OPTIMIZERS = ("adam-fused", "adam")  # what the other optimizers are compared with, first found first
 
 METRIC_COLUMNS: dict[str, str] = {
     "test_mrr": "test MRR", "test_mr": "test MR", "test_hits_at_1": "Hits@1", "test_hits_at_3": "Hits@3",
@@ -53,6 +55,14 @@ def seed_group_key(record: dict[str, Any]) -> str:
     """The run identity and training settings of a record without its seed: runs that differ only in seed."""
     settings = {k: v for k, v in record["settings"].items() if k != "seed"}
     return stable_key({"settings": settings, "training": record["training"]})
+
+
+def optimizer_group_key(record: dict[str, Any]) -> str:
+    """What a record shares with runs that differ only in seed, optimizer and learning rate (same framework):
+    where optimizers are compared."""
+    settings = {k: v for k, v in record["settings"].items() if k not in ("seed", "optimizer")}
+    training = {k: v for k, v in record["training"].items() if k != "lr"}
+    return stable_key({"settings": settings, "training": training, "label": record["label"]})
 
 
 def reference_label(runs: pd.DataFrame, reference: str) -> str | None:
@@ -85,7 +95,8 @@ def quality_frame(records: Iterable[dict[str, Any]], reference: str = "sparse") 
             "group_key": r["group_key"], "group": _group_title(r), "model": r["settings"]["model"],
             "dataset": r["settings"]["dataset"], "seed": r["settings"]["seed"], "seed_group": seed_group_key(r),
             "framework": r["framework"], "label": r["label"],
-            "status": r["status"], "message": r.get("message", ""), "epochs_run": len(epochs),
+            "optimizer": r["settings"].get("optimizer", "adam"), "lr": r["training"].get("lr"),
+            "optimizer_group": optimizer_group_key(r), "status": r["status"], "message": r.get("message", ""), "epochs_run": len(epochs),
             "epochs_planned": r["training"]["epochs"], "train_time_s": r.get("train_time_s"),
             "eval_time_s": r.get("eval_time_s"),
             "epoch_time_s": (r["train_time_s"] / len(epochs)) if epochs else None,
@@ -164,6 +175,65 @@ def seed_summary(frame: pd.DataFrame, reference: str = "sparse") -> pd.DataFrame
                 "epoch_time_s_median": float(runs["epoch_time_s"].median()),
             })
     return pd.DataFrame(rows)
+
+
+def optimizer_summary(frame: pd.DataFrame) -> pd.DataFrame:
+    """One row per (optimizer group, optimizer, lr) where a group ran more than one of them: seeds, the mean
+    test MRR with its bootstrap 95% CI, and its mean over the seeds both ran relative to the dense reference's
+    (DENSE_OPTIMIZERS; mean / mean ref - 1, CI from resampling seeds in pairs: a seed fixes the initial
+    parameters and the batches whatever the optimizer)."""
+    ok = frame[(frame["status"] == "ok") & frame["test_mrr"].notna()] if not frame.empty else frame
+    rows = []
+    for key, group in ok.groupby("optimizer_group", sort=False):
+        variants = group.groupby(["optimizer", "lr"], sort=False)
+        if variants.ngroups < 2:
+            continue
+        dense = next((name for name in DENSE_OPTIMIZERS if name in set(group["optimizer"])), None)
+        ref = group[group["optimizer"] == dense]
+        ref = ref[ref["lr"] == ref["lr"].min()].set_index("seed") if dense else ref
+        for (optimizer, lr), runs in variants:
+            runs = runs.set_index("seed").sort_index()
+            mrr = runs["test_mrr"].to_numpy(dtype=float)
+            mean = _bootstrap((mrr,), np.mean, paired=False)
+            common = sorted(set(runs.index) & set(ref.index)) if dense else []
+            versus = None
+            if common and not (optimizer == dense and lr == ref["lr"].iloc[0]):
+                versus = _bootstrap((runs.loc[common, "test_mrr"].to_numpy(dtype=float),
+                                     ref.loc[common, "test_mrr"].to_numpy(dtype=float)),
+                                    lambda a, b: np.mean(a) / np.mean(b) - 1, paired=True)
+            rows.append({
+                "optimizer_group": key, "group": runs["group"].iloc[0], "label": runs["label"].iloc[0],
+                "optimizer": optimizer, "lr": lr, "reference": f"{dense} (lr {ref['lr'].iloc[0]:g})" if dense else None,
+                "seeds": len(runs), "test_mrr_mean": mean.value, "test_mrr_ci_low": mean.low,
+                "test_mrr_ci_high": mean.high, "paired_seeds": len(common) if versus else 0,
+                "mrr_vs_dense": versus.value if versus else None,
+                "mrr_vs_dense_ci_low": versus.low if versus else None,
+                "mrr_vs_dense_ci_high": versus.high if versus else None,
+                "epoch_time_s_median": float(runs["epoch_time_s"].median()),
+            })
+    return pd.DataFrame(rows)
+
+
+def _optimizer_tables(summary: pd.DataFrame) -> list[str]:
+    """Per optimizer group: each optimizer's test MRR over seeds beside the dense reference's."""
+    lines: list[str] = []
+    for _, group in summary.groupby("optimizer_group", sort=False):
+        first = group.iloc[0]
+        title = first["group"].replace(f", lr {first['lr']:g}", "")
+        lines += [f"### Optimizers compared: {first['label']}, {title}", "",
+                  f"Reference: {first['reference']}. Each optimizer's mean test MRR over the seeds both ran / the "
+                  "reference's - 1, 95% CI from resampling seeds in pairs.", "",
+                  "| optimizer | lr | seeds | test MRR mean [95% CI] | vs reference [95% CI] (paired seeds) | s/epoch |",
+                  "|---|---|---|---|---|---|"]
+        for _, row in group.iterrows():
+            versus = ("-" if row["mrr_vs_dense"] is None or pd.isna(row["mrr_vs_dense"]) else
+                      f"{_ci(row['mrr_vs_dense'], row['mrr_vs_dense_ci_low'], row['mrr_vs_dense_ci_high'], '+.2%')} "
+                      f"({int(row['paired_seeds'])})")
+            lines.append(f"| {row['optimizer']} | {row['lr']:g} | {row['seeds']} | "
+                         f"{_ci(row['test_mrr_mean'], row['test_mrr_ci_low'], row['test_mrr_ci_high'], '.4f')} | "
+                         f"{versus} | {row['epoch_time_s_median']:.2f} |")
+        lines.append("")
+    return lines
 
 
 def _curves_chart(records: list[dict[str, Any]], path: Path, title: str) -> Path:
@@ -304,10 +374,17 @@ def write_quality_section(records: Iterable[dict[str, Any]], out: Path, referenc
         else:
             lines += _seed_tables(group, summary[summary["seed_group"] == key], reference)
         lines.append("")
+    optimizers = optimizer_summary(frame)
+    if not optimizers.empty:
+        paths.append(write_csv(optimizers, out / "quality-optimizers.csv"))
+        lines += _optimizer_tables(optimizers)
     lines += ["- [quality.csv](quality.csv): one row per training run (the newest per framework and settings): "
               "test metrics, times, time to target and the speedups"]
     if not several.empty:
         lines += ["- [quality-seeds.csv](quality-seeds.csv): settings run with several seeds, summarised per "
                   "framework"]
+    if not optimizers.empty:
+        lines += ["- [quality-optimizers.csv](quality-optimizers.csv): settings run with several optimizers, "
+                  "each beside the dense one"]
     lines.append("")
     return QualitySection("\n".join(lines), paths)

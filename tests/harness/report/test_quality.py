@@ -5,16 +5,17 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from harness.report.quality import quality_frame, seed_summary, write_quality_section
+from harness.report.quality import optimizer_summary, quality_frame, seed_summary, write_quality_section
 from harness.report.writer import write_report
 from harness.settings import RunSettings
 from harness.train import EpochResult, TrainingRecord, TrainingSettings
 
 
 def _record(framework: str, seconds_per_epoch: float, test_mrr: float, target: float | None = 0.2,
-            seed: int = 0) -> dict:
-    settings = RunSettings(model="transe", dataset="FB15k-237", steps=9, warmup=0, threads=2, seed=seed)
-    training = TrainingSettings(epochs=4, eval_every=1, target_mrr=target)
+            seed: int = 0, optimizer: str = "adam-fused", lr: float = 0.01) -> dict:
+    settings = RunSettings(model="transe", dataset="FB15k-237", steps=9, warmup=0, threads=2, seed=seed,
+                           optimizer=optimizer)
+    training = TrainingSettings(epochs=4, eval_every=1, target_mrr=target, lr=lr)
     epochs = [EpochResult(e, 1.0 / e, seconds_per_epoch, seconds_per_epoch * e, 0.5,
                           {"both_mrr": 0.1 * e}) for e in (1, 2)]
     return TrainingRecord(
@@ -81,3 +82,19 @@ def test_several_seeds_make_one_section_with_a_per_seed_table(tmp_path):
     assert "| 1 | 0.2200 | 0.2000 |" in section.markdown
     assert "+10.00% [" in section.markdown
     assert tmp_path / "quality-seeds.csv" in section.paths
+
+
+OPTIMIZED = [_record("sparse", 1.0, mrr, None, seed) for seed, mrr in enumerate((0.20, 0.22, 0.24))] + [
+    _record("sparse", 0.5, mrr, None, seed, "adagrad-rowwise", 0.1) for seed, mrr in enumerate((0.19, 0.22, 0.21))]
+
+
+def test_optimizers_are_compared_with_dense_adam_paired_by_seed(tmp_path):
+    summary = optimizer_summary(quality_frame(OPTIMIZED)).set_index("optimizer")
+    assert summary.loc["adagrad-rowwise", "mrr_vs_dense"] == pytest.approx(0.62 / 0.66 - 1)
+    assert summary.loc["adagrad-rowwise", "paired_seeds"] == 3
+    assert summary.loc["adagrad-rowwise", "lr"] == pytest.approx(0.1)
+    assert pd.isna(summary.loc["adam-fused", "mrr_vs_dense"])
+    assert optimizer_summary(quality_frame(SEEDED)).empty  # one optimizer: nothing to compare
+    section = write_quality_section(OPTIMIZED, tmp_path)
+    assert "### Optimizers compared: sparse" in section.markdown
+    assert "| adagrad-rowwise | 0.1 | 3 |" in section.markdown and "-6.06%" in section.markdown
