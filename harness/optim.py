@@ -76,14 +76,13 @@ class _RowOptimizer(torch.optim.Optimizer):
     @torch.no_grad()
     def step_pending(self, p: torch.Tensor, pending: Any) -> None:
         """Move the rows of `p` whose gradient a fused backward left in its per-thread rows (sparse_impl's
-        workspace.PendingRows): reduced and applied in one pass, the gradient never a tensor, then the rows
-        are given back zeroed. The rest of the parameters move in `step`."""
+        workspace.PendingRows): reduced and applied in one pass, the gradient never a tensor. The rest of the
+        parameters move in `step`."""
         group = next(g for g in self.param_groups if any(q is p for q in g["params"]))
         state = self.state[p]
         self._begin(p, group, state)
         kernels = _kernels()
         self._partial(p, pending, group, state, kernels, kernels.CONSTRAINT_CODES[group.get("row_constraint", "none")])
-        pending.release(zeroed=True)
 
     @torch.no_grad()
     def step(self, closure: Callable[[], Any] | None = None) -> None:  # type: ignore[override]

@@ -93,7 +93,7 @@ class Backend(ABC):
 
     def take_pending_rows(self) -> Any:
         """The entity gradient a row-gradient backward left for the optimizer's fused update instead of in
-        `.grad` (fused: a workspace.PendingRows, which the taker releases), or None: most backends leave none."""
+        `.grad` (fused: a workspace.PendingRows, valid until the next loss pass), or None: most backends leave none."""
         return None
 
     def peek_pending_rows(self) -> Any:

@@ -86,7 +86,7 @@ class SparseKGEModel(nn.Module):
 
     def take_pending_rows(self) -> list[tuple[nn.Parameter, object]]:
         """(table, gradient) pairs a fused backward left for the optimizer's fused update instead of in `.grad`
-        (the entity table's, in row-gradient mode); the taker moves the rows and releases each."""
+        (the entity table's, in row-gradient mode), valid until the next loss pass."""
         pending = self.backend.take_pending_rows()
         return [] if pending is None else [(self.entity, pending)]
 

@@ -129,22 +129,22 @@ def test_row_mode_leaves_the_same_gradient_for_the_optimizer(model, dissimilarit
     torch.testing.assert_close(scaled["entity"], 3.0 * rows["entity"])
 
 
-def test_row_mode_per_thread_rows_are_zero_again_after_the_step_or_a_dropped_gradient():
+def test_row_mode_gradient_is_taken_once_and_a_dropped_one_does_not_leak_into_the_next():
+    """The per-thread rows are never zeroed (a row is written on its first touch): a gradient nobody took must not
+    add into the next step's, and rows a thread left untouched from an earlier, bigger batch must not count."""
     sparse, _ = _row_mode_gradients("transe", "L2sq")
     workspace = sparse.backend.workspace
     pending = sparse.take_pending_rows()
     assert len(pending) == 1 and pending[0][0] is sparse.entity
-    partial = pending[0][1].partial
-    assert partial.any()
-    pending[0][1].release(zeroed=False)
-    assert not partial.any() and workspace.pending is None
-    # a loss whose gradient nobody takes is dropped by the next loss pass, which still starts from zero rows
-    first = sparse.loss(sparse.prepare(POSITIVES, NEGATIVES), 0.5)
-    first.backward()
-    sparse.loss(sparse.prepare(POSITIVES, NEGATIVES), 0.5).backward()
+    assert workspace.pending is None and sparse.take_pending_rows() == []
+    sparse.loss(sparse.prepare(POSITIVES, NEGATIVES), 0.5).backward()  # nobody takes this one
+    small_positives, small_negatives = POSITIVES[:2], NEGATIVES[[0, 1, 4, 5]]
+    sparse.loss(sparse.prepare(small_positives, small_negatives), 0.5).backward()
     again = sparse.pending_gradients()["entity"]
-    _, fresh = _row_mode_gradients("transe", "L2sq")
-    torch.testing.assert_close(again, fresh["entity"])
+    cfg, params = _params("transe", "L2sq")
+    fresh = build_model("transe", params, N_ENT, N_REL, "L2sq", "fused")
+    fresh.loss(fresh.prepare(small_positives, small_negatives), 0.5).backward()
+    torch.testing.assert_close(again, fresh.entity.grad)
 
 
 def test_distinct_sorted_ids_are_numpys_unique_and_leave_the_bitmap_clear():

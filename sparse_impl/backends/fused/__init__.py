@@ -149,7 +149,7 @@ class FusedBackend(Backend):
 
     def take_pending_rows(self) -> Any:
         """The entity gradient the last backward left in the kernel's per-thread rows (a workspace.PendingRows the
-        taker must release), or None."""
+        next loss pass overwrites), or None."""
         return self.workspace.take()
 
     def peek_pending_rows(self) -> Any:

@@ -23,6 +23,7 @@ from sparse_impl.backends.fused.dissimilarity import FASTMATH, dissimilarity_gra
 __all__ = [
     "gather_rows",
     "local_ids",
+    "add_row",
     "distinct_sorted_ids",
     "gather_rows_into",
     "reduce_local_rows",
@@ -184,15 +185,14 @@ ROW_BLOCK = 256  # rows per parallel task of reduce_rows
 
 
 @njit(fastmath=FASTMATH, inline="always", cache=True)
-def sum_partials(partial, u, acc, zero) -> None:
-    """acc = the sum over chunks of partial[:, u] (zeroing each as it is read when `zero`)."""
+def sum_partials(partial, touched, u, acc) -> None:
+    """acc = the sum over chunks of partial[:, u], of the chunks that touched row u."""
     acc[:] = 0.0
     for c in range(partial.shape[0]):
-        p = partial[c, u]
-        for k in range(acc.shape[0]):
-            acc[k] += p[k]
-        if zero:
-            p[:] = 0.0
+        if touched[c, u]:
+            p = partial[c, u]
+            for k in range(acc.shape[0]):
+                acc[k] += p[k]
 
 
 @njit(fastmath=FASTMATH, inline="always", cache=True)
@@ -208,10 +208,10 @@ def normalisation_jacobian(acc, row, scale) -> None:
 
 
 @njit(fastmath=FASTMATH, inline="always", cache=True)
-def _reduce_row(row, partial, u, scale, normalized, acc, out):
+def _reduce_row(row, partial, touched, u, scale, normalized, acc, out):
     """out = the sum over chunks of partial[:, u], through the Jacobian of unit-normalisation of `row` when
     `normalized` (scale = 1 / |row|)."""
-    sum_partials(partial, u, acc, False)
+    sum_partials(partial, touched, u, acc)
     if normalized:
         normalisation_jacobian(acc, row, scale)
     for k in range(out.shape[0]):
@@ -219,9 +219,10 @@ def _reduce_row(row, partial, u, scale, normalized, acc, out):
 
 
 @njit(parallel=True, fastmath=FASTMATH, cache=True)
-def reduce_rows(slot, table, partial, inv, normalized, out):
-    """Every row of `out`: the sum over chunks of partial[:, slot[row]] (0 where slot is -1), through the
-    Jacobian of unit-normalisation of `table`'s row when `normalized` (_reduce_row), inv[slot[row]] = 1 / |row|."""
+def reduce_rows(slot, table, partial, touched, inv, normalized, out):
+    """Every row of `out`: the sum over chunks of partial[:, slot[row]] (those that touched it; 0 where slot is
+    -1), through the Jacobian of unit-normalisation of `table`'s row when `normalized` (_reduce_row),
+    inv[slot[row]] = 1 / |row|."""
     dim, n = table.shape[1], table.shape[0]
     for b in prange((n + ROW_BLOCK - 1) // ROW_BLOCK):
         acc = np.empty(dim)
@@ -230,18 +231,18 @@ def reduce_rows(slot, table, partial, inv, normalized, out):
             if u < 0:
                 out[row, :] = 0.0
             else:
-                _reduce_row(table[row], partial, u, inv[u], normalized, acc, out[row])
+                _reduce_row(table[row], partial, touched, u, inv[u], normalized, acc, out[row])
 
 
 @njit(parallel=True, fastmath=FASTMATH, cache=True)
-def reduce_local_rows(ids, table, partial, inv, normalized, out):
+def reduce_local_rows(ids, table, partial, touched, inv, normalized, out):
     """As reduce_rows for the batch's own rows only: out[u] (u < len(ids)) is the gradient of row ids[u]; no
     pass over the rows the batch does not touch."""
     dim, n = table.shape[1], ids.shape[0]
     for b in prange((n + ROW_BLOCK - 1) // ROW_BLOCK):
         acc = np.empty(dim)
         for u in range(b * ROW_BLOCK, min(n, (b + 1) * ROW_BLOCK)):
-            _reduce_row(table[ids[u]], partial, u, inv[u], normalized, acc, out[u])
+            _reduce_row(table[ids[u]], partial, touched, u, inv[u], normalized, acc, out[u])
 
 
 @njit(fastmath=FASTMATH, inline="always", cache=True)
@@ -302,17 +303,18 @@ def _margin(sp: float, sn: float, margin: float) -> float:
 
 @njit(parallel=True, fastmath=FASTMATH, cache=True)
 def translation_loss(heads, rels, tails, local_h, local_t, inv, ent, rel, torus, code, n_pos, margin, g_ent, g_rel,
-                     zero_entity=True):
+                     touched):
     """TransE / TorusE margin loss sum(max(0, margin - s_pos + s_neg)) over every positive i and its
-    negatives n_pos * j + i; the gradient of each row goes to g_ent[c] (heads +, tails -) and g_rel[c]. g_ent is
-    zeroed first unless `zero_entity` is False (the caller's rows are zero already: the row workspace)."""
+    negatives n_pos * j + i; the gradient of each row goes to g_ent[c] (heads +, tails -) and g_rel[c]. A row of
+    g_ent[c] is written on its first touch and added to after (touched[c, u] says which were): the rows are
+    never zeroed, and nobody reads the rows a thread did not touch."""
     n, dim, n_chunks = heads.shape[0], ent.shape[1], g_ent.shape[0]
     k = (n - n_pos) // n_pos
     partial = np.zeros(n_chunks)
     for c in prange(n_chunks):
         ge, gr = g_ent[c], g_rel[c]
-        if zero_entity:
-            ge[:] = 0.0
+        tc = touched[c]
+        tc[:] = 0
         gr[:] = 0.0
         xp, xn, g = np.empty(dim), np.empty(dim), np.empty(dim)
         loss = 0.0
@@ -328,19 +330,33 @@ def translation_loss(heads, rels, tails, local_h, local_t, inv, ent, rel, torus,
                     loss += v
                     active += 1
                     dissimilarity_grad(code, xn, -1.0, g)  # d loss / d s_neg = 1 and s = -d(x)
-                    _add_translation(g, local_h[q], local_t[q], rels[q], ge, gr)
+                    _add_translation(g, local_h[q], local_t[q], rels[q], ge, tc, gr)
             if active > 0:
                 dissimilarity_grad(code, xp, float(active), g)
-                _add_translation(g, local_h[i], local_t[i], rels[i], ge, gr)
+                _add_translation(g, local_h[i], local_t[i], rels[i], ge, tc, gr)
         partial[c] = loss
     return partial.sum()
 
 
 @njit(fastmath=FASTMATH, inline="always", cache=True)
-def _add_translation(g, lh, lt, r, ge, gr):
-    # three loops, not one: ge[lh] and ge[lt] may be the same row, which would keep one loop from vectorising
-    _axpy(1.0, g, ge[lh])
-    _axpy(-1.0, g, ge[lt])
+def add_row(a, x, rows, touched, u):
+    """rows[u] += a * x, or rows[u] = a * x on its first touch (touched[u] then set): per-thread gradient rows
+    that are never zeroed."""
+    y = rows[u]
+    if touched[u]:
+        for k in range(x.shape[0]):
+            y[k] += a * x[k]
+    else:
+        for k in range(x.shape[0]):
+            y[k] = a * x[k]
+        touched[u] = 1
+
+
+@njit(fastmath=FASTMATH, inline="always", cache=True)
+def _add_translation(g, lh, lt, r, ge, tc, gr):
+    # one row at a time: ge[lh] and ge[lt] may be the same row
+    add_row(1.0, g, ge, tc, lh)
+    add_row(-1.0, g, ge, tc, lt)
     _axpy(1.0, g, gr[r])
 
 
@@ -352,34 +368,34 @@ def _axpy(a, x, y):
 
 
 @njit(fastmath=FASTMATH, inline="always", cache=True)
-def _add_transh(g, x0, w, p, lh, lt, r, ge, gr, gw):
+def _add_transh(g, x0, w, p, lh, lt, r, dx0, ge, tc, gr, gw):
     """x = x0 - (x0.w) w + d_r: d/dd_r = g, d/dx0 = g - (g.w) w, d/dw = -(x0.w) g - (g.w) x0."""
     gdotw = 0.0
     for k in range(g.shape[0]):
         gdotw += g[k] * w[k]
     for k in range(g.shape[0]):
-        dx0 = g[k] - gdotw * w[k]
-        ge[lh, k] += dx0
-        ge[lt, k] -= dx0
+        dx0[k] = g[k] - gdotw * w[k]
         gr[r, k] += g[k]
         gw[r, k] -= p * g[k] + gdotw * x0[k]
+    add_row(1.0, dx0, ge, tc, lh)
+    add_row(-1.0, dx0, ge, tc, lt)
 
 
 @njit(parallel=True, fastmath=FASTMATH, cache=True)
 def transh_loss(heads, rels, tails, local_h, local_t, inv, ent, rel, normal, code, n_pos, margin, g_ent, g_rel,
-                g_w, zero_entity=True):
+                g_w, touched):
     """As translation_loss for TransH; g_w[c, r] receives d loss / d (unit normal) (Jacobian in reduce_rows)."""
     n, dim, n_chunks = heads.shape[0], ent.shape[1], g_ent.shape[0]
     k = (n - n_pos) // n_pos
     partial = np.zeros(n_chunks)
     for c in prange(n_chunks):
         ge, gr, gw = g_ent[c], g_rel[c], g_w[c]
-        if zero_entity:
-            ge[:] = 0.0
+        tc = touched[c]
+        tc[:] = 0
         gr[:] = 0.0
         gw[:] = 0.0
         x0p, wp, xp = np.empty(dim), np.empty(dim), np.empty(dim)
-        x0n, wn, xn, g = np.empty(dim), np.empty(dim), np.empty(dim), np.empty(dim)
+        x0n, wn, xn, g, dx0 = np.empty(dim), np.empty(dim), np.empty(dim), np.empty(dim), np.empty(dim)
         loss = 0.0
         for i in range(c * n_pos // n_chunks, (c + 1) * n_pos // n_chunks):
             pp = _transh_row(heads[i], rels[i], tails[i], inv[local_h[i]], inv[local_t[i]], ent, rel, normal, x0p, wp,
@@ -395,16 +411,16 @@ def transh_loss(heads, rels, tails, local_h, local_t, inv, ent, rel, normal, cod
                     loss += v
                     active += 1
                     dissimilarity_grad(code, xn, -1.0, g)
-                    _add_transh(g, x0n, wn, pn, local_h[q], local_t[q], rels[q], ge, gr, gw)
+                    _add_transh(g, x0n, wn, pn, local_h[q], local_t[q], rels[q], dx0, ge, tc, gr, gw)
             if active > 0:
                 dissimilarity_grad(code, xp, float(active), g)
-                _add_transh(g, x0p, wp, pp, local_h[i], local_t[i], rels[i], ge, gr, gw)
+                _add_transh(g, x0p, wp, pp, local_h[i], local_t[i], rels[i], dx0, ge, tc, gr, gw)
         partial[c] = loss
     return partial.sum()
 
 
 @njit(fastmath=FASTMATH, inline="always", cache=True)
-def _add_transr(g, x0, m, lh, lt, r, dx0, ge, gr, gm):
+def _add_transr(g, x0, m, lh, lt, r, dx0, ge, tc, gr, gm):
     """x = M_r x0 + r: d/dr = g, d/dM_r = g x0^T, d/dx0 = M_r^T g."""
     dx0[:] = 0.0
     for a in range(g.shape[0]):
@@ -412,14 +428,13 @@ def _add_transr(g, x0, m, lh, lt, r, dx0, ge, gr, gm):
         for k in range(x0.shape[0]):
             dx0[k] += m[a, k] * g[a]
             gm[a, k] += g[a] * x0[k]
-    for k in range(x0.shape[0]):
-        ge[lh, k] += dx0[k]
-        ge[lt, k] -= dx0[k]
+    add_row(1.0, dx0, ge, tc, lh)
+    add_row(-1.0, dx0, ge, tc, lt)
 
 
 @njit(parallel=True, fastmath=FASTMATH, cache=True)
 def transr_loss(heads, rels, tails, order, local_h, local_t, inv, ent, rel, proj, code, n_pos, margin,
-                g_ent, g_rel, g_proj, zero_entity=True):
+                g_ent, g_rel, g_proj, touched):
     """As translation_loss for TransR; positives visited in `order` (grouped by relation; a positive's
     negatives share its relation), g_proj[c, r] receives the outer products g x0^T."""
     n, dim, rel_dim, n_chunks = heads.shape[0], ent.shape[1], rel.shape[1], g_ent.shape[0]
@@ -427,8 +442,8 @@ def transr_loss(heads, rels, tails, order, local_h, local_t, inv, ent, rel, proj
     partial = np.zeros(n_chunks)
     for c in prange(n_chunks):
         ge, gr, gm = g_ent[c], g_rel[c], g_proj[c]
-        if zero_entity:
-            ge[:] = 0.0
+        tc = touched[c]
+        tc[:] = 0
         gr[:] = 0.0
         gm[:] = 0.0
         x0p, x0n, dx0 = np.empty(dim), np.empty(dim), np.empty(dim)
@@ -448,10 +463,10 @@ def transr_loss(heads, rels, tails, order, local_h, local_t, inv, ent, rel, proj
                     loss += v
                     active += 1
                     dissimilarity_grad(code, xn, -1.0, g)
-                    _add_transr(g, x0n, proj[rq], local_h[q], local_t[q], rq, dx0, ge, gr, gm[rq])
+                    _add_transr(g, x0n, proj[rq], local_h[q], local_t[q], rq, dx0, ge, tc, gr, gm[rq])
             if active > 0:
                 r = rels[i]
                 dissimilarity_grad(code, xp, float(active), g)
-                _add_transr(g, x0p, proj[r], local_h[i], local_t[i], r, dx0, ge, gr, gm[r])
+                _add_transr(g, x0p, proj[r], local_h[i], local_t[i], r, dx0, ge, tc, gr, gm[r])
         partial[c] = loss
     return partial.sum()

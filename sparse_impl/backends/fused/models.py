@@ -83,25 +83,28 @@ def _entity_rows(batch: FusedBatch, entity: np.ndarray, normalized: bool, traini
     return _EntityRows(entity, batch.heads, batch.tails, ids, inv, normalized)
 
 
-def _entity_partial(batch: FusedBatch, entity: np.ndarray, n_chunks: int) -> np.ndarray:
-    """Per-thread gradient rows of the batch's entities: the workspace's (zero already) in row-gradient mode."""
+def _entity_partial(batch: FusedBatch, entity: np.ndarray, n_chunks: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per-thread gradient rows of the batch's entities and their touched flags (the loss kernel clears the
+    flags; a row is written on its first touch): the workspace's in row-gradient mode."""
+    n = batch.entity_ids.shape[0]
     if batch.workspace is not None:
-        return batch.workspace.partial(n_chunks, batch.entity_ids.shape[0], entity.shape[1:], entity.dtype)
-    return _per_thread(entity, n_chunks, batch.entity_ids.shape[0])
+        return batch.workspace.partial(n_chunks, n, entity.shape[1:], entity.dtype)
+    return _per_thread(entity, n_chunks, n), np.empty((n_chunks, n), np.uint8)
 
 
-def _reduce_entity(batch: FusedBatch, rows: _EntityRows, partial: np.ndarray, out: np.ndarray | None) -> None:
+def _reduce_entity(batch: FusedBatch, rows: _EntityRows, partial: np.ndarray, touched: np.ndarray,
+                   out: np.ndarray | None) -> None:
     """The entity gradient from the per-thread rows: every table row, or (row-gradient mode, `out` None) left in
     them, staged in the workspace for the optimizer."""
     if batch.slot is None:
         if out is None:
             assert batch.workspace is not None
-            batch.workspace.staged = PendingRows(batch.entity_ids, rows.table, partial, rows.inv, rows.normalized,
-                                                 1.0, batch.workspace)
+            batch.workspace.staged = PendingRows(batch.entity_ids, rows.table, partial, touched, rows.inv,
+                                                 rows.normalized, 1.0)
         else:
-            kernels.reduce_local_rows(rows.ids, rows.table, partial, rows.inv, rows.normalized, out)
+            kernels.reduce_local_rows(rows.ids, rows.table, partial, touched, rows.inv, rows.normalized, out)
     else:
-        kernels.reduce_rows(batch.slot, rows.table, partial, rows.inv, rows.normalized, out)
+        kernels.reduce_rows(batch.slot, rows.table, partial, touched, rows.inv, rows.normalized, out)
 
 
 def _per_thread(table: np.ndarray, n_chunks: int, rows: int | None = None) -> np.ndarray:
@@ -121,12 +124,12 @@ def _translation(torus: bool) -> FusedModel:
     def loss(batch: FusedBatch, tables: Tables, code: int, margin: float, n_chunks: int, grads: Tables) -> float:
         entity, relation = tables
         e = _entity_rows(batch, entity, not torus, training=True)
-        g_ent = _entity_partial(batch, entity, n_chunks)
+        g_ent, touched = _entity_partial(batch, entity, n_chunks)
         g_rel = _per_thread(relation, n_chunks)
         value = kernels.translation_loss(e.heads, batch.relations, e.tails, batch.local_heads,
                                          batch.local_tails, e.inv, e.table, relation, torus, code, batch.n_positive,
-                                         margin, g_ent, g_rel, batch.workspace is None)
-        _reduce_entity(batch, e, g_ent, grads[0])
+                                         margin, g_ent, g_rel, touched)
+        _reduce_entity(batch, e, g_ent, touched, grads[0])
         g_rel.sum(axis=0, out=grads[1])
         return value
 
@@ -144,16 +147,18 @@ def _transh_loss(batch: FusedBatch, tables: Tables, code: int, margin: float, n_
                  grads: Tables) -> float:
     entity, relation, normal = tables
     e = _entity_rows(batch, entity, True, training=True)
-    g_ent = _entity_partial(batch, entity, n_chunks)
+    g_ent, touched = _entity_partial(batch, entity, n_chunks)
     g_rel = _per_thread(relation, n_chunks)
     g_w = _per_thread(normal, n_chunks)
     value = kernels.transh_loss(e.heads, batch.relations, e.tails, batch.local_heads, batch.local_tails, e.inv,
                                 e.table, relation, normal, code, batch.n_positive, margin, g_ent, g_rel, g_w,
-                                batch.workspace is None)
-    _reduce_entity(batch, e, g_ent, grads[0])
+                                touched)
+    _reduce_entity(batch, e, g_ent, touched, grads[0])
     g_rel.sum(axis=0, out=grads[1])
     every_relation = np.arange(normal.shape[0])
-    kernels.reduce_rows(every_relation, normal, g_w, kernels.inverse_norms(every_relation, normal), True, grads[2])
+    every_chunk = np.ones(g_w.shape[:2], np.uint8)  # g_w is zeroed by the kernel, every row valid
+    kernels.reduce_rows(every_relation, normal, g_w, every_chunk, kernels.inverse_norms(every_relation, normal), True,
+                        grads[2])
     return value
 
 
@@ -168,13 +173,13 @@ def _transr_loss(batch: FusedBatch, tables: Tables, code: int, margin: float, n_
                  grads: Tables) -> float:
     entity, relation, projection = tables
     e = _entity_rows(batch, entity, True, training=True)
-    g_ent = _entity_partial(batch, entity, n_chunks)
+    g_ent, touched = _entity_partial(batch, entity, n_chunks)
     g_rel = _per_thread(relation, n_chunks)
     g_proj = _per_thread(projection, n_chunks)
     value = kernels.transr_loss(e.heads, batch.relations, e.tails, batch.order, batch.local_heads,
                                 batch.local_tails, e.inv, e.table, relation, projection, code, batch.n_positive,
-                                margin, g_ent, g_rel, g_proj, batch.workspace is None)
-    _reduce_entity(batch, e, g_ent, grads[0])
+                                margin, g_ent, g_rel, g_proj, touched)
+    _reduce_entity(batch, e, g_ent, touched, grads[0])
     g_rel.sum(axis=0, out=grads[1])
     g_proj.sum(axis=0, out=grads[2])
     return value

@@ -3,7 +3,7 @@ row's gradient, moves the row and its state, and applies the row's constraint (u
 is in cache; rows a step did not touch are never read. Parallel over rows (distinct rows: no races).
 
 The `*_partial` kernels take the gradient where the fused loss kernel left it, in per-thread rows
-(workspace.PendingRows): each row's gradient is summed over threads, taken through the normalisation's
+(workspace.PendingRows): each row's gradient is summed over the threads that touched it, taken through the normalisation's
 Jacobian and applied in the same pass, from the row's copy the forward made, so neither a gradient table nor
 a second read of the table's rows exists (FBGEMM's backward fused with the optimizer).
 
@@ -81,10 +81,10 @@ ROW_BLOCK = 256  # rows per parallel task of the *_partial kernels
 
 
 @njit(fastmath=FASTMATH, inline="always", cache=True)
-def _take_gradient(partial, u, row, inverse_norm, normalized, scale, acc) -> None:
-    """acc = scale * the gradient of row u from the per-thread rows (zeroed as they are read), through the
+def _take_gradient(partial, touched, u, row, inverse_norm, normalized, scale, acc) -> None:
+    """acc = scale * the gradient of row u from the per-thread rows (those that touched it), through the
     normalisation's Jacobian where the model normalises the row."""
-    sum_partials(partial, u, acc, True)
+    sum_partials(partial, touched, u, acc)
     if normalized:
         normalisation_jacobian(acc, row, inverse_norm)
     if scale != 1.0:
@@ -93,7 +93,7 @@ def _take_gradient(partial, u, row, inverse_norm, normalized, scale, acc) -> Non
 
 
 @njit(parallel=True, fastmath=FASTMATH, cache=True)
-def adagrad_rowwise_partial(table, state, ids, rows, partial, inv, normalized, scale, lr, eps, weight_decay,
+def adagrad_rowwise_partial(table, state, ids, rows, partial, touched, inv, normalized, scale, lr, eps, weight_decay,
                             constraint):
     """adagrad_rowwise_rows with the gradient of row ids[u] taken from partial[:, u] (_take_gradient) and the
     row's value from rows[u]."""
@@ -102,7 +102,7 @@ def adagrad_rowwise_partial(table, state, ids, rows, partial, inv, normalized, s
         g = np.empty(dim)
         for u in range(b * ROW_BLOCK, min(n, (b + 1) * ROW_BLOCK)):
             row = rows[u]
-            _take_gradient(partial, u, row, inv[u], normalized, scale, g)
+            _take_gradient(partial, touched, u, row, inv[u], normalized, scale, g)
             square = 0.0
             for k in range(dim):
                 g[k] += weight_decay * row[k]
@@ -117,7 +117,7 @@ def adagrad_rowwise_partial(table, state, ids, rows, partial, inv, normalized, s
 
 
 @njit(parallel=True, fastmath=FASTMATH, cache=True)
-def lazy_adam_partial(table, exp_avg, exp_avg_sq, ids, rows, partial, inv, normalized, scale, step_size, beta1,
+def lazy_adam_partial(table, exp_avg, exp_avg_sq, ids, rows, partial, touched, inv, normalized, scale, step_size, beta1,
                       beta2, eps, weight_decay, constraint):
     """lazy_adam_rows with the gradient of row ids[u] taken from partial[:, u] (_take_gradient) and the row's
     value from rows[u]."""
@@ -126,7 +126,7 @@ def lazy_adam_partial(table, exp_avg, exp_avg_sq, ids, rows, partial, inv, norma
         g = np.empty(dim)
         for u in range(b * ROW_BLOCK, min(n, (b + 1) * ROW_BLOCK)):
             row = rows[u]
-            _take_gradient(partial, u, row, inv[u], normalized, scale, g)
+            _take_gradient(partial, touched, u, row, inv[u], normalized, scale, g)
             r = ids[u]
             m, v, out = exp_avg[r], exp_avg_sq[r], table[r]
             for k in range(dim):
