@@ -24,7 +24,10 @@ rows; the normalisation is applied to the gathered unique rows.
 Identical mode (default): the given negatives (the Batch's k blocks), the shared margin ranking loss
 (sum), and Adam on the full tables: `backward` scatters the leaf gradients into full-table gradients
 with index_add_, then Adam steps and TorchKGE's normalize_parameters runs, like every framework. So
-the first-step scores, loss and gradients equal everyone's.
+the first-step scores, loss and gradients equal everyone's. With `--optimizer adagrad-rowwise` (DGL-KE's
+own optimizer, the run's lr / eps / weight decay) the leaf gradients become sparse row gradients of the
+tables instead (DGL-KE's traced rows, no full-table gradient), sptx's RowwiseAdagrad moves those rows and
+only they are re-normalised. DGL-KE has no lazy Adam: `adam-lazy` is refused.
 
 Native mode (`DGLKENativeStep`, options `neg_sample_size` and `chunk_size`), what differs from identical mode:
 - Negatives: DGL-KE's chunked negatives. The batch's positives are cut into chunks of
@@ -52,7 +55,9 @@ from typing import Any, Mapping
 import torch
 from torch.nn.functional import normalize
 
-from baselines.base import AdapterOption, FrameworkStep, adam, dense_gradient
+from baselines.base import AdapterOption, FrameworkStep, dense_gradient, moves_constrained_rows, table_optimizer
+from harness.models import constrain_touched_rows_
+from harness.optim import OPTIMIZERS
 from harness.sampling import Batch
 from harness.spec import ModelConfig, TrainConfig, parameter_shapes
 from sparse_impl.dissimilarity import dissimilarity
@@ -290,6 +295,11 @@ class DGLKENativeStep(DGLKEAdapter):
         dist = torch.cdist(anchor, negs, p=2)
         return -(dist**2) if name == "L2sq" else -dist
 
+    def optimizer_note(self) -> str | None:
+        """Native mode always runs DGL-KE's own update, whatever the run's optimizer: the record says so."""
+        return ("optimizer: DGL-KE's row-wise Adagrad (native mode: ExternalEmbedding.update, eps 1e-10, no weight "
+                f"decay; the run's {self.train.optimizer} is not used)")
+
     def optimizer_step(self) -> None:
         """DGL-KE's ExternalEmbedding.update (row-wise Adagrad) on the traced rows, then re-normalise the touched
         entity (and TransR relation) rows."""
@@ -325,11 +335,15 @@ class DGLKEStep(DGLKEAdapter):
     `DGLKENativeStep`."""
 
     native_step = DGLKENativeStep
+    row_optimizers = frozenset({"adagrad-rowwise"})
+    row_gradients = "DGL-KE's traced rows (ExternalEmbedding), as sparse row gradients of the tables"
 
     def __init__(self, cfg: ModelConfig, train: TrainConfig, params: Mapping[str, torch.Tensor],
                  device: torch.device, kernel: str = "auto") -> None:
         super().__init__(cfg, train, params, device, kernel)
-        self.optimizer = adam(self.tables.parameters(), train)
+        self.check_optimizer(train.optimizer, self.resolve_options({"kernel": kernel}))
+        self.row_sparse = OPTIMIZERS[train.optimizer].row_sparse
+        self.optimizer = table_optimizer(self.tables, cfg.spec, train)
 
     def prepare(self, batch: Batch) -> _IdenticalPrepared:
         """Local ids of the positives and the given negatives (only h or t is corrupted: relations repeat the
@@ -352,19 +366,30 @@ class DGLKEStep(DGLKEAdapter):
         return -self._dissimilarity(self._translate(neg_x, rel, proj)).reshape(-1)
 
     def backward(self, loss: torch.Tensor) -> None:
-        """Backward, then scatter the leaf gradients back into full-table gradients (for Adam)."""
+        """Backward, then the leaf gradients as the tables' gradients: scattered into full tables (for Adam), or,
+        with a row-sparse optimizer, as sparse row gradients of the traced rows."""
         loss.backward()
+        if self.row_sparse:
+            for name, ids, leaf in self._trace:
+                table = self.tables[name]
+                rows = torch.sparse_coo_tensor(ids.unsqueeze(0), leaf.grad, table.shape)
+                table.grad = rows if table.grad is None else table.grad + rows
+            return
         for table in self.tables.values():
             table.grad = torch.zeros_like(table)
         for name, ids, leaf in self._trace:
             self.tables[name].grad.index_add_(0, ids, leaf.grad)
 
     def optimizer_step(self) -> None:
-        """Adam on the full tables, then the model's constraints (TorchKGE's normalize_parameters)."""
+        """The update, then the model's constraints (TorchKGE's normalize_parameters): on the whole tables after
+        Adam, on the rows it moved after a row-sparse optimizer."""
         assert self.optimizer is not None
         self.optimizer.step()
+        if self.row_sparse:  # before zero_grad: the row gradients say which rows moved
+            constrain_touched_rows_(self.cfg.spec, self.tables, entities_done=moves_constrained_rows(self.optimizer))
+        else:
+            self.cfg.spec.constrain_({k: self._to_canonical(k, v.detach()) for k, v in self.tables.items()})
         self.optimizer.zero_grad(set_to_none=True)
-        self.cfg.spec.constrain_({k: self._to_canonical(k, v.detach()) for k, v in self.tables.items()})
         self._trace = []
 
     def canonical_gradients(self) -> dict[str, torch.Tensor]:

@@ -125,8 +125,9 @@ class GatherStep(FrameworkStep):
 
     def optimizer_step(self) -> None:
         self.optimizer.step()
-        # before zero_grad: row gradients say which rows moved; the optimizer kept the entity rows it moved
-        constrain_touched_rows_(self.spec, self.tables, entities_done=self.row_sparse and moves_constrained_rows(self.optimizer))
+        # before zero_grad: row gradients say which rows moved; sptx's row optimizers kept the entity rows they moved
+        entities_done = self.row_sparse and moves_constrained_rows(self.optimizer)
+        constrain_touched_rows_(self.spec, self.tables, entities_done=entities_done)
         self.optimizer.zero_grad(set_to_none=True)
 
     def _stored(self, table: torch.Tensor) -> torch.Tensor:

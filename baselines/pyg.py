@@ -17,7 +17,12 @@ Matching the shared score function (entity rows L2-normalised in the score, then
 Other models: PyG has no TransR, TransH or TorusE (only TransE, DistMult, ComplEx, RotatE).
 
 After each Adam step the entity rows are re-normalised in place (TorchKGE's normalize_parameters),
-which PyG itself does not do; it is part of the shared training step, not of the score.
+which PyG itself does not do; it is part of the shared training step, not of the score. With a row-sparse
+optimizer only the rows the step moved are re-normalised (the glue is ours, so it does no O(entities) work).
+
+Row-sparse optimizers: PyG's own sparse path, `TransE(..., sparse=True)` (its nn.Embedding tables hand out
+sparse row gradients), with torch.optim.SparseAdam for `adam-lazy` where the weight decay is 0, sptx's
+LazyAdam / RowwiseAdagrad otherwise (baselines.base.library_optimizer).
 """
 
 from __future__ import annotations
@@ -26,7 +31,9 @@ from typing import Any, Mapping
 
 import torch
 
-from baselines.base import FrameworkStep, adam, dense_gradient
+from baselines.base import FrameworkStep, dense_gradient, library_optimizer
+from harness.models import constrain_touched_rows_
+from harness.optim import OPTIMIZERS, row_sparse_optimizers
 from harness.sampling import Batch
 from harness.spec import ModelConfig, TrainConfig
 
@@ -39,6 +46,8 @@ class PyGStep(FrameworkStep):
     name = "pyg"
     models = frozenset({"transe"})
     library = "torch_geometric"
+    row_optimizers = row_sparse_optimizers()
+    row_gradients = "torch_geometric.nn.kge.TransE(sparse=True)"
 
     @classmethod
     def unsupported_reason(cls, cfg: ModelConfig, options: Mapping[str, Any] | None = None,
@@ -57,13 +66,15 @@ class PyGStep(FrameworkStep):
         reason = self.unsupported_reason(cfg)
         if reason is not None:
             raise ValueError(reason)
+        self.check_optimizer(train.optimizer, {})
         self.squared = cfg.dissimilarity == "L2sq"
-        self.model = TransE(cfg.n_entities, cfg.n_relations, cfg.dim, margin=train.margin, p_norm=2.0)
+        self.model = TransE(cfg.n_entities, cfg.n_relations, cfg.dim, margin=train.margin, p_norm=2.0,
+                            sparse=OPTIMIZERS[train.optimizer].row_sparse)
         with torch.no_grad():
             self.model.node_emb.weight.copy_(params["entity"])
             self.model.rel_emb.weight.copy_(params["relation"])
         self.model.to(device)
-        self.optimizer = adam(self.model.parameters(), train)
+        self.optimizer = library_optimizer(self.model.parameters(), train)
 
     def prepare(self, batch: Batch) -> tuple[torch.Tensor, ...]:
         pos = batch.positives.to(self.device)
@@ -86,14 +97,17 @@ class PyGStep(FrameworkStep):
             positive, negative, target=torch.ones_like(positive), margin=self.train.margin, reduction="sum")
 
     def optimizer_step(self) -> None:
+        """The update, then the entity rows kept to unit norm: those it moved (row gradients), else the table."""
         self.optimizer.step()
+        constrain_touched_rows_(self.cfg.spec, self._tables())  # before zero_grad: row gradients say which rows
         self.optimizer.zero_grad(set_to_none=True)
-        with torch.no_grad():
-            weight = self.model.node_emb.weight
-            weight.copy_(torch.nn.functional.normalize(weight, p=2, dim=1))
+
+    def _tables(self) -> dict[str, torch.Tensor]:
+        """PyG's weights under canonical names (the same shapes)."""
+        return {"entity": self.model.node_emb.weight, "relation": self.model.rel_emb.weight}
 
     def canonical_parameters(self) -> dict[str, torch.Tensor]:
-        return {"entity": self.model.node_emb.weight.detach(), "relation": self.model.rel_emb.weight.detach()}
+        return {k: v.detach() for k, v in self._tables().items()}
 
     def canonical_gradients(self) -> dict[str, torch.Tensor]:
         return {"entity": dense_gradient(self.model.node_emb.weight),

@@ -33,6 +33,12 @@ Per model (canonical -> PyKEEN, and how the score function is matched):
   interaction is a small PyKEEN `Interaction` subclass computing TorchKGE's formula on h + r - t;
   the representations (the gather / scatter work) are PyKEEN's. Documented glue, not PyKEEN's TorusE
   function.
+
+Row-sparse optimizers: PyKEEN's `Embedding` takes no `sparse` keyword, but it holds a plain
+nn.Embedding (`_embeddings`) that its forward calls with the batch's indices, so `.sparse = True` on it
+makes PyKEEN's own forward hand out sparse row gradients; torch.optim.SparseAdam then runs `adam-lazy`
+where the weight decay is 0, sptx's LazyAdam / RowwiseAdagrad otherwise (baselines.base.library_optimizer).
+PyKEEN's constrainers (post_parameter_update) still rewrite whole tables after every step: PyKEEN's step.
 """
 
 from __future__ import annotations
@@ -41,8 +47,9 @@ from typing import Any, Mapping
 
 import torch
 
-from baselines.base import FrameworkStep, adam, dense_gradient
+from baselines.base import FrameworkStep, dense_gradient, library_optimizer
 from harness.models.transh import TransH
+from harness.optim import OPTIMIZERS, row_sparse_optimizers
 from harness.sampling import Batch
 from harness.spec import ModelConfig, TrainConfig, parameter_shapes
 
@@ -149,13 +156,19 @@ class PyKEENStep(FrameworkStep):
     name = "pykeen"
     models = frozenset({"transe", "transr", "transh", "toruse"})
     library = "pykeen"
+    row_optimizers = row_sparse_optimizers()
+    row_gradients = "PyKEEN Embedding's nn.Embedding with sparse=True"
 
     def __init__(self, cfg: ModelConfig, train: TrainConfig, params: Mapping[str, torch.Tensor],
                  device: torch.device) -> None:
         super().__init__(cfg, train, params, device)  # no `native` kwarg: no native variant
+        self.check_optimizer(train.optimizer, {})
         self.model = build_pykeen_model(cfg, params, train.margin).to(device)
+        if OPTIMIZERS[train.optimizer].row_sparse:
+            for representation in (*self.model.entity_representations, *self.model.relation_representations):
+                representation._embeddings.sparse = True
         self._tables = _tables(self.model, cfg)
-        self.optimizer = adam(self.model.parameters(), train)
+        self.optimizer = library_optimizer(self.model.parameters(), train)
 
     def prepare(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
         return batch.positives.to(self.device), batch.negatives.to(self.device)

@@ -1,5 +1,19 @@
 """TorchKGE's own model classes (TransEModel, TransRModel, TransHModel, TorusEModel) behind the
-uniform adapter: gather with nn.Embedding, scatter-add in its backward, TorchKGE's MarginLoss."""
+uniform adapter: gather with nn.Embedding, scatter-add in its backward, TorchKGE's MarginLoss.
+
+What the step builds is only what it trains: no KnowledgeGraph (negatives come from the harness's
+sampler, so TorchKGE's per-triple dictionaries are never made), and the models are constructed on
+torch's meta device, then only their embedding tables are allocated and loaded with the given
+parameters: TorchKGE's TransH / TransR constructors otherwise allocate `projected_entities`, an
+evaluation-only (n_relations, n_entities, dim) buffer (512 GB at 1M entities, 1,000 relations, d=128),
+and initialise tables that are overwritten at once.
+
+Row-sparse optimizers: TorchKGE's tables are plain nn.Embedding modules called in its forward, so
+setting `.sparse = True` on them makes TorchKGE's own forward hand out sparse row gradients;
+torch.optim.SparseAdam then runs `adam-lazy` where the weight decay is 0, sptx's LazyAdam /
+RowwiseAdagrad otherwise (baselines.base.library_optimizer). TorchKGE's normalize_parameters still
+re-normalises whole tables after every step: that is TorchKGE's own step.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +21,8 @@ from typing import Any, Mapping
 
 import torch
 
-from baselines.base import FrameworkStep, adam, dense_gradient
+from baselines.base import FrameworkStep, dense_gradient, library_optimizer
+from harness.optim import OPTIMIZERS, row_sparse_optimizers
 from harness.sampling import Batch
 from harness.spec import ModelConfig, TrainConfig, parameter_shapes
 
@@ -53,9 +68,23 @@ def _construct(cfg: ModelConfig) -> Any:
     return model
 
 
-def build_torchkge_model(cfg: ModelConfig, params: Mapping[str, torch.Tensor]) -> Any:
-    """A TorchKGE model of the same kind and dissimilarity, loaded with the given canonical parameters."""
-    model = _construct(cfg)
+def build_torchkge_model(cfg: ModelConfig, params: Mapping[str, torch.Tensor], evaluation: bool = True,
+                         sparse: bool = False) -> Any:
+    """A TorchKGE model of the same kind and dissimilarity, loaded with the given canonical parameters (on their
+    device, at their dtype). Built on the meta device, so only the tables it keeps are allocated and none is
+    initialised twice; `evaluation=False` leaves out TorchKGE's evaluation buffer (`projected_entities`, which
+    its link-prediction evaluator of TransH / TransR fills), `sparse=True` makes its tables hand out sparse row
+    gradients (nn.Embedding.sparse)."""
+    with torch.device("meta"):
+        model = _construct(cfg)
+    if not evaluation and hasattr(model, "projected_entities"):  # an empty stand-in: the step never evaluates
+        shape = model.projected_entities.shape
+        model.projected_entities = torch.nn.Parameter(torch.empty(shape[0], 0, shape[2], device="meta"),
+                                                      requires_grad=False)
+    entity = params["entity"]
+    model.to_empty(device=entity.device).to(dtype=entity.dtype)
+    for attribute in _TABLES[cfg.model].values():
+        getattr(model, attribute).sparse = sparse
     with torch.no_grad():
         for name, table in _embedding_tables(model, cfg).items():
             table.copy_(params[name].reshape(table.shape))
@@ -68,18 +97,20 @@ class TorchKGEStep(FrameworkStep):
     name = "torchkge"
     models = frozenset({"transe", "transr", "transh", "toruse"})
     library = "torchkge"
+    row_optimizers = row_sparse_optimizers()
+    row_gradients = "TorchKGE's nn.Embedding tables with sparse=True"
 
     def __init__(self, cfg: ModelConfig, train: TrainConfig, params: Mapping[str, torch.Tensor],
                  device: torch.device) -> None:
         super().__init__(cfg, train, params, device)
         from torchkge.utils import MarginLoss
 
-        self.model = build_torchkge_model(cfg, params).to(device=device, dtype=params["entity"].dtype)
-        with torch.no_grad():  # load again at the parameters' own precision (float64 for verify's exact reference)
-            for name, table in _embedding_tables(self.model, cfg).items():
-                table.copy_(params[name].reshape(table.shape))
+        self.check_optimizer(train.optimizer, {})
+        on_device = {k: v.to(device) for k, v in params.items()}  # at their own precision (float64 for verify)
+        self.model = build_torchkge_model(cfg, on_device, evaluation=False,
+                                          sparse=OPTIMIZERS[train.optimizer].row_sparse)
         self.criterion = MarginLoss(train.margin)
-        self.optimizer = adam([p for p in self.model.parameters() if p.requires_grad], train)
+        self.optimizer = library_optimizer([p for p in self.model.parameters() if p.requires_grad], train)
 
     def prepare(self, batch: Batch) -> tuple[torch.Tensor, ...]:
         pos = batch.positives.to(self.device)

@@ -38,6 +38,7 @@ def base_record(cell: Cell, run_id: str, status: str, message: str = "", *, data
         message=message, round=cell.round, rounds=cell.rounds, dataset_kind=kind,
         timestamp=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         code_version=cell.code_version, env=environment(settings.seed, command_line),
+        batch_clamped_from=cell.batch_clamped_from,
     )
 
 
@@ -107,7 +108,7 @@ def workload_for(s: Any, data_dir: str | None, **train_options: Any) -> Workload
     if s.dataset_sha256 and actual and actual != s.dataset_sha256:
         raise SptxError(f"the files of {s.dataset} changed since the run started (sha256 {actual[:12]}, "
                         f"expected {s.dataset_sha256[:12]})")
-    if s.batch_size > dataset.train.shape[0]:
+    if s.batch_size > dataset.train.shape[0]:  # sweeps clamp a grid's batch to the split when they make the cell
         raise SptxError(f"batch size {s.batch_size} is larger than the {dataset.train.shape[0]} training "
                         f"triples of {s.dataset}")
     cfg = ModelConfig(s.model, dataset.n_entities, dataset.n_relations, s.dim, rel_dim=s.rel_dim,
@@ -120,10 +121,15 @@ def workload_for(s: Any, data_dir: str | None, **train_options: Any) -> Workload
 
 
 def step_notes(cell: Cell, step: Any) -> list[str]:
-    """What the record should say about how the step ran: its kernel, a missing native variant or fused Adam."""
+    """What the record should say about how the step ran: its kernel, a missing native variant or fused Adam, and
+    which implementation of a row-sparse optimizer ran (FrameworkStep.optimizer_note)."""
     from baselines.base import optimizer_kind
 
+    from harness.records.schema import batch_clamp_note
+
     s, notes = cell.settings, []
+    if cell.batch_clamped_from:
+        notes.append(batch_clamp_note(cell.batch_clamped_from, s.batch_size))
     if s.mode == "native" and not type(step).has_native:
         notes.append(f"{cell.framework} has no native variant: the identical-work step was measured")
     kernel = getattr(step, "kernel", None)
@@ -132,6 +138,8 @@ def step_notes(cell: Cell, step: Any) -> list[str]:
     optimizer = getattr(step, "optimizer", None)
     if isinstance(optimizer, torch.optim.Optimizer) and optimizer_kind(optimizer) != s.optimizer:
         notes.append(f"optimizer: {optimizer_kind(optimizer)} ({s.optimizer} is not available here)")
+    if note := getattr(step, "optimizer_note", lambda: None)():  # the row-sparse implementation that ran
+        notes.append(note)
     return notes
 
 
