@@ -1,5 +1,11 @@
 """Sweeps: a grid of datasets x models x frameworks at a named scale, read from a commented TOML file
-(the built-in `paper` grid lives in harness/grids/paper.toml) and expanded into runner cells."""
+(the built-in `paper` grid lives in harness/grids/paper.toml) and expanded into runner cells.
+
+A grid's batch size larger than a dataset's training split is clamped to the split when the cell is made (the
+paper's TransE/TorusE batch of 393,216 on FB15k-237's 272,115 triples): the cell's settings then hold the batch
+used, so its comparison group, FLOPs and labels describe the work done, and the record keeps the size asked for
+in `batch_clamped_from` (with a note in its message). `sptx compare` still refuses an explicit --batch-size
+larger than the split: there the user chose the number."""
 
 from __future__ import annotations
 
@@ -16,7 +22,8 @@ from harness.settings import check_threads, setting_specs
 from harness.models import MODELS
 from sparse_impl.backends import DEFAULT_BACKEND
 
-__all__ = ["BUILTIN_GRIDS", "Grid", "SETTING_KEYS", "Scale", "grid_cells", "grid_rounds", "load_grid", "scale_datasets"]
+__all__ = ["BUILTIN_GRIDS", "Grid", "SETTING_KEYS", "Scale", "clamp_batch", "grid_cells", "grid_rounds", "load_grid",
+           "scale_datasets", "train_split_size"]
 
 BUILTIN_GRIDS: tuple[str, ...] = ("paper",)
 
@@ -157,18 +164,44 @@ def _setting_combinations(model: str, layers: list[dict[str, Any]]) -> list[dict
     return [dict(zip(keys, combo)) for combo in itertools.product(*(merged[k] for k in keys))]
 
 
+def train_split_size(name: str, data_dir: str | None) -> int | None:
+    """Training triples of a dataset without loading it: a synthetic graph's requested size, else the line count
+    of its train file; None when it cannot be told here (the worker then checks the batch against the loaded split)."""
+    from harness.data.loader import find_dataset_files, scan_split_files
+    from harness.data.synthetic import is_synthetic_name, synthetic_shape
+
+    try:
+        if is_synthetic_name(name):
+            return synthetic_shape(name).split_sizes[0]
+        return scan_split_files(find_dataset_files(name, data_dir)).counts.get("n_train")
+    except (SptxError, OSError):
+        return None
+
+
+def clamp_batch(values: dict[str, Any], n_train: int | None) -> tuple[dict[str, Any], int | None]:
+    """The settings with `batch_size` clamped to `n_train` training triples, and the size asked for (None when
+    no clamp was needed)."""
+    asked = values.get("batch_size")
+    if n_train is None or not isinstance(asked, int) or asked <= n_train:
+        return values, None
+    return {**values, "batch_size": n_train}, asked
+
+
 def grid_cells(grid: Grid, scale_name: str, device: str, data_dir: str | None,
                datasets: dict[str, tuple[str, str]], code_version: str | None = None) -> list[Cell]:
     """Round-0 cells of the grid at one scale for the given datasets; `datasets` maps each grid dataset
-    to the (name measured, content sha256) pair (the name is itself or its `synthetic:` stand-in)."""
+    to the (name measured, content sha256) pair (the name is itself or its `synthetic:` stand-in). A batch
+    larger than a dataset's training split is clamped to it (see the module docstring)."""
     if scale_name not in grid.scales:
         raise SptxError(f"{grid.source} has no scale {scale_name!r}; it has: {', '.join(grid.scales)}")
     scale = grid.scales[scale_name]
     run = {**grid.run, **scale.run}
     cells = []
     for dataset, (name, sha256) in datasets.items():
+        n_train = train_split_size(name, data_dir)
         for model, frameworks in grid.frameworks.items():
-            for values in _setting_combinations(model, [grid.settings, scale.settings]):
+            for asked in _setting_combinations(model, [grid.settings, scale.settings]):
+                values, clamped_from = clamp_batch(asked, n_train)
                 where = f"{grid.source} [scales.{scale_name}] {model}"
                 for framework in frameworks:
                     for backend in (grid.sparse_backends if framework == "sparse" else (None,)):
@@ -180,7 +213,7 @@ def grid_cells(grid: Grid, scale_name: str, device: str, data_dir: str | None,
                                 device=device, data_dir=data_dir, time_limit_s=float(run.get("time_limit_s", 600)),
                                 measure_flops=run.get("measure_flops", True),
                                 measure_memory=run.get("measure_memory", True), code_version=code_version or "",
-                                **values))
+                                batch_clamped_from=clamped_from, **values))
                         except SptxError as exc:
                             raise SptxError(f"{where}: {exc}") from None
     return cells

@@ -14,8 +14,8 @@ from dataclasses import asdict, dataclass, field
 from enum import Enum, StrEnum
 from typing import Any, Iterable
 
-__all__ = ["SCHEMA_VERSION", "Record", "RecordBase", "RecordType", "Status", "by_record_type", "migrate",
-           "strict_json_value"]
+__all__ = ["SCHEMA_VERSION", "Record", "RecordBase", "RecordType", "Status", "batch_clamp_note", "by_record_type",
+           "migrate", "strict_json_value"]
 
 SCHEMA_VERSION = 3
 
@@ -111,7 +111,10 @@ class Record(RecordBase):
     hypervisor took CPU time meanwhile (such rounds are left out of speedups where undisturbed ones exist).
     `interleave` says how the round's frameworks shared the machine: `processes` (one after another) or
     `steps` (all started together, measured steps in turns; then `load` covers this cell's own steps only).
-    `distributed` is None for single-process cells; a data-parallel run (`sptx distributed`, record_type
+    `batch_clamped_from` is None unless the grid asked for a batch larger than the dataset's training split:
+    then `settings.batch_size` is the split's size (the batch used, one step = one epoch) and this field the
+    size asked for (the paper's TransE/TorusE batch of 393,216 on FB15k-237's 272,115 triples); older records
+    read as None. `distributed` is None for single-process cells; a data-parallel run (`sptx distributed`, record_type
     `distributed`) fills it with its world size, backend, exchange strategy, bytes per step and every rank's
     raw samples (harness/distributed/worker.py), and its `time_ms` has compute / communicate / adam beside
     the phases. A record built with `distributed` filled and no record_type is a `distributed` one.
@@ -147,12 +150,18 @@ class Record(RecordBase):
     noisy_reasons: list[str] = field(default_factory=list)
     disturbed: bool = False
     distributed: dict[str, Any] | None = None
+    batch_clamped_from: int | None = None
     record_type: RecordType = RecordType.MEASUREMENT
 
     def __post_init__(self) -> None:
         super().__post_init__()
         if self.distributed and self.record_type is RecordType.MEASUREMENT:
             self.record_type = RecordType.DISTRIBUTED
+
+
+def batch_clamp_note(requested: int, used: int) -> str:
+    """The one wording of a clamped batch, for records' messages and reports' notes."""
+    return f"batch {requested:,} clamped to {used:,}, the whole training split"
 
 
 def by_record_type(records: Iterable[dict[str, Any]]) -> dict[RecordType, list[dict[str, Any]]]:

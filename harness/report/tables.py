@@ -13,6 +13,7 @@ import pandas as pd
 from baselines import FRAMEWORKS
 from harness.measure.timing import ratio_stats, summarize
 from harness.models import MODELS
+from harness.records.schema import batch_clamp_note
 from harness.settings import GROUP_FIELDS, RunSettings
 
 __all__ = [
@@ -156,6 +157,7 @@ def _summary_row(records: list[dict[str, Any]]) -> dict[str, Any]:
                  "flops_profiler_dense", "rss_growth_first_step_bytes", "epoch_time_extrapolated",
                  "batches_per_epoch", "min_bytes_per_step", "bandwidth_bytes_per_s"):
         row[name] = _first(ok, name)
+    row["batch_clamped_from"] = _first(records, "batch_clamped_from")  # the grid's batch, when clamped to the split
     row["steps_measured"] = sum(int(r.get("steps_measured") or 0) for r in ok)
     pooled_wall = {phase: _pooled(ok, "wall_ms", phase) for phase in PHASE_COLUMNS}
     for phase in PHASE_COLUMNS:
@@ -287,6 +289,8 @@ def settings_label(row: Any) -> str:
         text += f" seed={row['seed']}"
     if row.get("sampler") not in (None, RunSettings.sampler):  # the default sampler goes unsaid
         text += f" {row['sampler']}"
+    if not _is_missing(row.get("batch_clamped_from")):
+        text += f" (b clamped from {int(row['batch_clamped_from'])})"
     return text
 
 
@@ -402,6 +406,9 @@ def paper_vs_measured(frame: pd.DataFrame) -> pd.DataFrame:
             synthetic = r["dataset_kind"] == "synthetic" or str(r["dataset"]).startswith("synthetic:")
             ours = None if _is_missing(r["speedup_of_sparse"]) else float(r["speedup_of_sparse"])
             note = _why_blank(r)
+            if not _is_missing(r.get("batch_clamped_from")):
+                note = "; ".join(n for n in (batch_clamp_note(int(r["batch_clamped_from"]), int(r["batch_size"])),
+                                             note) if n)
             if synthetic:
                 note = "; ".join(n for n in ("ours on a synthetic stand-in, not the real dataset", note) if n)
             rows.append({**base, "measured_dataset": r["dataset"], "synthetic": bool(synthetic),

@@ -19,6 +19,8 @@ class Cell:
     `settings` identify the work (and the comparison group); `options` are the framework adapter's
     declared options, resolved with their defaults; `round` is which of `rounds` interleaved repetitions
     this is (`rounds` 0: `--rounds auto`, the count not known in advance). Limits and the data folder do not change what is measured, so they are not in the key.
+    `batch_clamped_from`: the batch size a sweep's grid asked for when it was larger than the training split
+    (settings.batch_size is then the split's size); the record carries it.
     """
 
     framework: str
@@ -31,6 +33,7 @@ class Cell:
     memory_limit_bytes: int | None = None
     measure_flops: bool = True
     measure_memory: bool = True
+    batch_clamped_from: int | None = None
     code_version: str = field(default="", compare=False)
 
     @property

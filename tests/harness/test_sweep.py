@@ -105,3 +105,59 @@ def test_a_user_grid_runs_and_resumes(tmp_path, monkeypatch, capsys):
     assert "synthetic:FB13" in capsys.readouterr().out
     assert main(["sweep", str(grid), "--scale", "tiny", "--out", str(out), "--resume"]) == 0
     assert len(ResultsStore(out).records()) == 4
+
+
+CLAMP_GRID = """
+[grid]
+datasets = ["tiny"]
+[models.transe]
+frameworks = ["sparse"]
+[scales.s]
+steps = 2
+warmup = 1
+time_limit_s = 120
+measure_flops = false
+measure_memory = false
+dim = 8
+batch_size = [10, 1000]
+"""
+
+
+def test_a_batch_larger_than_the_training_split_is_clamped_to_it(tmp_path, tiny_graph_dir):
+    path = tmp_path / "g.toml"
+    path.write_text(CLAMP_GRID)
+    cells = grid_cells(load_grid(str(path)), "s", "cpu", None, {"tiny": (str(tiny_graph_dir), "")})
+    by_batch = {c.settings.batch_size: c.batch_clamped_from for c in cells}
+    assert by_batch == {10: None, 18: 1000}  # 18 training triples: the settings hold the batch used
+    paper = grid_cells(load_grid("paper"), "paper", "cpu", None, {"FB15k-237": ("synthetic:FB15k-237", "")})
+    transe = {c.settings.batch_size: c.batch_clamped_from for c in paper if c.settings.model == "transe"}
+    assert transe == {272_115: 393_216}  # the paper's TransE batch on FB15k-237's split
+    transr = {c.batch_clamped_from for c in paper if c.settings.model == "transr"}
+    assert transr == {None}
+
+
+def test_the_record_carries_the_size_asked_for_and_says_so():
+    from harness.runner import make_cell
+    from harness.runner.worker import base_record, step_notes
+
+    cell = make_cell("sparse", model="transe", dataset="synthetic:WN18RR", dim=8, batch_size=86_835,
+                     batch_clamped_from=393_216)
+    record = base_record(cell, "run", "ok").to_dict()
+    assert record["batch_clamped_from"] == 393_216 and record["settings"]["batch_size"] == 86_835
+    assert "batch 393,216 clamped to 86,835, the whole training split" in step_notes(cell, object())
+    unclamped = make_cell("sparse", model="transe", dataset="synthetic:WN18RR", dim=8, batch_size=64)
+    assert base_record(unclamped, "run", "ok").batch_clamped_from is None
+
+
+@pytest.mark.slow
+def test_a_sweep_with_a_clamped_batch_measures_the_split_and_reports_the_note(tmp_path, tiny_graph_dir):
+    path = tmp_path / "g.toml"
+    path.write_text(CLAMP_GRID.replace('datasets = ["tiny"]', f'datasets = ["{tiny_graph_dir}"]')
+                    .replace("[10, 1000]", "1000"))
+    out, report = tmp_path / "r.jsonl", tmp_path / "report"
+    assert main(["sweep", str(path), "--scale", "s", "--out", str(out)]) == 0
+    (record,) = ResultsStore(out).records()
+    assert record["status"] == "ok" and record["settings"]["batch_size"] == 18
+    assert record["batch_clamped_from"] == 1000 and "batch 1,000 clamped to 18" in record["message"]
+    assert main(["report", str(out), "--out", str(report)]) == 0
+    assert "(b clamped from 1000)" in (report / "README.md").read_text()

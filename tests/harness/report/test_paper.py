@@ -20,3 +20,15 @@ def test_lookup_uses_the_gpu_figure_on_cuda_and_the_artifact_on_cpu():
     assert paper_speedup("cuda", "FB15k", "transe", "pykeen") is None
     oom = paper_speedup("cuda", "FB13", "transr", "torchkge")
     assert oom.status == "oom" and oom.speedup is None and oom.text == "OOM"
+
+
+def test_a_clamped_batch_is_noted_beside_the_paper_row(record_factory):
+    from harness.report.tables import paper_vs_measured, records_to_frame
+
+    records = [record_factory(framework, dataset="FB15k-237", device="cuda", step_ms=step, batch_size=272_115,
+                              batch_clamped_from=393_216) for framework, step in (("sparse", 10.0), ("torchkge", 30.0))]
+    table = paper_vs_measured(records_to_frame(records))
+    row = table[(table["dataset"] == "FB15k-237") & (table["model"] == "transe")
+                & (table["framework"] == "torchkge")].iloc[0]
+    assert row["measured_speedup"] == 3.0 and row["paper_speedup"] == 3.4  # beside the paper's GPU figure
+    assert "batch 393,216 clamped to 272,115" in row["note"] and "(b clamped from 393216)" in row["settings"]
