@@ -1,6 +1,7 @@
 """How a step's cost grows with the graph (`sptx scale`): from records of the same work on graphs of
-increasing entity count, per framework and optimizer, the step time and its growth over the smallest graph
-(median of paired per-round ratios with a bootstrap 95% CI), which phase grew most, and the memory."""
+increasing entity count, per framework, optimizer and dimension, the step time and its growth over the smallest
+graph (median of paired per-round ratios with a bootstrap 95% CI, disturbed rounds left out as in every
+comparison), which phase grew most, and the memory; then issue 19's targets, measured against each one."""
 
 from __future__ import annotations
 
@@ -8,14 +9,16 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any, Iterable
 
+import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
 from harness.measure.timing import RatioStats, ratio_stats
 from harness.report.output import framework_colors, markdown_table, save_figure, write_csv, write_text_atomic
-from harness.report.tables import latest_records
+from harness.report.tables import latest_records, undisturbed
 
-__all__ = ["PHASES", "best_speedup_by_size", "growth_table", "speedup_by_size", "write_scale_report"]
+__all__ = ["PHASES", "best_speedup_by_size", "growth_table", "speedup_by_size", "target_table",
+           "write_scale_report"]
 
 PHASES = ("prepare", "forward", "backward", "optimizer")
 
@@ -33,8 +36,13 @@ def _round_key(record: dict[str, Any]) -> tuple[str, int]:
     return str(record.get("code_version", "")), int(record.get("round", 0))
 
 
-def _series_key(record: dict[str, Any]) -> tuple[str, str]:
-    return record["label"], record["settings"].get("optimizer", "")
+def _series_key(record: dict[str, Any]) -> tuple[str, str, int]:
+    return record["label"], record["settings"].get("optimizer", ""), int(record["settings"].get("dim", 0))
+
+
+def _paired(runs: list[dict[str, Any]], base: dict[tuple[str, int], dict[str, Any]]) -> RatioStats | None:
+    """Median and CI of each run's step over the base record of its round (tables.undisturbed's rule)."""
+    return ratio_stats(undisturbed([(r, base[_round_key(r)]) for r in runs if _round_key(r) in base]).ratios)
 
 
 def _ok(records: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -57,25 +65,28 @@ def growth_table(records: Iterable[dict[str, Any]]) -> pd.DataFrame:
     """One row per (framework label, optimizer, graph): step ms, growth over that series' smallest graph
     (paired by round), the phase whose time grew most, process peak RSS and live-tensor peak."""
     ok = _ok(records)
-    series: dict[tuple[str, str], dict[int, list[dict[str, Any]]]] = defaultdict(lambda: defaultdict(list))
+    series: dict[tuple[str, str, int], dict[int, list[dict[str, Any]]]] = defaultdict(lambda: defaultdict(list))
     for r in ok:
         series[_series_key(r)][_entities(r)].append(r)
     rows = []
-    for (label, optimizer), by_size in sorted(series.items()):
+    for (label, optimizer, dim), by_size in sorted(series.items()):
         smallest = min(by_size)
         base = {_round_key(r): r for r in by_size[smallest]}
         for n_entities in sorted(by_size):
             runs = by_size[n_entities]
-            ratios = [_median(r) / _median(base[_round_key(r)]) for r in runs if _round_key(r) in base]
+            growth = _paired(runs, base)
             phase_growth = {phase: _step(runs, phase) - _step(by_size[smallest], phase) for phase in PHASES}
             grew = max(phase_growth, key=lambda p: phase_growth[p]) if n_entities != smallest else "-"
             rss = [r.get("process_peak_rss_bytes") for r in runs if r.get("process_peak_rss_bytes")]
             live = [r.get("peak_memory_bytes") for r in runs if r.get("peak_memory_bytes")]
             rows.append({
-                "framework": label, "optimizer": optimizer, "dataset": runs[0]["settings"]["dataset"],
+                "framework": label, "optimizer": optimizer, "dim": dim, "dataset": runs[0]["settings"]["dataset"],
                 "entities": n_entities, "rounds": len(runs),
                 "step_ms": _step(runs),
-                "growth": _ratio_text(ratio_stats(ratios)) if n_entities != smallest else "1.00x (base)",
+                "growth": _ratio_text(growth) if n_entities != smallest else "1.00x (base)",
+                "growth_median": growth.median if growth and n_entities != smallest else None,
+                "growth_ci_low": growth.ci_low if growth and n_entities != smallest else None,
+                "growth_ci_high": growth.ci_high if growth and n_entities != smallest else None,
                 "grew_most": grew if n_entities == smallest else f"{grew} (+{phase_growth[grew]:.1f} ms)",
                 "peak_rss_gib": max(rss) / 2**30 if rss else None,
                 "live_peak_gib": max(live) / 2**30 if live else None,
@@ -87,16 +98,15 @@ def speedup_by_size(records: Iterable[dict[str, Any]], reference: str = "sparse"
     """Per graph and optimizer: how many times faster the reference framework's step is than each other
     framework's (median of paired per-round ratios, 95% CI)."""
     ok = _ok(records)
-    groups: dict[tuple[int, str], list[dict[str, Any]]] = defaultdict(list)
+    groups: dict[tuple[int, int, str], list[dict[str, Any]]] = defaultdict(list)
     for r in ok:
-        groups[(_entities(r), r["settings"].get("optimizer", ""))].append(r)
+        groups[(_entities(r), int(r["settings"].get("dim", 0)), r["settings"].get("optimizer", ""))].append(r)
     rows = []
-    for (n_entities, optimizer), runs in sorted(groups.items()):
-        refs = {_round_key(r): _median(r) for r in runs if r["framework"] == reference}
+    for (n_entities, dim, optimizer), runs in sorted(groups.items()):
+        refs = {_round_key(r): r for r in runs if r["framework"] == reference}
         for label in sorted({r["label"] for r in runs if r["framework"] != reference}):
-            ratios = [_median(r) / refs[_round_key(r)] for r in runs if r["label"] == label and _round_key(r) in refs]
-            rows.append({"entities": n_entities, "optimizer": optimizer, "vs": label,
-                         "speedup": _ratio_text(ratio_stats(ratios))})
+            rows.append({"entities": n_entities, "dim": dim, "optimizer": optimizer, "vs": label,
+                         "speedup": _ratio_text(_paired([r for r in runs if r["label"] == label], refs))})
     return pd.DataFrame(rows)
 
 
@@ -104,25 +114,130 @@ def best_speedup_by_size(records: Iterable[dict[str, Any]], reference: str = "sp
     """Per graph: the reference with its fastest optimizer against each other framework with its fastest
     optimizer (fastest by median step time), as the median of paired per-round ratios with a 95% CI."""
     ok = _ok(records)
-    by_size: dict[int, dict[tuple[str, str], list[dict[str, Any]]]] = defaultdict(lambda: defaultdict(list))
+    by_size: dict[tuple[int, int], dict[tuple[str, str, int], list[dict[str, Any]]]] = defaultdict(
+        lambda: defaultdict(list))
     for r in ok:
-        by_size[_entities(r)][_series_key(r)].append(r)
+        by_size[(_entities(r), int(r["settings"].get("dim", 0)))][_series_key(r)].append(r)
     rows = []
-    for n_entities, series in sorted(by_size.items()):
+    for (n_entities, dim), series in sorted(by_size.items()):
         fastest: dict[str, tuple[str, list[dict[str, Any]]]] = {}
-        for (_, optimizer), runs in sorted(series.items(), key=lambda item: _step(item[1])):
+        for (_, optimizer, _), runs in sorted(series.items(), key=lambda item: _step(item[1])):
             fastest.setdefault(runs[0]["framework"], (optimizer, runs))  # the first seen is the fastest
         if reference not in fastest:
             continue
         ref_optimizer, ref_runs = fastest[reference]
-        ref_steps = {_round_key(r): _median(r) for r in ref_runs}
+        refs = {_round_key(r): r for r in ref_runs}
         for framework, (optimizer, runs) in sorted(fastest.items()):
             if framework == reference:
                 continue
-            ratios = [_median(r) / ref_steps[_round_key(r)] for r in runs if _round_key(r) in ref_steps]
-            rows.append({"entities": n_entities, reference: ref_optimizer, "vs": f"{runs[0]['label']} ({optimizer})",
-                         "speedup": _ratio_text(ratio_stats(ratios))})
+            stats = _paired(runs, refs)
+            rows.append({"entities": n_entities, "dim": dim, reference: ref_optimizer,
+                         "vs": f"{runs[0]['label']} ({optimizer})", "speedup": _ratio_text(stats),
+                         "speedup_median": stats.median if stats else None,
+                         "speedup_ci_low": stats.ci_low if stats else None,
+                         "speedup_ci_high": stats.ci_high if stats else None})
     return pd.DataFrame(rows)
+
+
+LOAD_TARGET_S, LOAD_TARGET_GIB = 5.0, 3.0  # a cached graph's load in a measuring process (issue 19)
+
+
+def _verdict(stats_low: float, stats_high: float, target: float, at_most: bool) -> str:
+    """met / not met when the whole 95% CI is on one side of the target, else inconclusive."""
+    inside, outside = (stats_high <= target, stats_low > target) if at_most else (stats_low >= target,
+                                                                                  stats_high < target)
+    return "met" if inside else "not met" if outside else "inconclusive (CI spans the target)"
+
+
+def _growth_target(growth: pd.DataFrame, sparse: str, optimizer: str, dim: int, target: float,
+                   min_entities: int = 0) -> tuple[str, str]:
+    """(measured, verdict) of sparse's step growth from its smallest to its largest graph for one optimizer."""
+    rows = growth[(growth["framework"] == sparse) & (growth["optimizer"] == optimizer) & (growth["dim"] == dim)
+                  & growth["growth_median"].notna() & (growth["entities"] >= min_entities)]
+    if rows.empty:
+        return "not measured", "-"
+    row = rows.sort_values("entities").iloc[-1]
+    smallest = growth[(growth["framework"] == sparse) & (growth["optimizer"] == optimizer)
+                      & (growth["dim"] == dim)]["entities"].min()
+    measured = (f"{row['growth']} ({row['entities']:,} / {smallest:,} entities; {row['step_ms']:.1f} ms/step, "
+                f"{row['rounds']} rounds)")
+    return measured, _verdict(row["growth_ci_low"], row["growth_ci_high"], target, at_most=True)
+
+
+def _parameter_bytes(record: dict[str, Any]) -> int:
+    """Bytes of the run's parameter tables (the model spec's shapes at float32)."""
+    from harness.spec import ModelConfig, parameter_shapes
+
+    s, graph = record["settings"], record.get("graph") or {}
+    cfg = ModelConfig(s["model"], int(graph["n_entities"]), int(graph["n_relations"]), int(s["dim"]),
+                      rel_dim=s.get("rel_dim"), dissimilarity=s.get("dissimilarity"))
+    return sum(4 * int(np.prod(shape)) for shape in parameter_shapes(cfg).values())
+
+
+def target_table(records: Iterable[dict[str, Any]], dim: int = 128, big_dim: int = 64) -> pd.DataFrame:
+    """Issue 19's scale targets, each as measured in `records` (every scale record at hand: the 16M run is its
+    own invocation), with the target and a verdict from the 95% CI; 'not measured' says which run is missing."""
+    records = list(records)
+    ok = _ok(records)
+    sparse = next((r["label"] for r in ok if r["framework"] == "sparse"), None)
+    rows: list[dict[str, str]] = []
+
+    def add(case: str, measured: str, target: str, verdict: str) -> None:
+        rows.append({"case": case, "measured": measured, "target": target, "verdict": verdict})
+
+    if sparse is None:
+        add("every target", "no ok sparse record", "-", "-")
+        return pd.DataFrame(rows)
+    growth = growth_table(ok)
+    for optimizer, target in (("adagrad-rowwise", 1.5), ("adam-lazy", 2.0)):
+        add(f"sparse step, largest / smallest graph, same batch, d={dim}, {optimizer}",
+            *_with_target(_growth_target(growth, sparse, optimizer, dim, target), f"<= {target:g}x"))
+    best = best_speedup_by_size(ok)
+    best = best[(best["dim"] == dim) & best["speedup_median"].notna()] if not best.empty else best
+    if best.empty:
+        add("sparse vs the strongest rival at the largest graph, fastest optimizer each", "not measured", ">= 5x", "-")
+    else:
+        largest = best[best["entities"] == best["entities"].max()]
+        strongest = largest.sort_values("speedup_median").iloc[0]
+        add(f"sparse ({strongest['sparse']}) vs the strongest rival at {strongest['entities']:,} entities, fastest "
+            "optimizer each", f"{strongest['speedup']} vs {strongest['vs']}", ">= 5x",
+            _verdict(strongest["speedup_ci_low"], strongest["speedup_ci_high"], 5.0, at_most=False))
+    mine = [r for r in ok if r["label"] == sparse and r["settings"].get("optimizer") == "adagrad-rowwise"
+            and int(r["settings"].get("dim", 0)) == dim and r.get("process_peak_rss_bytes")]
+    if mine:
+        largest_n = max(_entities(r) for r in mine)
+        at_largest = [r for r in mine if _entities(r) == largest_n]
+        peak = max(r["process_peak_rss_bytes"] for r in at_largest)
+        params = _parameter_bytes(at_largest[0])
+        add(f"sparse peak RSS at {largest_n:,} entities, adagrad-rowwise",
+            f"{peak / 2**30:.2f} GiB (parameters {params / 2**30:.2f} GiB + {(peak - params) / 2**30:.2f}; max of "
+            f"{len(at_largest)} processes)", "<= parameters + 1.5 GiB",
+            "met" if peak <= params + 1.5 * 2**30 else "not met")
+    else:
+        add("sparse peak RSS at the largest graph, adagrad-rowwise", "not measured", "<= parameters + 1.5 GiB", "-")
+    loads = [r for r in ok if (r.get("graph") or {}).get("load_s") is not None]
+    if loads:
+        biggest = max(loads, key=lambda r: (r.get("graph") or {}).get("n_train", 0))
+        n_train = biggest["graph"].get("n_train", 0)
+        same = [r["graph"] for r in loads if r["graph"].get("n_train") == n_train]
+        seconds = max(g["load_s"] for g in same)
+        gib = max(g.get("load_peak_rss_bytes") or 0 for g in same) / 2**30
+        add(f"load a cached {n_train:,}-triple graph in a measuring process (worst of {len(same)}; the first, "
+            "uncached build is not in these records)", f"{seconds:.1f} s, peak RSS {gib:.2f} GiB",
+            f"<= {LOAD_TARGET_S:g} s, <= {LOAD_TARGET_GIB:g} GiB",
+            "met" if seconds <= LOAD_TARGET_S and gib <= LOAD_TARGET_GIB else "not met")
+    measured, verdict = _growth_target(growth, sparse, "adagrad-rowwise", big_dim, 2.0, min_entities=16_000_000)
+    if measured == "not measured":
+        measured = (f"not measured (sptx scale --sizes FB15k-237,16M --dim {big_dim} --optimizers adagrad-rowwise "
+                    "--frameworks sparse)")
+    add(f"16M entities, d={big_dim}, adagrad-rowwise: trains, step vs the smallest graph's", measured, "<= 2x",
+        verdict)
+    return pd.DataFrame(rows)
+
+
+def _with_target(measured_verdict: tuple[str, str], target: str) -> tuple[str, str, str]:
+    measured, verdict = measured_verdict
+    return measured, target, verdict
 
 
 def _plot(frame: pd.DataFrame, column: str, ylabel: str, title: str, path: Path) -> Path:
@@ -150,8 +265,9 @@ def write_scale_report(records: list[dict[str, Any]], out: str | Path, describe:
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     growth, per_optimizer, best = growth_table(records), speedup_by_size(records), best_speedup_by_size(records)
+    targets = target_table(records)
     written = [write_csv(growth, out / "growth.csv"), write_csv(per_optimizer, out / "speedup.csv"),
-               write_csv(best, out / "speedup-fastest-optimizer.csv")]
+               write_csv(best, out / "speedup-fastest-optimizer.csv"), write_csv(targets, out / "targets.csv")]
     if not growth.empty:
         written.append(_plot(growth, "step_ms", "ms per step (median)", f"Step time against entities. {describe}",
                              out / "step-time.png"))
@@ -160,10 +276,16 @@ def write_scale_report(records: list[dict[str, Any]], out: str | Path, describe:
     failed = sorted({(r["label"], r["settings"].get("optimizer", ""), _entities(r) or r["settings"]["dataset"],
                       r["status"], r.get("message", "")) for r in latest_records(records)
                      if r.get("status") not in ("ok", "unsupported")}, key=str)
-    columns = {"framework": "framework", "optimizer": "optimizer", "entities": "entities", "rounds": "rounds",
+    columns = {"framework": "framework", "optimizer": "optimizer", "dim": "d", "entities": "entities", "rounds": "rounds",
                "step_ms": "ms/step", "growth": "vs smallest graph", "grew_most": "phase that grew most",
                "peak_rss_gib": "peak RSS GiB", "live_peak_gib": "live tensors GiB"}
+    shown = ("entities", "dim", "optimizer", "vs", "speedup", "sparse")
+    per_optimizer = per_optimizer[[c for c in per_optimizer.columns if c in shown]]
+    best = best[[c for c in best.columns if c in shown]]
     text = ["# Step cost against graph size (`sptx scale`)", "", describe, "",
+            "## Targets (issue 19), as measured", "",
+            markdown_table(targets, {c: c for c in targets.columns}), "",
+            "## Step time and memory per graph", "",
             markdown_table(growth, columns, {"step_ms": ".1f", "peak_rss_gib": ".2f", "live_peak_gib": ".2f"})
             if not growth.empty else "No ok records.", "",
             "## sparse's speedup per graph and optimizer (median of paired per-round ratios, 95% CI)", "",

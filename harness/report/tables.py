@@ -20,6 +20,7 @@ __all__ = [
     "GROUP_KEYS", "framework_order", "DEFAULT_REFERENCE", "framework_label", "latest_records", "records_to_frame",
     "comparison_table", "settings_label", "speedup_table", "time_split_table", "memory_table", "flops_table",
     "paper_vs_measured", "failures_table", "environment_table", "paired_ratios", "reference_labels", "round_ratios",
+    "undisturbed",
 ]
 
 # A comparison group is every framework measured under one RunSettings: all of its fields, derived
@@ -78,6 +79,18 @@ class PairedRatios:
     ratios: list[float]
     excluded_disturbed: int
     all_disturbed: bool
+
+
+def undisturbed(pairs: list[tuple[dict[str, Any], dict[str, Any]]]) -> PairedRatios:
+    """Ratios first / second of record pairs measured side by side, without the pairs in which either side was
+    disturbed when at least one undisturbed pair remains (else all, marked `all_disturbed`): the rule of
+    paired_ratios, for pairs formed elsewhere (e.g. one framework on two graphs, `sptx scale`)."""
+    ratios = [(_step_median(a) / _step_median(b), bool(a.get("disturbed") or b.get("disturbed"))) for a, b in pairs
+              if _step_median(a) is not None and _step_median(b)]
+    clean = [ratio for ratio, disturbed in ratios if not disturbed]
+    if clean:
+        return PairedRatios(clean, len(ratios) - len(clean), False)
+    return PairedRatios([ratio for ratio, _ in ratios], 0, bool(ratios))
 
 
 def paired_ratios(records: Iterable[dict[str, Any]], refs: dict[str, str]) -> dict[tuple[str, str], PairedRatios]:

@@ -3,17 +3,20 @@ grew, and sparse's speedup per graph."""
 
 from __future__ import annotations
 
-from harness.report.scale import growth_table, speedup_by_size
+from harness.report.scale import growth_table, speedup_by_size, target_table
 
 
 def _record(framework: str, entities: int, round_: int, step: float, optimizer: str = "adam-lazy",
-            optimizer_ms: float = 1.0) -> dict:
+            optimizer_ms: float = 1.0, dim: int = 128, disturbed: bool = False) -> dict:
     phases = {"step": step, "prepare": 1.0, "forward": step - 2.0 - optimizer_ms, "backward": 1.0,
               "optimizer": optimizer_ms}
     return {"status": "ok", "framework": framework, "label": framework, "cell_key": f"{framework}-{entities}-{optimizer}-{round_}",
-            "group_key": f"{entities}-{optimizer}", "round": round_, "code_version": "v",
-            "settings": {"dataset": f"g{entities}", "optimizer": optimizer},
-            "graph": {"n_entities": entities}, "time_ms": {p: {"median": v} for p, v in phases.items()},
+            "group_key": f"{entities}-{optimizer}-{dim}", "round": round_, "code_version": "v", "disturbed": disturbed,
+            "settings": {"dataset": f"g{entities}", "optimizer": optimizer, "dim": dim, "model": "transe",
+                         "dissimilarity": "L2sq"},
+            "graph": {"n_entities": entities, "n_relations": 10, "n_train": entities * 5, "load_s": 2.0,
+                      "load_peak_rss_bytes": 2**30},
+            "time_ms": {p: {"median": v} for p, v in phases.items()},
             "process_peak_rss_bytes": entities * 1000, "peak_memory_bytes": 2**20}
 
 
@@ -45,3 +48,34 @@ def test_each_framework_with_its_fastest_optimizer():
 
     row = best_speedup_by_size(records).iloc[0]
     assert row["sparse"] == "adagrad-rowwise" and row["vs"] == "gather (adam-lazy)" and row["speedup"].startswith("3.00x")
+
+
+def test_a_disturbed_round_is_left_out_of_the_growth_where_undisturbed_ones_remain():
+    records = []
+    for round_ in range(3):
+        disturbed = round_ == 1
+        records += [_record("sparse", 1000, round_, 10.0),
+                    _record("sparse", 10**6, round_, 40.0 if disturbed else 20.0, disturbed=disturbed)]
+    big = growth_table(records).set_index("entities").loc[10**6]
+    assert big["growth"].startswith("2.00x [2.00-2.00]") and big["rounds"] == 3
+
+
+def test_targets_say_met_not_met_or_what_is_missing():
+    records = []
+    for r in range(3):
+        records += [_record("sparse", 10_000, r, 10.0, "adagrad-rowwise"),
+                    _record("sparse", 4_000_000, r, 14.0 + 0.1 * r, "adagrad-rowwise"),
+                    _record("sparse", 10_000, r, 10.0, "adam-lazy"), _record("sparse", 4_000_000, r, 30.0, "adam-lazy"),
+                    _record("gather", 4_000_000, r, 140.0, "adam-lazy")]
+    table = target_table(records).set_index("case")
+    verdicts = list(table["verdict"])
+    growth = table[table.index.str.contains("adagrad-rowwise") & table.index.str.startswith("sparse step")].iloc[0]
+    assert growth["verdict"] == "met" and growth["measured"].startswith("1.4")  # 14.0-14.2 / 10: at most 1.5x
+    lazy = table[table.index.str.contains("adam-lazy")].iloc[0]
+    assert lazy["verdict"] == "not met"  # 3x, target 2x
+    rival = table[table.index.str.contains("strongest rival")].iloc[0]
+    assert rival["verdict"] == "met" and "gather (adam-lazy)" in rival["measured"]  # 140 / 14 = 10x
+    rss = table[table.index.str.contains("peak RSS")].iloc[0]
+    assert rss["verdict"] == "not met"  # 4 GB of RSS against 2 GiB of parameters
+    assert table[table.index.str.contains("16M")].iloc[0]["measured"].startswith("not measured (sptx scale")
+    assert "met" in verdicts and "not met" in verdicts
