@@ -99,6 +99,37 @@ def test_first_steps_agree_with_sparse(framework: str, model: str, dis: str) -> 
         assert c.max_rel <= 1e-3, f"{framework} {model}/{dis} parameters after {STEPS} steps: {c}"
 
 
+ROW_SPARSE_CASES = [(model, MODELS[model].dissimilarities[0]) for model in MODELS]
+
+
+@pytest.mark.parametrize("optimizer", ["adam-lazy", "adagrad-rowwise"])
+@pytest.mark.parametrize("framework", [f for f in FRAMEWORKS if f != "sparse"])
+@pytest.mark.parametrize("model,dis", ROW_SPARSE_CASES)
+def test_row_sparse_optimizers_keep_identical_work_identical(framework: str, model: str, dis: str,
+                                                             optimizer: str) -> None:
+    """With a row-sparse optimizer every framework that runs it (from its library's own sparse row gradients)
+    still computes sparse[fused]'s first step and ends its first steps where sparse does."""
+    from sparse_impl.backends import BACKENDS
+
+    cls = FRAMEWORKS[framework]
+    cfg = _cfg(model, dis)
+    if (reason := cls.unavailable_reason() or BACKENDS["fused"].unavailable_reason()) is not None:
+        pytest.skip(reason)
+    if (reason := cls.unsupported_reason(cfg, None, optimizer)) is not None:
+        pytest.skip(reason)
+    train = TrainConfig(num_negatives=NEGATIVES, optimizer=optimizer, lr=0.01)
+    batches = _batches(train)
+    ref, ours = _run("sparse", cfg, train, batches), _run(framework, cfg, train, batches)
+    keys = [k for k in ref if k not in ("losses", "params")]
+    failures = [c for c in (compare_tensors(k, ours[k], ref[k]) for k in keys) if not c.passed]
+    assert not failures, f"{framework} {model}/{dis} {optimizer}: first step differs from sparse: {failures}"
+    for i, (a, b) in enumerate(zip(ours["losses"], ref["losses"])):
+        assert abs(a - b) <= 1e-3 * max(abs(b), 1e-6), f"{framework} {model} {optimizer} step {i + 1}: loss {a} vs {b}"
+    for k, v in ref["params"].items():
+        c = compare_tensors(k, ours["params"][k], v)
+        assert c.max_rel <= 1e-3, f"{framework} {model}/{dis} {optimizer}: parameters after {STEPS} steps: {c}"
+
+
 FLOAT64_STEPS = 20
 
 
