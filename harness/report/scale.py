@@ -139,7 +139,14 @@ def best_speedup_by_size(records: Iterable[dict[str, Any]], reference: str = "sp
     return pd.DataFrame(rows)
 
 
-LOAD_TARGET_S, LOAD_TARGET_GIB = 5.0, 3.0  # a cached graph's load in a measuring process (issue 19)
+# Issue 19's load target: a 20M-triple graph loads in <= 60 s the first time (building the cache) and <= 5 s from
+# the cache, each within 3 GiB of peak RSS. Read from each record's loading-only fields (LOAD_FIELDS: seconds, MiB
+# and whether the graph came from the cache); records without them leave the target not measured.
+LOAD_TRIPLES = 20_000_000
+LOAD_TARGETS_S = {False: 60.0, True: 5.0}  # cached -> seconds
+LOAD_TARGET_GIB = 3.0
+LOAD_FIELDS = ("load_s", "load_peak_rss_mb", "load_cached")
+TARGET_ENTITIES = 4_000_000  # the graph the step, rival and memory targets are stated at
 
 
 def _verdict(stats_low: float, stats_high: float, target: float, at_most: bool) -> str:
@@ -155,7 +162,7 @@ def _growth_target(growth: pd.DataFrame, sparse: str, optimizer: str, dim: int, 
     rows = growth[(growth["framework"] == sparse) & (growth["optimizer"] == optimizer) & (growth["dim"] == dim)
                   & growth["growth_median"].notna() & (growth["entities"] >= min_entities)]
     if rows.empty:
-        return "not measured", "-"
+        return "not measured", "not measured"
     row = rows.sort_values("entities").iloc[-1]
     smallest = growth[(growth["framework"] == sparse) & (growth["optimizer"] == optimizer)
                       & (growth["dim"] == dim)]["entities"].min()
@@ -190,12 +197,18 @@ def target_table(records: Iterable[dict[str, Any]], dim: int = 128, big_dim: int
         return pd.DataFrame(rows)
     growth = growth_table(ok)
     for optimizer, target in (("adagrad-rowwise", 1.5), ("adam-lazy", 2.0)):
-        add(f"sparse step, largest / smallest graph, same batch, d={dim}, {optimizer}",
-            *_with_target(_growth_target(growth, sparse, optimizer, dim, target), f"<= {target:g}x"))
+        measured, verdict = _growth_target(growth, sparse, optimizer, dim, target, min_entities=TARGET_ENTITIES)
+        if verdict == "not measured":
+            measured = f"not measured: no ok {optimizer} record at >= {TARGET_ENTITIES:,} entities, d={dim}"
+        add(f"sparse step, largest (>= 4M entities) / smallest graph, same batch, d={dim}, {optimizer}", measured,
+            f"<= {target:g}x", verdict)
     best = best_speedup_by_size(ok)
-    best = best[(best["dim"] == dim) & best["speedup_median"].notna()] if not best.empty else best
+    best = (best[(best["dim"] == dim) & best["speedup_median"].notna() & (best["entities"] >= TARGET_ENTITIES)]
+            if not best.empty else best)
     if best.empty:
-        add("sparse vs the strongest rival at the largest graph, fastest optimizer each", "not measured", ">= 5x", "-")
+        add("sparse vs the strongest rival at >= 4M entities, fastest optimizer each",
+            f"not measured: no rival ran ok beside sparse at >= {TARGET_ENTITIES:,} entities, d={dim}", ">= 5x",
+            "not measured")
     else:
         largest = best[best["entities"] == best["entities"].max()]
         strongest = largest.sort_values("speedup_median").iloc[0]
@@ -203,7 +216,8 @@ def target_table(records: Iterable[dict[str, Any]], dim: int = 128, big_dim: int
             "optimizer each", f"{strongest['speedup']} vs {strongest['vs']}", ">= 5x",
             _verdict(strongest["speedup_ci_low"], strongest["speedup_ci_high"], 5.0, at_most=False))
     mine = [r for r in ok if r["label"] == sparse and r["settings"].get("optimizer") == "adagrad-rowwise"
-            and int(r["settings"].get("dim", 0)) == dim and r.get("process_peak_rss_bytes")]
+            and int(r["settings"].get("dim", 0)) == dim and r.get("process_peak_rss_bytes")
+            and _entities(r) >= TARGET_ENTITIES]
     if mine:
         largest_n = max(_entities(r) for r in mine)
         at_largest = [r for r in mine if _entities(r) == largest_n]
@@ -214,18 +228,10 @@ def target_table(records: Iterable[dict[str, Any]], dim: int = 128, big_dim: int
             f"{len(at_largest)} processes)", "<= parameters + 1.5 GiB",
             "met" if peak <= params + 1.5 * 2**30 else "not met")
     else:
-        add("sparse peak RSS at the largest graph, adagrad-rowwise", "not measured", "<= parameters + 1.5 GiB", "-")
-    loads = [r for r in ok if (r.get("graph") or {}).get("load_s") is not None]
-    if loads:
-        biggest = max(loads, key=lambda r: (r.get("graph") or {}).get("n_train", 0))
-        n_train = biggest["graph"].get("n_train", 0)
-        same = [r["graph"] for r in loads if r["graph"].get("n_train") == n_train]
-        seconds = max(g["load_s"] for g in same)
-        gib = max(g.get("load_peak_rss_bytes") or 0 for g in same) / 2**30
-        add(f"load a cached {n_train:,}-triple graph in a measuring process (worst of {len(same)}; the first, "
-            "uncached build is not in these records)", f"{seconds:.1f} s, peak RSS {gib:.2f} GiB",
-            f"<= {LOAD_TARGET_S:g} s, <= {LOAD_TARGET_GIB:g} GiB",
-            "met" if seconds <= LOAD_TARGET_S and gib <= LOAD_TARGET_GIB else "not met")
+        add("sparse peak RSS at >= 4M entities, adagrad-rowwise",
+            f"not measured: no ok adagrad-rowwise record at >= {TARGET_ENTITIES:,} entities, d={dim}",
+            "<= parameters + 1.5 GiB", "not measured")
+    rows += _load_targets(ok)
     measured, verdict = _growth_target(growth, sparse, "adagrad-rowwise", big_dim, 2.0, min_entities=16_000_000)
     if measured == "not measured":
         measured = (f"not measured (sptx scale --sizes FB15k-237,16M --dim {big_dim} --optimizers adagrad-rowwise "
@@ -235,9 +241,44 @@ def target_table(records: Iterable[dict[str, Any]], dim: int = 128, big_dim: int
     return pd.DataFrame(rows)
 
 
-def _with_target(measured_verdict: tuple[str, str], target: str) -> tuple[str, str, str]:
-    measured, verdict = measured_verdict
-    return measured, target, verdict
+def _load_figures(record: dict[str, Any]) -> tuple[float, float, bool] | None:
+    """(seconds, peak RSS GiB, from the cache) of the record's graph load, from its loading-only fields; None when
+    the record has not all of them (records before they existed: `graph.load_s` there also covers the setup)."""
+    seconds, mib, cached = (record.get(name) for name in LOAD_FIELDS)
+    if seconds is None or mib is None or cached is None:
+        return None
+    return float(seconds), float(mib) / 1024, bool(cached)
+
+
+def _load_targets(ok: list[dict[str, Any]]) -> list[dict[str, str]]:
+    """The load target's two rows (first load, cached load) over the records of graphs of at least LOAD_TRIPLES
+    training triples: the worst process against the target, the median beside it; 'not measured' says why."""
+    big = [r for r in ok if int((r.get("graph") or {}).get("n_train") or 0) >= LOAD_TRIPLES]
+    rows = []
+    for cached, seconds_target in LOAD_TARGETS_S.items():
+        case = f"load a {LOAD_TRIPLES // 10**6}M-triple graph, {'cached' if cached else 'first (builds the cache)'}"
+        target = f"<= {seconds_target:g} s, <= {LOAD_TARGET_GIB:g} GiB"
+        known = [f for f in map(_load_figures, big) if f is not None]
+        figures = [f for f in known if f[2] == cached]
+        if not big:
+            largest = max((int((r.get("graph") or {}).get("n_train") or 0) for r in ok), default=0)
+            why = f"no ok record of a graph with >= {LOAD_TRIPLES:,} training triples (largest: {largest:,})"
+        elif not known:
+            setup = max(float((r.get("graph") or {}).get("load_s") or 0) for r in big)
+            why = (f"the {len(big)} records of a >= {LOAD_TRIPLES:,}-triple graph have no {' / '.join(LOAD_FIELDS)} "
+                   f"(their graph.load_s, which also covers the workload's setup, is {setup:.1f} s at worst)")
+        elif not figures:
+            why = f"no {'cached' if cached else 'uncached'} load among the {len(known)} records with the load fields"
+        else:
+            seconds = [f[0] for f in figures]
+            gib = max(f[1] for f in figures)
+            measured = (f"{max(seconds):.1f} s worst, {float(np.median(seconds)):.1f} s median of {len(figures)} "
+                        f"process(es); peak RSS {gib:.2f} GiB")
+            met = max(seconds) <= seconds_target and gib <= LOAD_TARGET_GIB
+            rows.append({"case": case, "measured": measured, "target": target, "verdict": "met" if met else "not met"})
+            continue
+        rows.append({"case": case, "measured": f"not measured: {why}", "target": target, "verdict": "not measured"})
+    return rows
 
 
 def _plot(frame: pd.DataFrame, column: str, ylabel: str, title: str, path: Path) -> Path:
