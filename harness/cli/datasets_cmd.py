@@ -130,7 +130,7 @@ def _download(names: list[str], data_dir: str | None, force: bool, allow_unverif
 
 
 class DatasetsCommand(Command):
-    """List the paper datasets and where their files are; optionally download some."""
+    """List the paper datasets and the big public graphs, and where their files are; optionally download some."""
 
     name = "datasets"
     help = "list the benchmark datasets, check their files, download them"

@@ -22,7 +22,7 @@ import torch
 
 from harness.data.dataset import KGDataset
 
-__all__ = ["CACHE_MIN_TRIPLES", "cache_folder", "cached_dataset"]
+__all__ = ["CACHE_MIN_TRIPLES", "cache_folder", "cached_dataset", "holds"]
 
 CACHE_MIN_TRIPLES = 1_000_000  # smaller graphs build faster than a cache pays for
 _SPLITS = ("train", "valid", "test")
@@ -54,6 +54,12 @@ def _write(folder: Path, dataset: KGDataset) -> None:
         os.rename(tmp, folder)
     except OSError:  # another process put it there first, or the disk is full: the graph is still usable
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def holds(content_sha256: str) -> bool:
+    """Whether the cache has the graph with this content hash."""
+    root = cache_folder()
+    return bool(content_sha256) and root is not None and (root / content_sha256 / _META).is_file()
 
 
 def cached_dataset(content_sha256: str, n_train: int, build: Callable[[], KGDataset]) -> KGDataset:

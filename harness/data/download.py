@@ -14,6 +14,7 @@ import gzip
 import hashlib
 import http.client
 import os
+import pickle
 import shutil
 import stat
 import tarfile
@@ -260,23 +261,36 @@ def normalise_text_split(source: Path, dest: Path, *, labelled: bool = False) ->
     dest.write_bytes(data)
 
 
+def _numpy_array_globals() -> list:
+    """What unpickling numpy int64 / object arrays needs (the `ogb` package saves its splits' arrays as numpy),
+    allowed in torch's weights-only loader instead of loading arbitrary pickles from a download."""
+    core = getattr(np, "_core", None) or np.core
+    allowed = [core.multiarray._reconstruct, np.ndarray, np.dtype]
+    dtypes = getattr(np, "dtypes", None)
+    if dtypes is not None:
+        allowed += [dtypes.Int64DType, dtypes.Int32DType, dtypes.ObjectDType, dtypes.StrDType]
+    return allowed
+
+
 def convert_ogb_split(source: Path, dest: Path) -> None:
-    """Write an OGB biokg split (`head`, `relation`, `tail`, `head_type`, `tail_type`) as typed text labels."""
+    """Write an OGB link-property split (`head`, `relation`, `tail` id arrays) as text labels: the ids themselves,
+    prefixed by the entity type where the split has `head_type` / `tail_type` (ogbl-biokg numbers entities per
+    type). The sampled negatives of valid/test (`head_neg`, `tail_neg`) are not kept: full ranking is the
+    harness's protocol."""
     import torch
 
     try:
-        split = torch.load(source, map_location="cpu", weights_only=True)
-        heads = np.asarray(split["head"]).astype(str)
-        tails = np.asarray(split["tail"]).astype(str)
-        frame = pd.DataFrame(
-            {
-                "head": pd.Series(np.asarray(split["head_type"]).astype(str)) + ":" + heads,
-                "relation": np.asarray(split["relation"]).astype(str),
-                "tail": pd.Series(np.asarray(split["tail_type"]).astype(str)) + ":" + tails,
-            }
-        )
-    except (KeyError, TypeError, ValueError, RuntimeError, OSError, EOFError) as exc:
-        raise SptxError(f"{source}: not an OGB biokg split file ({exc})") from None
+        with torch.serialization.safe_globals(_numpy_array_globals()):  # no pickled code: arrays only
+            split = torch.load(source, map_location="cpu", weights_only=True)
+        heads = pd.Series(np.asarray(split["head"]).astype(str))
+        tails = pd.Series(np.asarray(split["tail"]).astype(str))
+        if "head_type" in split:
+            heads = pd.Series(np.asarray(split["head_type"]).astype(str)) + ":" + heads
+            tails = pd.Series(np.asarray(split["tail_type"]).astype(str)) + ":" + tails
+        frame = pd.DataFrame({"head": heads, "relation": np.asarray(split["relation"]).astype(str), "tail": tails})
+    except (KeyError, TypeError, ValueError, RuntimeError, OSError, EOFError, AttributeError,
+            pickle.UnpicklingError) as exc:
+        raise SptxError(f"{source}: not an OGB link-property split file ({exc})") from None
     frame.to_csv(dest, sep="\t", header=False, index=False, lineterminator="\n")
 
 
@@ -300,7 +314,7 @@ def _stage(spec: DatasetSpec, work: Path, staging: Path, get: _Getter) -> None:
     safe_extract(archive, extracted)
     for split, member in zip(SPLITS, spec.members):
         source = _find_member(extracted, member, archive.name)
-        if spec.archive_layout == "ogb-biokg":
+        if spec.archive_layout == "ogb":
             convert_ogb_split(source, staging / f"{split}.txt")
         else:
             labelled = spec.labelled_eval and split != "train"

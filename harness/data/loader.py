@@ -211,18 +211,17 @@ def scan_split_files(files: SplitFiles) -> SplitScan:
     return SplitScan(combine_split_sha256(hashes), counts)
 
 
-def load_split_files(files: SplitFiles, name: str, kind: DatasetKind = "real") -> KGDataset:
-    """Read and id-map the three split files of one dataset (embedded ones sha256-checked first); all-or-nothing."""
-    if files.source == EMBEDDED_SOURCE:
-        verify_embedded(files.folder)
+def _parse_split_files(files: SplitFiles, name: str, kind: DatasetKind) -> KGDataset:
+    """Read and id-map the three split files (pandas' C parser, then pd.factorize over all labels at once)."""
     hashes: dict[str, str] = {}
     splits: dict[str, Triples] = {}
     for split, path in files.as_dict().items():
         data = _read_bytes(path)
         hashes[split] = hashlib.sha256(data).hexdigest()
         splits[split] = _parse_triples(path, data)
+        del data
     tensors, entity_labels, relation_labels = encode_splits(splits)
-    source = str(files.folder) if files.source == "folder" else f"{files.folder} ({files.source})"
+    del splits
     return KGDataset(
         name=name,
         kind=kind,
@@ -231,11 +230,39 @@ def load_split_files(files: SplitFiles, name: str, kind: DatasetKind = "real") -
         train=tensors["train"],
         valid=tensors["valid"],
         test=tensors["test"],
-        source=source,
+        source=_source(files),
         content_sha256=combine_split_sha256(hashes),
         entity_labels=entity_labels,
         relation_labels=relation_labels,
     )
+
+
+def _source(files: SplitFiles) -> str:
+    return str(files.folder) if files.source == "folder" else f"{files.folder} ({files.source})"
+
+
+def load_split_files(files: SplitFiles, name: str, kind: DatasetKind = "real") -> KGDataset:
+    """The three split files of one dataset as id arrays (embedded ones sha256-checked first); all-or-nothing.
+
+    A graph of at least CACHE_MIN_TRIPLES training triples is parsed once and then read from the graph cache
+    (harness.data.cache) by its content hash, which a streamed pass over the files gives far faster than
+    parsing: every measuring process is a fresh one. From the cache it comes as id arrays only (no labels)."""
+    from harness.data.cache import CACHE_MIN_TRIPLES, cached_dataset
+
+    if files.source == EMBEDDED_SOURCE:
+        verify_embedded(files.folder)
+    scan = scan_split_files(files) if _large(files, CACHE_MIN_TRIPLES) else None
+    if scan is None:
+        return _parse_split_files(files, name, kind)
+    dataset = cached_dataset(scan.content_sha256, scan.counts["n_train"], lambda: _parse_split_files(files, name, kind))
+    return replace(dataset, name=name, kind=kind, source=_source(files))
+
+
+def _large(files: SplitFiles, min_triples: int) -> bool:
+    """Whether the training file may hold `min_triples` lines (by its size: a triple line has at least 6 bytes,
+    and gzip rarely shrinks text more than 10x), so small graphs skip the hashing pass."""
+    size = files.train.stat().st_size
+    return size * (10 if files.train.suffix == ".gz" else 1) >= 6 * min_triples
 
 
 def load_folder(folder: str | Path, name: str | None = None) -> KGDataset:

@@ -1,4 +1,5 @@
-"""The seven paper datasets: their published sizes and where their canonical public copies live.
+"""The seven paper datasets and two big public graphs beyond the paper (Wikidata5M, ogbl-wikikg2): their
+published sizes and where their canonical public copies live.
 
 Every download is checked against a pinned sha256 (`sha256` for an archive, `member_sha256` per raw file); where
 none is pinned, `sptx datasets --download NAME` refuses unless given `--allow-unverified`, which downloads anyway and
@@ -32,12 +33,13 @@ __all__ = [
 
 SPLITS: tuple[str, str, str] = ("train", "valid", "test")
 
-ArchiveLayout = Literal["archive", "raw", "ogb-biokg"]
+ArchiveLayout = Literal["archive", "raw", "ogb"]
 """How a download becomes `<NAME>/{train,valid,test}.txt`.
 
 - "archive": `url` is a tar/zip holding one file per split, found by the path suffixes in `members`.
 - "raw": `url` is a template with `{member}`; one plain-text file is fetched per split.
-- "ogb-biokg": the OGB zip with `split/random/{train,valid,test}.pt` tensor dictionaries.
+- "ogb": an OGB link-property zip as the `ogb` package writes it: `split/<split>/{train,valid,test}.pt` tensor
+  dictionaries (`head`, `relation`, `tail`; ogbl-biokg adds `head_type` / `tail_type`, its ids being per type).
 """
 
 
@@ -45,7 +47,7 @@ ArchiveLayout = Literal["archive", "raw", "ogb-biokg"]
 class DatasetSpec:
     """One benchmark dataset: its published counts (None where the paper gives none) and its download source.
 
-    `sha256` checks the single archive (layout "archive"/"ogb-biokg"); `member_sha256` checks each raw file
+    `sha256` checks the single archive (layout "archive"/"ogb"); `member_sha256` checks each raw file
     (layout "raw"). None means unknown: the download is then refused unless unverified downloads are allowed.
     """
 
@@ -166,9 +168,37 @@ REGISTRY: tuple[DatasetSpec, ...] = (
         n_test=None,
         url="http://snap.stanford.edu/ogb/data/linkproppred/biokg.zip",  # archive hash cannot be known offline
         sha256=None,
-        archive_layout="ogb-biokg",
+        archive_layout="ogb",
         members=("split/random/train.pt", "split/random/valid.pt", "split/random/test.pt"),
         citation="Hu et al. 2020 (OGB, ogbl-biokg)",
+    ),
+    DatasetSpec(
+        name="Wikidata5M",
+        n_entities=4_594_485,
+        n_relations=822,
+        n_train=20_614_279,
+        n_valid=5_163,
+        n_test=5_133,
+        # the transductive split of the project's page (deepgraphlearning.github.io/project/wikidata5m); hash unknown offline
+        url="https://www.dropbox.com/s/6sbhm0rwo4l73jq/wikidata5m_transductive.tar.gz?dl=1",
+        sha256=None,
+        archive_layout="archive",
+        members=("wikidata5m_transductive_train.txt", "wikidata5m_transductive_valid.txt",
+                 "wikidata5m_transductive_test.txt"),
+        citation="Wang et al. 2021 (KEPLER, Wikidata5M transductive)",
+    ),
+    DatasetSpec(
+        name="ogbl-wikikg2",
+        n_entities=2_500_604,
+        n_relations=535,
+        n_train=16_109_182,
+        n_valid=429_456,
+        n_test=598_543,
+        url="http://snap.stanford.edu/ogb/data/linkproppred/wikikg-v2.zip",  # archive hash cannot be known offline
+        sha256=None,
+        archive_layout="ogb",
+        members=("split/time/train.pt", "split/time/valid.pt", "split/time/test.pt"),
+        citation="Hu et al. 2020 (OGB, ogbl-wikikg2)",
     ),
 )
 

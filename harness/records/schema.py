@@ -114,7 +114,9 @@ class Record(RecordBase):
     `batch_clamped_from` is None unless the grid asked for a batch larger than the dataset's training split:
     then `settings.batch_size` is the split's size (the batch used, one step = one epoch) and this field the
     size asked for (the paper's TransE/TorusE batch of 393,216 on FB15k-237's 272,115 triples); older records
-    read as None. `distributed` is None for single-process cells; a data-parallel run (`sptx distributed`, record_type
+    read as None. `load_s`, `load_peak_rss_mb` and `load_cached` are the graph's load alone (seconds, the process's
+    peak resident MiB after it, and whether it came from the graph cache; graph.load_s also covers drawing the
+    initial parameters); None in older records. `distributed` is None for single-process cells; a data-parallel run (`sptx distributed`, record_type
     `distributed`) fills it with its world size, backend, exchange strategy, bytes per step and every rank's
     raw samples (harness/distributed/worker.py), and its `time_ms` has compute / communicate / adam beside
     the phases. A record built with `distributed` filled and no record_type is a `distributed` one.
@@ -151,6 +153,9 @@ class Record(RecordBase):
     disturbed: bool = False
     distributed: dict[str, Any] | None = None
     batch_clamped_from: int | None = None
+    load_s: float | None = None
+    load_peak_rss_mb: float | None = None
+    load_cached: bool | None = None
     record_type: RecordType = RecordType.MEASUREMENT
 
     def __post_init__(self) -> None:

@@ -88,6 +88,16 @@ class Workload:
     train: Any
     stream: Any
     params: dict[str, torch.Tensor]
+    load: "GraphLoad | None" = None
+
+
+@dataclass(frozen=True)
+class GraphLoad:
+    """The graph's load alone: seconds, the process's peak resident MiB after it, whether it came from the cache."""
+
+    seconds: float
+    peak_rss_mb: float
+    cached: bool
 
 
 def prepare_workload(cell: Cell) -> Workload:
@@ -103,7 +113,11 @@ def workload_for(s: Any, data_dir: str | None, **train_options: Any) -> Workload
     from harness.sampling import BatchStream, make_sampler
     from harness.spec import ModelConfig, TrainConfig, init_parameters
 
+    from harness.data.cache import holds
+
+    cached, started = holds(s.dataset_sha256 or ""), time.perf_counter()
     dataset = load_dataset(s.dataset, data_dir)
+    load = GraphLoad(time.perf_counter() - started, peak_rss_bytes() / 2**20, cached)
     actual = getattr(dataset, "content_sha256", "")
     if s.dataset_sha256 and actual and actual != s.dataset_sha256:
         raise SptxError(f"the files of {s.dataset} changed since the run started (sha256 {actual[:12]}, "
@@ -117,7 +131,7 @@ def workload_for(s: Any, data_dir: str | None, **train_options: Any) -> Workload
                         **train_options)
     sampler = make_sampler(s.sampler, dataset.train, dataset.n_entities, dataset.n_relations)
     stream = BatchStream(dataset.train, s.batch_size, sampler, s.num_negatives, s.seed)
-    return Workload(dataset, cfg, train, stream, init_parameters(cfg, seed=s.seed))
+    return Workload(dataset, cfg, train, stream, init_parameters(cfg, seed=s.seed), load)
 
 
 def step_notes(cell: Cell, step: Any) -> list[str]:
@@ -215,6 +229,9 @@ def measure_cell(cell: Cell, run_id: str, command_line: list[str] | None = None,
     work = prepare_workload(cell)
     loaded = time.perf_counter()
     record = base_record(cell, run_id, "ok", dataset_kind=work.dataset.kind, command_line=command_line)
+    if work.load is not None:
+        record.load_s, record.load_peak_rss_mb, record.load_cached = (work.load.seconds, work.load.peak_rss_mb,
+                                                                      work.load.cached)
     record.graph = {"n_entities": work.dataset.n_entities, "n_relations": work.dataset.n_relations,
                     "n_train": int(work.dataset.train.shape[0]), "load_s": loaded - started,
                     "load_peak_rss_bytes": peak_rss_bytes()}

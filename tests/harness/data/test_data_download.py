@@ -355,3 +355,56 @@ def test_existing_dataset_is_kept_and_incomplete_one_needs_force(tmp_path: Path)
     (folder / "train.txt").write_bytes(b"kept\tr\tx\n")
     assert download_dataset(replace(spec, url="file:///nonexistent.tar.gz"), data) == folder
     assert (folder / "train.txt").read_bytes() == b"kept\tr\tx\n"
+
+
+def test_wikidata5m_transductive_layout_loads(tmp_path: Path) -> None:
+    """The files as the Wikidata5M archive holds them (Q-ids and P-ids, tab-separated)."""
+    lines = {"train": b"Q1\tP31\tQ5\nQ2\tP31\tQ5\nQ1\tP17\tQ2\n", "valid": b"Q2\tP17\tQ1\n", "test": b"Q5\tP17\tQ1\n"}
+    archive = _tar_gz(tmp_path / "wikidata5m_transductive.tar.gz",
+                      {f"wikidata5m_transductive_{split}.txt": data for split, data in lines.items()})
+    spec = replace(get_spec("Wikidata5M"), url=archive.as_uri(), sha256=_sha(archive))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the fixture's counts are not the published ones
+        download_dataset(spec, tmp_path / "data")
+        dataset = load_dataset("Wikidata5M", tmp_path / "data")
+    assert (dataset.n_entities, dataset.n_relations, dataset.train.shape[0]) == (3, 2, 3)
+    # ids by first appearance over train, valid, test (head before tail): Q1=0, Q5=1, Q2=2; P31=0, P17=1
+    assert dataset.train.tolist() == [[0, 0, 1], [2, 0, 1], [0, 1, 2]]
+    assert dataset.test.tolist() == [[1, 1, 0]]
+
+
+@pytest.mark.parametrize("as_numpy", [False, True])
+def test_ogb_wikikg2_layout_is_converted_and_loads(tmp_path: Path, as_numpy: bool) -> None:
+    """The `ogb` package's ogbl-wikikg2 layout: split/time/*.pt dictionaries of id arrays (numpy, as `ogb` saves
+    them, or tensors), valid/test with their sampled negatives."""
+    import numpy as np
+
+    archive = tmp_path / "wikikg-v2.zip"
+    rows = {"train": ([0, 1, 2], [0, 1, 0], [1, 2, 3]), "valid": ([3], [1], [0]), "test": ([2], [0], [0])}
+    with zipfile.ZipFile(archive, "w") as zf:
+        for split, (h, r, t) in rows.items():
+            array = np.asarray if as_numpy else torch.tensor
+            content = {"head": array(h), "relation": array(r), "tail": array(t)}
+            if split != "train":
+                content |= {"head_neg": array([[1, 2]] * len(h)), "tail_neg": array([[2, 3]] * len(h))}
+            buffer = io.BytesIO()
+            torch.save(content, buffer)
+            zf.writestr(f"wikikg-v2/split/time/{split}.pt", buffer.getvalue())
+    spec = replace(get_spec("ogbl-wikikg2"), url=archive.as_uri(), sha256=_sha(archive))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        folder = download_dataset(spec, tmp_path / "data")
+        dataset = load_dataset("ogbl-wikikg2", tmp_path / "data")
+    assert (folder / "valid.txt").read_text() == "3\t1\t0\n"
+    assert (dataset.n_entities, dataset.n_relations) == (4, 2)
+    assert dataset.train.shape == (3, 3) and dataset.test.shape == (1, 3)
+
+
+def test_an_ogb_split_with_pickled_code_is_refused(tmp_path: Path) -> None:
+    """Downloads are not trusted to unpickle code: torch's weights-only loader, numpy arrays allowed."""
+    from harness.data.download import convert_ogb_split
+
+    source = tmp_path / "train.pt"
+    torch.save({"head": functools.partial(print, "hi")}, source)
+    with pytest.raises(SptxError, match="not an OGB link-property split"):
+        convert_ogb_split(source, tmp_path / "train.txt")

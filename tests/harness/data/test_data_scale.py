@@ -60,3 +60,29 @@ def test_the_cache_can_be_turned_off(tmp_path, monkeypatch):
     monkeypatch.setattr(graph_cache, "CACHE_MIN_TRIPLES", 1)
     load_dataset("synthetic:entities=300,relations=3,triples=2k")
     assert graph_cache.cache_folder() is None
+
+
+def test_a_big_text_graph_is_parsed_once_then_read_from_the_cache(tmp_path, monkeypatch):
+    """Text graphs are cached by their content hash like synthetic ones (here 'big' from 1 triple on); a changed file
+    is another graph."""
+    from harness.data import loader
+
+    monkeypatch.setenv("SPTX_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setattr(graph_cache, "CACHE_MIN_TRIPLES", 1)
+    folder = tmp_path / "g"
+    folder.mkdir()
+    (folder / "train.txt").write_text("a\tr\tb\nb\tr\tc\nc\ts\ta\n" * 2)
+    (folder / "valid.txt").write_text("a\ts\tc\n")
+    (folder / "test.txt").write_text("b\ts\ta\n")
+    first = load_dataset(str(folder))
+    parses = []
+    real_parse = loader._parse_split_files
+    monkeypatch.setattr(loader, "_parse_split_files", lambda *a: parses.append(a) or real_parse(*a))
+    again = load_dataset(str(folder))
+    assert parses == [] and again.entity_labels is None  # from the cache: id arrays only
+    assert torch.equal(first.train, again.train) and torch.equal(first.test, again.test)
+    assert (again.n_entities, again.n_relations, again.content_sha256) == (3, 2, first.content_sha256)
+    assert again.name == first.name and again.source == first.source
+    (folder / "test.txt").write_text("c\ts\ta\n")
+    changed = load_dataset(str(folder))
+    assert len(parses) == 1 and changed.test.tolist() == [[2, 1, 0]]

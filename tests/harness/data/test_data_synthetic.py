@@ -54,7 +54,8 @@ def test_entity_degrees_are_heavy_tailed() -> None:
 
 
 def test_every_registry_dataset_has_a_synthetic_spec() -> None:
-    assert [s.name for s in REGISTRY] == ["FB15k", "FB15k-237", "WN18", "WN18RR", "FB13", "YAGO3-10", "BioKG"]
+    assert [s.name for s in REGISTRY] == ["FB15k", "FB15k-237", "WN18", "WN18RR", "FB13", "YAGO3-10", "BioKG",
+                                         "Wikidata5M", "ogbl-wikikg2"]
     for spec in REGISTRY:
         assert synthetic_split_sizes(spec)[0] == spec.n_train
 
