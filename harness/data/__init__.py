@@ -1,6 +1,8 @@
-"""Datasets: the registry of paper datasets, the loader, synthetic stand-ins, downloads, where files live, and the
+"""Datasets: the registry of paper datasets and big public graphs, the loader (streamed, cached by content hash),
+OGB's sampled candidates, synthetic stand-ins, downloads, where files live, and the
 WN18RR copy embedded in the package."""
 
+from harness.data.candidates import load_candidates
 from harness.data.dataset import DatasetKind, KGDataset, combine_split_sha256
 from harness.data.download import download_dataset, safe_extract
 from harness.data.embedded import EMBEDDED_ROOT, embedded_folder, verify_embedded
@@ -23,6 +25,7 @@ from harness.data.locate import (
     locate_dataset,
     resolve_data_dir,
 )
+from harness.data.labels import Labels
 from harness.data.registry import REGISTRY, DatasetSpec, dataset_names, get_spec
 from harness.data.synthetic import generate_synthetic, synthetic_fingerprint
 
@@ -34,6 +37,7 @@ __all__ = [
     "EMBEDDED_ROOT",
     "IncompleteDatasetError",
     "KGDataset",
+    "Labels",
     "REGISTRY",
     "SplitFiles",
     "combine_split_sha256",
@@ -45,6 +49,7 @@ __all__ = [
     "embedded_folder",
     "find_dataset_files",
     "generate_synthetic",
+    "load_candidates",
     "get_spec",
     "load_dataset",
     "load_folder",

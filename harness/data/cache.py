@@ -2,7 +2,8 @@
 (each cell is a fresh one) maps a 20M-triple graph in milliseconds instead of building it again.
 
 Where: $SPTX_CACHE_DIR (`off` disables it), else ~/.cache/sptx/graphs. One folder per content hash holds
-train/valid/test as .npy and the graph's metadata; it is written to a temporary folder and renamed into
+train/valid/test as .npy, the graph's metadata and, for graphs read from files, its labels
+(entities.txt, relations.txt: one label a line, in id order, read only when a label is asked for); it is written to a temporary folder and renamed into
 place, so a reader never sees half of one. Arrays are memory-mapped copy-on-write: pages are shared between
 processes until one writes.
 """
@@ -13,7 +14,7 @@ import json
 import os
 import shutil
 import tempfile
-from dataclasses import asdict
+from dataclasses import fields
 from pathlib import Path
 from typing import Callable
 
@@ -21,12 +22,14 @@ import numpy as np
 import torch
 
 from harness.data.dataset import KGDataset
+from harness.data.labels import Labels
 
 __all__ = ["CACHE_MIN_TRIPLES", "cache_folder", "cached_dataset", "holds"]
 
 CACHE_MIN_TRIPLES = 1_000_000  # smaller graphs build faster than a cache pays for
 _SPLITS = ("train", "valid", "test")
 _META = "graph.json"
+_LABEL_FILES = {"entity_labels": "entities.txt", "relation_labels": "relations.txt"}
 
 
 def cache_folder() -> Path | None:
@@ -40,7 +43,8 @@ def cache_folder() -> Path | None:
 def _read(folder: Path) -> KGDataset:
     meta = json.loads((folder / _META).read_text(encoding="utf-8"))
     splits = {s: torch.from_numpy(np.load(folder / f"{s}.npy", mmap_mode="c")) for s in _SPLITS}
-    return KGDataset(**meta, **splits)
+    labels = {k: Labels.from_file(folder / name) for k, name in _LABEL_FILES.items() if (folder / name).is_file()}
+    return KGDataset(**meta, **splits, **labels)
 
 
 def _write(folder: Path, dataset: KGDataset) -> None:
@@ -49,7 +53,11 @@ def _write(folder: Path, dataset: KGDataset) -> None:
     try:
         for split in _SPLITS:
             np.save(tmp / f"{split}.npy", getattr(dataset, split).numpy())
-        meta = {k: v for k, v in asdict(dataset).items() if k not in _SPLITS and not k.endswith("_labels")}
+        for key, name in _LABEL_FILES.items():
+            labels = getattr(dataset, key)
+            if labels is not None:
+                (labels if isinstance(labels, Labels) else Labels.from_strings(labels)).save(tmp / name)
+        meta = {f.name: getattr(dataset, f.name) for f in fields(dataset) if f.name not in (*_SPLITS, *_LABEL_FILES)}
         (tmp / _META).write_text(json.dumps(meta), encoding="utf-8")
         os.rename(tmp, folder)
     except OSError:  # another process put it there first, or the disk is full: the graph is still usable

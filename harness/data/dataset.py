@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -32,7 +32,8 @@ class KGDataset:
     `source` says where it came from (a folder, or the synthetic generator and its seed).
     `content_sha256` identifies the data: for files, `combine_split_sha256` of the uncompressed split files; for
     a synthetic stand-in, the hash of the generator's name, version and parameters. `dataset_fingerprint` gives
-    the same value without loading.
+    the same value without loading. `entity_labels[i]` / `relation_labels[i]` are the labels of id i, for graphs
+    read from files (a `harness.data.labels.Labels`: one buffer, not one Python string per label); None otherwise.
     """
 
     name: str
@@ -44,8 +45,8 @@ class KGDataset:
     test: torch.Tensor
     source: str
     content_sha256: str
-    entity_labels: tuple[str, ...] | None = None
-    relation_labels: tuple[str, ...] | None = None
+    entity_labels: Sequence[str] | None = None
+    relation_labels: Sequence[str] | None = None
 
     @property
     def label(self) -> str:

@@ -31,7 +31,8 @@ from urllib.parse import unquote, urlparse
 import numpy as np
 import pandas as pd
 
-from harness.data.loader import read_triples_file
+from harness.data.candidates import CANDIDATE_SPLITS, candidates_path, map_candidates, raw_candidates
+from harness.data.loader import load_folder
 from harness.data.locate import expected_layout, find_split_files, resolve_data_dir
 from harness.data.registry import SPLITS, DatasetSpec, get_spec
 from harness.errors import SptxError
@@ -275,8 +276,8 @@ def _numpy_array_globals() -> list:
 def convert_ogb_split(source: Path, dest: Path) -> None:
     """Write an OGB link-property split (`head`, `relation`, `tail` id arrays) as text labels: the ids themselves,
     prefixed by the entity type where the split has `head_type` / `tail_type` (ogbl-biokg numbers entities per
-    type). The sampled negatives of valid/test (`head_neg`, `tail_neg`) are not kept: full ranking is the
-    harness's protocol."""
+    type). The sampled negatives of valid/test (`head_neg`, `tail_neg`), where present, are staged beside it as
+    OGB ids (harness.data.candidates.raw_candidates) for `map_candidates` to put in the dataset's ids."""
     import torch
 
     try:
@@ -288,6 +289,10 @@ def convert_ogb_split(source: Path, dest: Path) -> None:
             heads = pd.Series(np.asarray(split["head_type"]).astype(str)) + ":" + heads
             tails = pd.Series(np.asarray(split["tail_type"]).astype(str)) + ":" + tails
         frame = pd.DataFrame({"head": heads, "relation": np.asarray(split["relation"]).astype(str), "tail": tails})
+        split_name = dest.name.split(".")[0]
+        if "head_neg" in split and split_name in CANDIDATE_SPLITS:
+            raw_candidates(candidates_path(dest.parent, split_name), split["head_neg"], split["tail_neg"],
+                           split.get("head_type"), split.get("tail_type"))
     except (KeyError, TypeError, ValueError, RuntimeError, OSError, EOFError, AttributeError,
             pickle.UnpicklingError) as exc:
         raise SptxError(f"{source}: not an OGB link-property split file ({exc})") from None
@@ -365,8 +370,12 @@ def download_dataset(
         staging = work / "staged"
         staging.mkdir()
         _stage(spec, work, staging, get)
-        for split in SPLITS:
-            read_triples_file(staging / f"{split}.txt")
+        with warnings.catch_warnings():  # counts are compared when the dataset is loaded, not here
+            warnings.simplefilter("ignore")
+            staged = load_folder(staging, spec.name)  # all three splits parse (and a big graph's cache is built)
+        assert staged.entity_labels is not None
+        map_candidates(staging, staged.entity_labels)
+        del staged
         if target.exists():
             target.replace(work / "previous")
         staging.replace(target)

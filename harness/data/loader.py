@@ -1,8 +1,12 @@
 """Read `head<TAB>relation<TAB>tail` split files (plain or gzip) into a `KGDataset` with contiguous ids.
 
-The fast path parses with pandas; whenever it fails or its result looks wrong, a line-by-line validator finds the
-first bad line so that the error names the file and the line number. Nothing is returned unless all three splits
-parse cleanly. Every loaded dataset carries `content_sha256`, which `dataset_fingerprint` computes without parsing.
+The fast path streams each file through pandas' C parser in chunks of rows and maps labels to ids chunk by chunk with
+one incremental hash table over all splits, so no Python string per label occurrence is ever held for the whole file
+(a 20M-triple graph peaked at ~15 GB when every field was one); the labels end as one UTF-8 blob (`Labels`).
+Whenever the fast path fails or its result looks wrong (row or tab count off the streamed scan's), a line-by-line
+validator finds the first bad line so that the error names the file and the line number. Nothing is returned unless
+all three splits parse cleanly. Every loaded dataset carries `content_sha256`, which `dataset_fingerprint` computes
+without parsing.
 """
 
 from __future__ import annotations
@@ -14,15 +18,17 @@ import io
 import logging
 import zlib
 from collections.abc import Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import torch
+from pandas._libs.hashtable import ObjectFactorizer  # incremental label -> id table; no public equivalent
 
 from harness.data.dataset import DatasetKind, KGDataset, combine_split_sha256
 from harness.data.embedded import verify_embedded
+from harness.data.labels import Labels
 from harness.data.locate import (
     EMBEDDED_SOURCE,
     SplitFiles,
@@ -44,6 +50,7 @@ __all__ = [
     "load_dataset",
     "resolve_dataset",
     "read_triples_file",
+    "LabelCodes",
     "encode_splits",
     "load_split_files",
     "load_folder",
@@ -58,6 +65,7 @@ Triples = tuple[np.ndarray, np.ndarray, np.ndarray]
 
 _FIELDS = ("head", "relation", "tail")
 _CHUNK = 1 << 20
+_ROWS_PER_CHUNK = 1 << 20  # rows parsed at once: bounds the Python strings alive while a file is id-mapped
 _log = logging.getLogger(__name__)
 
 
@@ -118,9 +126,9 @@ def _first_bad_line(path: Path, text: str) -> SptxError:
             return SptxError(
                 f"{path}, line {number}: expected 3 tab-separated fields (head, relation, tail), found {len(fields)}"
             )
-        for field, value in zip(_FIELDS, fields):
+        for column, value in zip(_FIELDS, fields):
             if value == "":
-                return SptxError(f"{path}, line {number}: empty {field} field")
+                return SptxError(f"{path}, line {number}: empty {column} field")
     return SptxError(f"{path}: cannot be parsed as head<TAB>relation<TAB>tail lines")
 
 
@@ -155,48 +163,72 @@ def read_triples_file(path: str | Path) -> Triples:
     return _parse_triples(path, _read_bytes(path))
 
 
-def encode_splits(splits: dict[str, Triples]) -> tuple[dict[str, torch.Tensor], tuple[str, ...], tuple[str, ...]]:
+class LabelCodes:
+    """Label -> id in order of first appearance, fed chunk by chunk: one hash table over everything fed so far
+    (pandas' incremental factorizer, the one its merges use), so the ids of a chunk do not depend on how the rows
+    were chunked."""
+
+    def __init__(self) -> None:
+        self._table = ObjectFactorizer(1 << 16)
+
+    def codes(self, values: np.ndarray) -> np.ndarray:
+        """The ids of `values` (an object array of str), new labels numbered after all earlier ones."""
+        return self._table.factorize(np.ascontiguousarray(values, dtype=object)).astype(np.int64, copy=False)
+
+    def labels(self) -> Labels:
+        """Every label fed so far, in id order."""
+        return Labels.from_strings(self._table.uniques.to_array())
+
+
+class _TripleCodes:
+    """The id mapping of one dataset: entities (heads and tails share ids) and relations."""
+
+    def __init__(self) -> None:
+        self.entities, self.relations = LabelCodes(), LabelCodes()
+
+    def encode(self, heads: np.ndarray, relations: np.ndarray, tails: np.ndarray) -> np.ndarray:
+        """Triples as an int64 (n, 3) array; ids follow first appearance, the head before the tail of each line."""
+        n = len(heads)
+        both = np.empty(2 * n, dtype=object)
+        both[0::2], both[1::2] = heads, tails
+        entity_ids = self.entities.codes(both)
+        triples = np.empty((n, 3), dtype=np.int64)
+        triples[:, 0], triples[:, 1], triples[:, 2] = entity_ids[0::2], self.relations.codes(relations), entity_ids[1::2]
+        return triples
+
+
+def encode_splits(splits: dict[str, Triples]) -> tuple[dict[str, torch.Tensor], Labels, Labels]:
     """Map labels to contiguous ids in order of first appearance (train, valid, test; head before tail per line)."""
-    sizes = [len(splits[s][0]) for s in SPLITS]
-    total = sum(sizes)
-    entities = np.empty(2 * total, dtype=object)
-    entities[0::2] = np.concatenate([splits[s][0] for s in SPLITS])
-    entities[1::2] = np.concatenate([splits[s][2] for s in SPLITS])
-    relations = np.concatenate([splits[s][1] for s in SPLITS])
-    entity_codes, entity_labels = pd.factorize(entities)
-    relation_codes, relation_labels = pd.factorize(relations)
-    triples = np.empty((total, 3), dtype=np.int64)
-    triples[:, 0] = entity_codes[0::2]
-    triples[:, 1] = relation_codes
-    triples[:, 2] = entity_codes[1::2]
-    bounds = np.cumsum([0, *sizes])
-    tensors = {
-        split: torch.from_numpy(np.ascontiguousarray(triples[bounds[i] : bounds[i + 1]]))
-        for i, split in enumerate(SPLITS)
-    }
-    return tensors, tuple(str(x) for x in entity_labels), tuple(str(x) for x in relation_labels)
+    mapping = _TripleCodes()
+    tensors = {split: torch.from_numpy(mapping.encode(*splits[split])) for split in SPLITS}
+    return tensors, mapping.entities.labels(), mapping.relations.labels()
 
 
 @dataclass(frozen=True)
 class SplitScan:
-    """What one pass over the split files gives without parsing: the content hash and the triple-line counts."""
+    """What one pass over the split files gives without parsing: the content hash, the triple-line counts and each
+    split's sha256 and tab count (a well-formed split has exactly two tabs a line)."""
 
     content_sha256: str
     counts: dict[str, int]
+    split_sha256: dict[str, str] = field(default_factory=dict)
+    tabs: dict[str, int] = field(default_factory=dict)
 
 
-def _scan_file(path: Path) -> tuple[str, int]:
+def _scan_file(path: Path) -> tuple[str, int, int]:
+    """(sha256, lines without the trailing newlines, tabs) of one uncompressed split file, streamed."""
     digest = hashlib.sha256()
-    newlines, tail, seen = 0, b"", False
+    newlines, tabs, tail, seen = 0, 0, b"", False
     for chunk in _chunks(path):
         digest.update(chunk)
         newlines += chunk.count(b"\n")
+        tabs += chunk.count(b"\t")
         stripped = chunk.rstrip(b"\r\n")
         if stripped:
             seen, tail = True, chunk[len(stripped) :]
         else:
             tail += chunk
-    return digest.hexdigest(), (newlines - tail.count(b"\n") + 1) if seen else 0
+    return digest.hexdigest(), (newlines - tail.count(b"\n") + 1) if seen else 0, tabs
 
 
 def scan_split_files(files: SplitFiles) -> SplitScan:
@@ -206,22 +238,54 @@ def scan_split_files(files: SplitFiles) -> SplitScan:
         verify_embedded(files.folder)
     hashes: dict[str, str] = {}
     counts: dict[str, int] = {}
+    tabs: dict[str, int] = {}
     for split, path in files.as_dict().items():
-        hashes[split], counts[f"n_{split}"] = _scan_file(path)
-    return SplitScan(combine_split_sha256(hashes), counts)
+        hashes[split], counts[f"n_{split}"], tabs[split] = _scan_file(path)
+    return SplitScan(combine_split_sha256(hashes), counts, hashes, tabs)
 
 
-def _parse_split_files(files: SplitFiles, name: str, kind: DatasetKind) -> KGDataset:
-    """Read and id-map the three split files (pandas' C parser, then pd.factorize over all labels at once)."""
-    hashes: dict[str, str] = {}
-    splits: dict[str, Triples] = {}
-    for split, path in files.as_dict().items():
-        data = _read_bytes(path)
-        hashes[split] = hashlib.sha256(data).hexdigest()
-        splits[split] = _parse_triples(path, data)
-        del data
-    tensors, entity_labels, relation_labels = encode_splits(splits)
-    del splits
+def _invalid(path: Path) -> SptxError:
+    """The one-line error for a split file the fast path refused: the first bad line, found by the validator."""
+    text = _decode(path, _read_bytes(path)).rstrip("\r\n")
+    if text.strip() == "":
+        return SptxError(f"{path}, line 1: empty file (expected head<TAB>relation<TAB>tail lines)")
+    return _first_bad_line(path, text)
+
+
+def _read_split(path: Path, lines: int, tabs: int, mapping: _TripleCodes) -> np.ndarray:
+    """One split file as id triples, parsed in chunks of rows; anything off (a parser error, undecodable bytes, an
+    empty field, a row or tab count other than the scan's) is the validator's one-line error."""
+    if lines == 0 or tabs != 2 * lines:
+        raise _invalid(path)
+    triples = np.empty((lines, 3), dtype=np.int64)  # filled chunk by chunk: no second copy at the end
+    done = 0
+    try:
+        with pd.read_csv(path, sep="\t", header=None, names=list(_FIELDS), dtype=object, quoting=csv.QUOTE_NONE,
+                         na_filter=False, skip_blank_lines=True, index_col=False, engine="c", encoding="utf-8",
+                         compression="gzip" if path.name.endswith(".gz") else None,
+                         chunksize=_ROWS_PER_CHUNK) as reader:
+            for chunk in reader:
+                columns = [chunk[name].to_numpy(dtype=object) for name in _FIELDS]
+                if done + len(chunk) > lines or not all(column.astype(bool).all() for column in columns):
+                    raise ValueError("more rows than lines, or an empty field")
+                triples[done : done + len(chunk)] = mapping.encode(*columns)
+                done += len(chunk)
+    except (pd.errors.ParserError, ValueError, UnicodeDecodeError, OSError, EOFError, zlib.error):
+        raise _invalid(path) from None
+    if done != lines:
+        raise _invalid(path)
+    return triples
+
+
+def _parse_split_files(files: SplitFiles, name: str, kind: DatasetKind, scan: SplitScan | None = None) -> KGDataset:
+    """Read and id-map the three split files, streamed (`scan`, the files' hashes and counts, is made when not given)."""
+    scan = scan if scan is not None and scan.tabs else scan_split_files(files)
+    mapping = _TripleCodes()
+    tensors = {
+        split: torch.from_numpy(_read_split(path, scan.counts[f"n_{split}"], scan.tabs[split], mapping))
+        for split, path in files.as_dict().items()
+    }
+    entity_labels, relation_labels = mapping.entities.labels(), mapping.relations.labels()
     return KGDataset(
         name=name,
         kind=kind,
@@ -231,7 +295,7 @@ def _parse_split_files(files: SplitFiles, name: str, kind: DatasetKind) -> KGDat
         valid=tensors["valid"],
         test=tensors["test"],
         source=_source(files),
-        content_sha256=combine_split_sha256(hashes),
+        content_sha256=scan.content_sha256,
         entity_labels=entity_labels,
         relation_labels=relation_labels,
     )
@@ -246,7 +310,7 @@ def load_split_files(files: SplitFiles, name: str, kind: DatasetKind = "real") -
 
     A graph of at least CACHE_MIN_TRIPLES training triples is parsed once and then read from the graph cache
     (harness.data.cache) by its content hash, which a streamed pass over the files gives far faster than
-    parsing: every measuring process is a fresh one. From the cache it comes as id arrays only (no labels)."""
+    parsing: every measuring process is a fresh one. From the cache its labels are read only when one is asked for."""
     from harness.data.cache import CACHE_MIN_TRIPLES, cached_dataset
 
     if files.source == EMBEDDED_SOURCE:
@@ -254,7 +318,8 @@ def load_split_files(files: SplitFiles, name: str, kind: DatasetKind = "real") -
     scan = scan_split_files(files) if _large(files, CACHE_MIN_TRIPLES) else None
     if scan is None:
         return _parse_split_files(files, name, kind)
-    dataset = cached_dataset(scan.content_sha256, scan.counts["n_train"], lambda: _parse_split_files(files, name, kind))
+    dataset = cached_dataset(scan.content_sha256, scan.counts["n_train"],
+                             lambda: _parse_split_files(files, name, kind, scan))
     return replace(dataset, name=name, kind=kind, source=_source(files))
 
 

@@ -79,7 +79,8 @@ def test_a_big_text_graph_is_parsed_once_then_read_from_the_cache(tmp_path, monk
     real_parse = loader._parse_split_files
     monkeypatch.setattr(loader, "_parse_split_files", lambda *a: parses.append(a) or real_parse(*a))
     again = load_dataset(str(folder))
-    assert parses == [] and again.entity_labels is None  # from the cache: id arrays only
+    assert parses == []  # from the cache: id arrays, with the labels read from its text files only when asked for
+    assert again.entity_labels == first.entity_labels == ("a", "b", "c") and again.relation_labels == ("r", "s")
     assert torch.equal(first.train, again.train) and torch.equal(first.test, again.test)
     assert (again.n_entities, again.n_relations, again.content_sha256) == (3, 2, first.content_sha256)
     assert again.name == first.name and again.source == first.source
