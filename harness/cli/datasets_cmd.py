@@ -15,7 +15,7 @@ from harness.cli.base import Command, add_data_dir_argument, make_console
 from harness.data.download import download_dataset
 from harness.data.loader import dataset_counts, load_split_files
 from harness.data.locate import EMBEDDED_SOURCE, locate_dataset, resolve_data_dir
-from harness.data.registry import REGISTRY, DatasetSpec, count_mismatches, get_spec
+from harness.data.registry import REGISTRY, DatasetSpec, count_mismatches, dataset_names, get_spec
 from harness.errors import SptxError
 
 __all__ = ["DatasetsCommand", "DatasetRow", "inspect_dataset"]
@@ -135,14 +135,16 @@ class DatasetsCommand(Command):
     name = "datasets"
     help = "list the benchmark datasets, check their files, download them"
     description = (
-        "List every dataset the harness knows (FB15k, FB15k-237, WN18, WN18RR, FB13, YAGO3-10, BioKG) with its "
+        f"List every dataset the harness knows ({', '.join(dataset_names())}) with its "
         "published sizes, whether its files are present (real; modified where their counts differ from the "
         "published ones) or not (missing), where they were found (source: --data-dir, $SPTX_DATA_DIR, cache, or "
         "embedded for the WN18RR copy shipped with sptx), and the sizes actually found in the files. Files are "
         "looked for as <data dir>/<NAME>/{train,valid,test}.txt[.gz], one head<TAB>relation<TAB>tail triple per "
         "line. A synthetic stand-in of the same size (synthetic:NAME) is always available. --download fetches a "
         "dataset from its public source into the data folder, checked against its pinned sha256; without network, "
-        "copy the files there by hand."
+        "copy the files there by hand. An OGB download (BioKG, ogbl-wikikg2) also keeps the sampled candidates of "
+        "valid/test as {valid,test}_candidates.npz beside the splits (harness.data.load_candidates). Graphs of 1M+ "
+        "training triples are parsed once, then read from the graph cache ($SPTX_CACHE_DIR) by content hash."
     )
 
     @classmethod
