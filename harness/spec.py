@@ -92,5 +92,8 @@ def init_parameters(cfg: ModelConfig, seed: int = 0) -> dict[str, torch.Tensor]:
     Every framework loads these, so the first step of every framework starts from the same point.
     """
     gen = torch.Generator().manual_seed(seed)
-    return cfg.spec.constrain(cfg.spec.initial(parameter_shapes(cfg), gen))
+    params = cfg.spec.initial(parameter_shapes(cfg), gen)
+    with torch.no_grad():
+        cfg.spec.constrain_(params)  # in place: a big entity table is never held twice
+    return params
 

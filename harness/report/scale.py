@@ -221,11 +221,15 @@ def target_table(records: Iterable[dict[str, Any]], dim: int = 128, big_dim: int
     if mine:
         largest_n = max(_entities(r) for r in mine)
         at_largest = [r for r in mine if _entities(r) == largest_n]
+        newest = max(str(r.get("timestamp", "")) for r in at_largest)
+        version = next(r.get("code_version", "") for r in at_largest if str(r.get("timestamp", "")) == newest)
+        at_largest = [r for r in at_largest if r.get("code_version", "") == version]  # memory is the code's, now
         peak = max(r["process_peak_rss_bytes"] for r in at_largest)
         params = _parameter_bytes(at_largest[0])
         add(f"sparse peak RSS at {largest_n:,} entities, adagrad-rowwise",
             f"{peak / 2**30:.2f} GiB (parameters {params / 2**30:.2f} GiB + {(peak - params) / 2**30:.2f}; max of "
-            f"{len(at_largest)} processes)", "<= parameters + 1.5 GiB",
+            f"{len(at_largest)} processes of the newest code version, {str(version)[:12] or 'unknown'})",
+            "<= parameters + 1.5 GiB",
             "met" if peak <= params + 1.5 * 2**30 else "not met")
     else:
         add("sparse peak RSS at >= 4M entities, adagrad-rowwise",
