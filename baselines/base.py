@@ -16,6 +16,7 @@ from harness.optim import OPTIMIZERS, LazyAdam, RowwiseAdagrad, build_optimizer,
 from harness.sampling import Batch
 from harness.models import ModelSpec
 from harness.spec import ModelConfig, TrainConfig
+from sparse_impl.loss import LOSSES, batch_loss
 
 __all__ = ["COMMON_OPTIONS", "DENSE_OPTIMIZERS", "AdapterOption", "FrameworkStep", "adam", "dense_gradient",
            "library_optimizer", "moves_constrained_rows", "optimizer_implementation", "optimizer_kind",
@@ -76,6 +77,9 @@ class FrameworkStep(ABC):
     # where that path's row gradients come from, for the record (e.g. "nn.Embedding(sparse=True)").
     row_optimizers: ClassVar[frozenset[str]] = frozenset()
     row_gradients: ClassVar[str | None] = None
+    # The losses (sparse_impl.loss.LOSSES) the step computes: every one by default (`forward` takes the registry's
+    # on the step's scores); an adapter that computes its library's own loss names the ones it has.
+    losses: ClassVar[frozenset[str]] = frozenset(LOSSES)
 
     def __init__(self, cfg: ModelConfig, train: TrainConfig, params: Mapping[str, torch.Tensor],
                  device: torch.device) -> None:
@@ -119,6 +123,8 @@ class FrameworkStep(ABC):
             mode = "native" if native else "identical"
             raise SptxError(f"{cls.name} option(s) {', '.join(unused)} do nothing in {mode} mode")
         cls.check_optimizer(train.optimizer, resolved)
+        if (reason := cls.loss_refusal(train.loss, resolved)) is not None:
+            raise SptxError(reason)
         step = step_cls(cfg, train, params, device, **own)
         if resolved.get("compile"):
             step.forward = torch.compile(step.forward)  # type: ignore[method-assign]
@@ -179,6 +185,19 @@ class FrameworkStep(ABC):
         return f"{cls.label(options)} cannot run optimizer {optimizer} (runs: {', '.join(sorted(supported))})"
 
     @classmethod
+    def supported_losses(cls, options: Mapping[str, Any]) -> frozenset[str]:
+        """The losses this framework's step computes with these options (`losses` by default)."""
+        return cls.losses
+
+    @classmethod
+    def loss_refusal(cls, loss: str, options: Mapping[str, Any]) -> str | None:
+        """None when the step trains with `loss` under these (resolved) options, else one line saying why not."""
+        supported = cls.supported_losses(options)
+        if loss in supported:
+            return None
+        return f"{cls.label(options)} has no {loss} loss here (has: {', '.join(sorted(supported))})"
+
+    @classmethod
     def check_optimizer(cls, optimizer: str, options: Mapping[str, Any]) -> None:
         """Refuse (SptxError, one line) an optimizer the step cannot run, rather than run another in its place."""
         if (reason := cls.optimizer_refusal(optimizer, options)) is not None:
@@ -186,14 +205,16 @@ class FrameworkStep(ABC):
 
     @classmethod
     def unsupported_reason(cls, cfg: ModelConfig, options: Mapping[str, Any] | None = None,
-                           optimizer: str | None = None) -> str | None:
-        """None when this framework can train `cfg` with these options (defaults when None) and optimizer (any
-        when None), else why not."""
+                           optimizer: str | None = None, loss: str | None = None) -> str | None:
+        """None when this framework can train `cfg` with these options (defaults when None), optimizer and loss
+        (any when None), else why not."""
         resolved = cls.resolve_options(options or {})
         supported = cls.supported_models(resolved)
         if cfg.model not in supported:
             return f"{cls.label(resolved)} has no {cfg.model} model (supports: {', '.join(sorted(supported)) or 'none'})"
-        return None if optimizer is None else cls.optimizer_refusal(optimizer, resolved)
+        if optimizer is not None and (reason := cls.optimizer_refusal(optimizer, resolved)) is not None:
+            return reason
+        return None if loss is None else cls.loss_refusal(loss, resolved)
 
     @abstractmethod
     def prepare(self, batch: Batch) -> Any:
@@ -204,11 +225,9 @@ class FrameworkStep(ABC):
         """Scores (higher is better) of positives (B,) and negatives (k*B,)."""
 
     def forward(self, prepared: Any) -> torch.Tensor:
-        """The scalar loss of the batch (margin ranking, summed)."""
-        from sparse_impl.loss import margin_ranking_loss
-
+        """The scalar loss of the batch: the run's loss (sparse_impl.loss), summed."""
         positive, negative = self.scores(prepared)
-        return margin_ranking_loss(positive, negative, self.train.margin)
+        return batch_loss(self.train.loss, positive, negative, self.train.margin, self.train.adversarial_temperature)
 
     def backward(self, loss: torch.Tensor) -> None:
         loss.backward()

@@ -44,6 +44,7 @@ class PyGStep(FrameworkStep):
     """torch_geometric.nn.kge.TransE with p_norm=2 (squared for L2sq), margin ranking sum, Adam."""
 
     name = "pyg"
+    losses = frozenset({"margin"})  # its library's margin ranking loss
     models = frozenset({"transe"})
     library = "torch_geometric"
     row_optimizers = row_sparse_optimizers()

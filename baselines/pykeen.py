@@ -154,6 +154,7 @@ class PyKEENStep(FrameworkStep):
     """PyKEEN ERModel + interaction (score_hrt), PyKEEN MarginRankingLoss (sum), Adam, constrainers."""
 
     name = "pykeen"
+    losses = frozenset({"margin"})  # its library's margin ranking loss
     models = frozenset({"transe", "transr", "transh", "toruse"})
     library = "pykeen"
     row_optimizers = row_sparse_optimizers()

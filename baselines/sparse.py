@@ -40,6 +40,18 @@ class SparseStep(FrameworkStep):
         return frozenset(name for name, spec in MODELS.items() if backend.supports(name, spec.interaction))
 
     @classmethod
+    def unsupported_reason(cls, cfg: ModelConfig, options: Mapping[str, Any] | None = None,
+                           optimizer: str | None = None, loss: str | None = None) -> str | None:
+        """As FrameworkStep's, and the backend must train this model with this loss (Backend.supports_loss)."""
+        reason = super().unsupported_reason(cfg, options, optimizer, loss)
+        if reason is None and loss is not None:
+            resolved = cls.resolve_options(options or {})
+            backend = _backend(resolved)
+            if backend.unavailable_reason() is None and not backend.supports_loss(cfg.model, loss):
+                return f"{cls.label(resolved)} has no {loss} loss for {cfg.model} (its kernels compute the margin loss)"
+        return reason
+
+    @classmethod
     def supported_optimizers(cls, options: Mapping[str, Any]) -> frozenset[str]:
         """Every optimizer on a backend that hands out row gradients (fused), the dense ones elsewhere."""
         return frozenset(OPTIMIZERS) if _backend(options).row_gradients else super().supported_optimizers(options)
@@ -69,7 +81,7 @@ class SparseStep(FrameworkStep):
         return self.model(prepared)
 
     def forward(self, prepared: Any) -> torch.Tensor:
-        return self.model.loss(prepared, self.train.margin)
+        return self.model.loss(prepared, self.train.loss, self.train.margin, self.train.adversarial_temperature)
 
     def optimizer_step(self) -> None:
         for table, pending in self.model.take_pending_rows():  # the entity rows, straight from the kernel's rows

@@ -95,6 +95,7 @@ class TorchKGEStep(FrameworkStep):
     """TorchKGE's model forward (gathers + per-row normalisation) and MarginLoss, Adam as everywhere."""
 
     name = "torchkge"
+    losses = frozenset({"margin"})  # its library's margin ranking loss
     models = frozenset({"transe", "transr", "transh", "toruse"})
     library = "torchkge"
     row_optimizers = row_sparse_optimizers()

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import math
 import os
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Callable, Iterator
@@ -19,6 +20,7 @@ from harness.models import MODELS, get_model
 from harness.sampling.negatives import SAMPLERS
 from harness.optim import OPTIMIZERS
 from harness.spec import TrainConfig
+from sparse_impl.loss import LOSSES
 
 __all__ = [
     "RunSettings",
@@ -31,6 +33,7 @@ __all__ = [
     "settings_from_args",
     "setting_specs",
     "stable_key",
+    "keyed_dict",
     "GROUP_FIELDS",
 ]
 
@@ -61,12 +64,16 @@ class SettingSpec:
     minimum: int | None = None
     choices: Callable[[], tuple[str, ...]] | None = None
     type: Callable[[str], Any] | None = None  # the argparse type when not an integer with a minimum
+    # Settings added after records existed: left out of the settings' key while at their default, so the key of
+    # the work measured before they existed is unchanged (old records keep grouping with new ones).
+    keyed_at_default: bool = True
 
 
 def setting_field(default: Any, flag: str | None, help: str, *, minimum: int | None = None,
-                  choices: Callable[[], tuple[str, ...]] | None = None, type: Callable[[str], Any] | None = None) -> Any:
+                  choices: Callable[[], tuple[str, ...]] | None = None, type: Callable[[str], Any] | None = None,
+                  keyed_at_default: bool = True) -> Any:
     """A dataclass field carrying its SettingSpec in the metadata (for RunSettings and other settings blocks)."""
-    return field(default=default, metadata={"spec": SettingSpec(flag, help, minimum, choices, type)})
+    return field(default=default, metadata={"spec": SettingSpec(flag, help, minimum, choices, type, keyed_at_default)})
 
 
 def check_setting_fields(settings: Any) -> None:
@@ -120,6 +127,12 @@ class RunSettings:
                               + "; ".join(f"{name} = {kind.help}" for name, kind in OPTIMIZERS.items()),
                               choices=lambda: tuple(OPTIMIZERS))
     mode: str = setting_field("identical", None, "identical work, or each framework's native step (--native)")
+    loss: str = setting_field(TrainConfig.loss, "--loss", "training loss: "
+                              + "; ".join(f"{name} = {loss.help}" for name, loss in LOSSES.items()),
+                              choices=lambda: tuple(LOSSES), keyed_at_default=False)
+    adversarial_temperature: float = setting_field(TrainConfig.adversarial_temperature, "--adversarial-temperature",
+                                                   "alpha of the nssa loss: negatives weighted by softmax(alpha * "
+                                                   "score)", type=float, keyed_at_default=False)
 
     def __post_init__(self) -> None:
         check_setting_fields(self)
@@ -129,6 +142,8 @@ class RunSettings:
             raise SptxError(f"mode {self.mode!r}: choose identical or native")
         if self.threads == 0:
             object.__setattr__(self, "threads", available_cores())
+        if not isinstance(self.adversarial_temperature, (int, float)) or not math.isfinite(self.adversarial_temperature):
+            raise SptxError(f"--adversarial-temperature must be a finite number, not {self.adversarial_temperature!r}")
         spec = get_model(self.model)
         if self.dissimilarity is None:
             object.__setattr__(self, "dissimilarity", spec.default_dissimilarity)
@@ -148,15 +163,28 @@ class RunSettings:
 
     @property
     def key(self) -> str:
-        """Stable hash of the settings: the comparison group of every framework measured with them."""
-        return stable_key(self.to_dict())
+        """Stable hash of the settings: the comparison group of every framework measured with them (fields added
+        later are left out while at their default: see SettingSpec.keyed_at_default)."""
+        return stable_key(keyed_dict(self))
 
     def describe(self) -> str:
         """One line for titles: model, dataset, device, sizes, threads, allocator."""
         rel = f"/{self.rel_dim}" if self.rel_dim is not None and self.rel_dim != self.dim else ""
-        return (f"{self.model} ({self.dissimilarity}) on {self.dataset}, {self.device}, d={self.dim}{rel}, "
+        score = f" ({self.dissimilarity})" if self.dissimilarity else ""
+        loss = "" if self.loss == TrainConfig.loss else (
+            f", loss {self.loss}" + (f" (alpha {self.adversarial_temperature:g})" if self.loss == "nssa" else ""))
+        return (f"{self.model}{score}{loss} on {self.dataset}, {self.device}, d={self.dim}{rel}, "
                 f"batch {self.batch_size} x (1 + {self.num_negatives}), {self.mode} work, {self.steps} steps "
                 f"after {self.warmup} warm-up, {self.threads} thread(s), allocator {self.allocator}")
+
+
+def keyed_dict(settings: Any) -> dict[str, Any]:
+    """A settings dataclass as the dict its key hashes: every field, except those added later at their default."""
+    out = asdict(settings)
+    for f in fields(settings):
+        if not f.metadata["spec"].keyed_at_default and out[f.name] == f.default:
+            del out[f.name]
+    return out
 
 
 def stable_key(payload: dict[str, Any]) -> str:

@@ -68,6 +68,8 @@ class TrainConfig:
     sampler: str = "bernoulli"
     seed: int = 0
     optimizer: str = "adam-fused"  # one of harness.optim.OPTIMIZERS
+    loss: str = "margin"  # one of sparse_impl.loss.LOSSES
+    adversarial_temperature: float = 1.0  # alpha of the self-adversarial loss (nssa)
     extra: dict[str, str] = field(default_factory=dict)
 
 

@@ -98,7 +98,7 @@ class TrainCommand(Command):
         dataset = load_dataset(args.dataset, args.data_dir)
         probe = settings_from_args(args, steps=1, warmup=0)
         reason = cls.unsupported_reason(ModelConfig(probe.model, 1, 1, 1, probe.rel_dim, probe.dissimilarity), options,
-                                        probe.optimizer) \
+                                        probe.optimizer, probe.loss) \
             or cls.unavailable_reason_for(options)
         if reason:
             raise SptxError(reason)

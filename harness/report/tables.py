@@ -14,7 +14,7 @@ from baselines import FRAMEWORKS
 from harness.measure.timing import ratio_stats, summarize
 from harness.models import MODELS
 from harness.records.schema import batch_clamp_note
-from harness.settings import GROUP_FIELDS, RunSettings
+from harness.settings import GROUP_FIELDS, RunSettings, setting_specs
 
 __all__ = [
     "GROUP_KEYS", "framework_order", "DEFAULT_REFERENCE", "framework_label", "latest_records", "records_to_frame",
@@ -26,6 +26,8 @@ __all__ = [
 # A comparison group is every framework measured under one RunSettings: all of its fields, derived
 # from the one declaration (harness.settings), so L1 and L2sq, two seeds or two thread counts never mix.
 GROUP_KEYS: tuple[str, ...] = GROUP_FIELDS
+# A record written before a setting existed ran it at its default (e.g. `loss`: margin).
+_SETTING_DEFAULTS: dict[str, Any] = {name: default for name, _, default in setting_specs()}
 PHASE_COLUMNS: tuple[str, ...] = ("prepare", "forward", "backward", "optimizer", "step")
 # Speedups are "framework step time / reference step time": `sparse` with its default options.
 DEFAULT_REFERENCE = "sparse"
@@ -156,7 +158,7 @@ def _summary_row(records: list[dict[str, Any]]) -> dict[str, Any]:
     newest = records[-1]
     base = ok[-1] if ok else newest
     settings = base.get("settings") or {}
-    row: dict[str, Any] = {k: settings.get(k) for k in GROUP_KEYS}
+    row: dict[str, Any] = {k: settings.get(k, _SETTING_DEFAULTS.get(k)) for k in GROUP_KEYS}
     options = base.get("options") or {}
     statuses = sorted({str(r.get("status")) for r in records})
     row.update(group_key=base["group_key"], framework=base.get("framework", ""), backend=options.get("backend"),

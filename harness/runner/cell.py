@@ -7,7 +7,7 @@ import json
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Mapping
 
-from harness.settings import GROUP_FIELDS, RunSettings, stable_key
+from harness.settings import GROUP_FIELDS, RunSettings, keyed_dict, stable_key
 
 __all__ = ["Cell", "make_cell"]
 
@@ -44,7 +44,7 @@ class Cell:
     def key(self) -> str:
         """Stable identity for --resume: framework, options, settings, round and the code version."""
         return stable_key({"framework": self.framework, "options": self.option_dict,
-                           "settings": self.settings.to_dict(), "round": self.round,
+                           "settings": keyed_dict(self.settings), "round": self.round,
                            "code_version": self.code_version})
 
     @property

@@ -43,7 +43,7 @@ def precheck(cell: Cell, run_id: str, command_line: list[str] | None) -> Record 
         options = cls.resolve_options(cell.option_dict)
     except SptxError as exc:
         return base_record(cell, run_id, "error", str(exc), command_line=command_line)
-    reason = cls.unsupported_reason(probe, options, s.optimizer)
+    reason = cls.unsupported_reason(probe, options, s.optimizer, s.loss)
     if reason:
         return base_record(cell, run_id, "unsupported", reason, command_line=command_line)
     reason = cls.unavailable_reason_for(options)

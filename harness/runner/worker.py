@@ -128,6 +128,7 @@ def workload_for(s: Any, data_dir: str | None, **train_options: Any) -> Workload
     cfg = ModelConfig(s.model, dataset.n_entities, dataset.n_relations, s.dim, rel_dim=s.rel_dim,
                       dissimilarity=s.dissimilarity)
     train = TrainConfig(num_negatives=s.num_negatives, sampler=s.sampler, seed=s.seed, optimizer=s.optimizer,
+                        loss=s.loss, adversarial_temperature=s.adversarial_temperature,
                         **train_options)
     sampler = make_sampler(s.sampler, dataset.train, dataset.n_entities, dataset.n_relations)
     stream = BatchStream(dataset.train, s.batch_size, sampler, s.num_negatives, s.seed)

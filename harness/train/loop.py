@@ -94,7 +94,7 @@ def _train(job: TrainingJob, record: TrainingRecord, cls, options: dict[str, Any
     work = workload_for(s, job.data_dir, margin=t.margin, lr=t.lr, weight_decay=t.weight_decay)
     dataset, cfg = work.dataset, work.cfg
     record.dataset_kind = dataset.kind
-    reason = cls.unsupported_reason(cfg, options, s.optimizer) or cls.unavailable_reason_for(options)
+    reason = cls.unsupported_reason(cfg, options, s.optimizer, s.loss) or cls.unavailable_reason_for(options)
     if reason:
         raise SptxError(reason)
     device = torch.device(s.device)

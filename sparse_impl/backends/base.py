@@ -15,7 +15,7 @@ from typing import Any, Callable, ClassVar, Protocol
 import torch
 
 from sparse_impl.incidence import IncidencePattern, compact_entities, entity_incidence, translation_incidence
-from sparse_impl.loss import margin_ranking_loss
+from sparse_impl.loss import batch_loss
 
 __all__ = ["Backend", "BackendUnavailable", "ModelView", "PreparedBatch", "SpMMBackend"]
 
@@ -86,10 +86,16 @@ class Backend(ABC):
     def scores(self, model: ModelView, batch: PreparedBatch) -> torch.Tensor:
         """Scores (higher is better) of every row of the batch, differentiable in the model's parameters."""
 
-    def loss(self, model: ModelView, batch: PreparedBatch, margin: float) -> torch.Tensor:
-        """The batch's summed margin ranking loss (sparse_impl.loss), differentiable."""
+    @classmethod
+    def supports_loss(cls, model: str, loss: str) -> bool:
+        """Whether the backend trains the named model with the named loss (every loss, on differentiable scores)."""
+        return True
+
+    def loss(self, model: ModelView, batch: PreparedBatch, loss: str, margin: float,
+             temperature: float = 1.0) -> torch.Tensor:
+        """The batch's summed loss (sparse_impl.loss), differentiable."""
         scores = self.scores(model, batch)
-        return margin_ranking_loss(scores[: batch.n_positive], scores[batch.n_positive :], margin)
+        return batch_loss(loss, scores[: batch.n_positive], scores[batch.n_positive :], margin, temperature)
 
     def take_pending_rows(self) -> Any:
         """The entity gradient a row-gradient backward left for the optimizer's fused update instead of in

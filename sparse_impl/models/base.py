@@ -66,9 +66,9 @@ class SparseKGEModel(nn.Module):
         scores = self.backend.scores(self, batch)
         return scores[: batch.n_positive], scores[batch.n_positive :]
 
-    def loss(self, batch: PreparedBatch, margin: float) -> torch.Tensor:
-        """The batch's summed margin ranking loss (the backend may fuse it with the scores)."""
-        return self.backend.loss(self, batch, margin)
+    def loss(self, batch: PreparedBatch, loss: str, margin: float, temperature: float = 1.0) -> torch.Tensor:
+        """The batch's summed loss (sparse_impl.loss; the backend may fuse it with the scores)."""
+        return self.backend.loss(self, batch, loss, margin, temperature)
 
     @torch.no_grad()
     def normalize_parameters(self) -> None:

@@ -179,7 +179,7 @@ def test_the_fused_update_from_the_kernels_rows_equals_the_update_from_their_gra
                              row_gradients=True)
         opt = cls([{"params": [sparse.entity], "row_constraint": constraint}], **kwargs)
         for _ in range(3):
-            (2.5 * sparse.loss(sparse.prepare(positives, negatives), 0.5)).backward()
+            (2.5 * sparse.loss(sparse.prepare(positives, negatives), "margin", 0.5)).backward()
             [(table, pending)] = sparse.take_pending_rows()
             if fused:
                 opt.step_pending(table, pending)

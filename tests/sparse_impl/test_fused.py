@@ -36,7 +36,7 @@ def _loss_and_grads(backend: str, model: str, dissimilarity: str, negatives: tor
     cfg, params = _params(model, dissimilarity)
     sparse = build_model(model, params, N_ENT, N_REL, dissimilarity, backend)
     batch = sparse.prepare(POSITIVES, negatives)
-    loss = sparse.loss(batch, margin)
+    loss = sparse.loss(batch, "margin", margin)
     loss.backward()
     with torch.no_grad():
         positive, negative = sparse(batch)
@@ -69,7 +69,7 @@ def test_a_scaled_loss_scales_every_gradient():
     grads = []
     for factor in (1.0, 3.0):
         sparse = build_model("transh", params, N_ENT, N_REL, "L2sq", "fused")
-        (factor * sparse.loss(sparse.prepare(POSITIVES, NEGATIVES[:4]), 0.5)).backward()
+        (factor * sparse.loss(sparse.prepare(POSITIVES, NEGATIVES[:4]), "margin", 0.5)).backward()
         grads.append({name: p.grad.clone() for name, p in sparse.named_parameters()})
     for name in grads[0]:
         torch.testing.assert_close(grads[1][name], 3.0 * grads[0][name], msg=name)
@@ -111,7 +111,7 @@ def _row_mode_gradients(model: str, dissimilarity: str, factor: float = 1.0):
     relation-side gradients (sparse row gradients) made dense."""
     cfg, params = _params(model, dissimilarity)
     sparse = build_model(model, params, N_ENT, N_REL, dissimilarity, "fused", row_gradients=True)
-    (factor * sparse.loss(sparse.prepare(POSITIVES, NEGATIVES), 0.5)).backward()
+    (factor * sparse.loss(sparse.prepare(POSITIVES, NEGATIVES), "margin", 0.5)).backward()
     grads = {name: p.grad.to_dense() for name, p in sparse.named_parameters() if p.grad is not None}
     assert sparse.entity.grad is None  # never a tensor: the optimizer takes it from the kernel's rows
     grads.update(sparse.pending_gradients())
@@ -137,13 +137,13 @@ def test_row_mode_gradient_is_taken_once_and_a_dropped_one_does_not_leak_into_th
     pending = sparse.take_pending_rows()
     assert len(pending) == 1 and pending[0][0] is sparse.entity
     assert workspace.pending is None and sparse.take_pending_rows() == []
-    sparse.loss(sparse.prepare(POSITIVES, NEGATIVES), 0.5).backward()  # nobody takes this one
+    sparse.loss(sparse.prepare(POSITIVES, NEGATIVES), "margin", 0.5).backward()  # nobody takes this one
     small_positives, small_negatives = POSITIVES[:2], NEGATIVES[[0, 1, 4, 5]]
-    sparse.loss(sparse.prepare(small_positives, small_negatives), 0.5).backward()
+    sparse.loss(sparse.prepare(small_positives, small_negatives), "margin", 0.5).backward()
     again = sparse.pending_gradients()["entity"]
     cfg, params = _params("transe", "L2sq")
     fresh = build_model("transe", params, N_ENT, N_REL, "L2sq", "fused")
-    fresh.loss(fresh.prepare(small_positives, small_negatives), 0.5).backward()
+    fresh.loss(fresh.prepare(small_positives, small_negatives), "margin", 0.5).backward()
     torch.testing.assert_close(again, fresh.entity.grad)
 
 

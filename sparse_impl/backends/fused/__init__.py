@@ -13,6 +13,8 @@ import numpy as np
 import torch
 
 from sparse_impl.backends.base import Backend, ModelView, PreparedBatch
+from sparse_impl.backends.fused.losses import LossCode
+from sparse_impl.loss import get_loss
 
 __all__ = ["FusedBackend"]
 
@@ -30,7 +32,7 @@ def _arrays(tables: tuple[torch.Tensor, ...]) -> tuple[np.ndarray, ...]:
 
 
 class _FusedScores(torch.autograd.Function):
-    """Every row's score (no gradient: training goes through _FusedMarginLoss)."""
+    """Every row's score (no gradient: training goes through _FusedLoss)."""
 
     @staticmethod
     def forward(ctx, fused: Any, batch: Any, code: int, *tables: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
@@ -49,14 +51,14 @@ def _row_gradient(ids: np.ndarray, rows: torch.Tensor, table: torch.Tensor) -> t
                                    check_invariants=False)
 
 
-class _FusedMarginLoss(torch.autograd.Function):
+class _FusedLoss(torch.autograd.Function):
     """The summed margin loss; its kernel also computes the gradients, which backward scales and returns: dense
     tables, or in row-gradient mode sparse ones holding the batch's relation rows, while the entity gradient
     stays in the kernel's per-thread rows for the optimizer's fused update (backward commits it to the
     workspace; FusedBackend.take_pending_rows hands it over)."""
 
     @staticmethod
-    def forward(ctx, fused: Any, batch: Any, code: int, margin: float, *tables: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+    def forward(ctx, fused: Any, batch: Any, code: int, margin: Any, *tables: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
         entity, relation_side = tables[0], tables[1:]
         row_mode = batch.slot is None
         relation_grads = tuple(torch.empty_like(t) for t in relation_side)
@@ -142,10 +144,22 @@ class FusedBackend(Backend):
         fused, code, tables = self._fused(model)
         return _FusedScores.apply(fused, batch.matrix, code, *tables)
 
+    @classmethod
+    def supports_loss(cls, model: str, loss: str) -> bool:
+        """The losses the model's kernels compute (FusedModel.losses)."""
+        from sparse_impl.backends.fused.models import FUSED_MODELS
+
+        return model in FUSED_MODELS and loss in FUSED_MODELS[model].losses
+
     @torch.compiler.disable
-    def loss(self, model: ModelView, batch: PreparedBatch, margin: float) -> torch.Tensor:
+    def loss(self, model: ModelView, batch: PreparedBatch, loss: str, margin: float,
+             temperature: float = 1.0) -> torch.Tensor:
         fused, code, tables = self._fused(model)
-        return _FusedMarginLoss.apply(fused, batch.matrix, code, margin, *tables)
+        if loss not in fused.losses:
+            raise ValueError(f"the fused {model.name} kernels compute the {', '.join(sorted(fused.losses))} loss, "
+                             f"not {loss}")
+        return _FusedLoss.apply(fused, batch.matrix, code, LossCode(get_loss(loss).code, margin, temperature),
+                                *tables)
 
     def take_pending_rows(self) -> Any:
         """The entity gradient the last backward left in the kernel's per-thread rows (a workspace.PendingRows the

@@ -10,6 +10,7 @@ from typing import Callable
 import numpy as np
 
 from sparse_impl.backends.fused import kernels
+from sparse_impl.backends.fused.losses import LossCode
 from sparse_impl.backends.fused.workspace import PendingRows, RowWorkspace
 
 __all__ = ["FUSED_MODELS", "FusedBatch", "FusedModel"]
@@ -37,7 +38,7 @@ class FusedBatch:
 
 Tables = tuple[np.ndarray, ...]
 ScorePass = Callable[[FusedBatch, Tables, int, int, np.ndarray], None]
-LossPass = Callable[[FusedBatch, Tables, int, float, int, Tables], float]
+LossPass = Callable[[FusedBatch, Tables, int, LossCode, int, Tables], float]
 
 
 @dataclass(frozen=True)
@@ -51,6 +52,7 @@ class FusedModel:
     score: ScorePass
     loss: LossPass
     visit_by_relation: bool = False  # positives visited grouped by relation (keeps its matrix in cache)
+    losses: frozenset[str] = frozenset({"margin"})  # the losses its loss kernel computes (sparse_impl.loss)
 
 
 @dataclass(frozen=True)
@@ -121,14 +123,14 @@ def _translation(torus: bool) -> FusedModel:
         kernels.translation_forward(e.heads, batch.relations, e.tails, batch.local_heads, batch.local_tails, e.inv,
                                     e.table, relation, torus, code, n_chunks, scores)
 
-    def loss(batch: FusedBatch, tables: Tables, code: int, margin: float, n_chunks: int, grads: Tables) -> float:
+    def loss(batch: FusedBatch, tables: Tables, code: int, loss: LossCode, n_chunks: int, grads: Tables) -> float:
         entity, relation = tables
         e = _entity_rows(batch, entity, not torus, training=True)
         g_ent, touched = _entity_partial(batch, entity, n_chunks)
         g_rel = _per_thread(relation, n_chunks)
         value = kernels.translation_loss(e.heads, batch.relations, e.tails, batch.local_heads,
                                          batch.local_tails, e.inv, e.table, relation, torus, code, batch.n_positive,
-                                         margin, g_ent, g_rel, touched)
+                                         loss.margin, g_ent, g_rel, touched)
         _reduce_entity(batch, e, g_ent, touched, grads[0])
         g_rel.sum(axis=0, out=grads[1])
         return value
@@ -143,7 +145,7 @@ def _transh_score(batch: FusedBatch, tables: Tables, code: int, n_chunks: int, s
                            relation, normal, code, n_chunks, scores)
 
 
-def _transh_loss(batch: FusedBatch, tables: Tables, code: int, margin: float, n_chunks: int,
+def _transh_loss(batch: FusedBatch, tables: Tables, code: int, loss: LossCode, n_chunks: int,
                  grads: Tables) -> float:
     entity, relation, normal = tables
     e = _entity_rows(batch, entity, True, training=True)
@@ -151,7 +153,7 @@ def _transh_loss(batch: FusedBatch, tables: Tables, code: int, margin: float, n_
     g_rel = _per_thread(relation, n_chunks)
     g_w = _per_thread(normal, n_chunks)
     value = kernels.transh_loss(e.heads, batch.relations, e.tails, batch.local_heads, batch.local_tails, e.inv,
-                                e.table, relation, normal, code, batch.n_positive, margin, g_ent, g_rel, g_w,
+                                e.table, relation, normal, code, batch.n_positive, loss.margin, g_ent, g_rel, g_w,
                                 touched)
     _reduce_entity(batch, e, g_ent, touched, grads[0])
     g_rel.sum(axis=0, out=grads[1])
@@ -169,7 +171,7 @@ def _transr_score(batch: FusedBatch, tables: Tables, code: int, n_chunks: int, s
                            relation, projection, code, n_chunks, scores)
 
 
-def _transr_loss(batch: FusedBatch, tables: Tables, code: int, margin: float, n_chunks: int,
+def _transr_loss(batch: FusedBatch, tables: Tables, code: int, loss: LossCode, n_chunks: int,
                  grads: Tables) -> float:
     entity, relation, projection = tables
     e = _entity_rows(batch, entity, True, training=True)
@@ -178,7 +180,7 @@ def _transr_loss(batch: FusedBatch, tables: Tables, code: int, margin: float, n_
     g_proj = _per_thread(projection, n_chunks)
     value = kernels.transr_loss(e.heads, batch.relations, e.tails, batch.order, batch.local_heads,
                                 batch.local_tails, e.inv, e.table, relation, projection, code, batch.n_positive,
-                                margin, g_ent, g_rel, g_proj, touched)
+                                loss.margin, g_ent, g_rel, g_proj, touched)
     _reduce_entity(batch, e, g_ent, touched, grads[0])
     g_rel.sum(axis=0, out=grads[1])
     g_proj.sum(axis=0, out=grads[2])
