@@ -243,7 +243,6 @@ def measure_cell(cell: Cell, run_id: str, command_line: list[str] | None = None,
     measure_steps(record, step, batches, cell, device, gate)
     record.process_peak_rss_bytes = peak_rss_bytes()
     _fill_epoch_time(record, work.stream)
-    assert s.dissimilarity is not None
     record.flops_model = model_flops_per_step(s.model, s.dissimilarity, s.dim, s.rel_dim, s.batch_size,
                                               s.num_negatives)
     record.min_bytes_per_step = min_bytes_per_step(s.model, work.dataset.n_entities, work.dataset.n_relations,
