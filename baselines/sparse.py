@@ -65,7 +65,6 @@ class SparseStep(FrameworkStep):
                  device: torch.device, backend: str = DEFAULT_BACKEND) -> None:
         super().__init__(cfg, train, params, device)
         self.backend = backend
-        assert cfg.dissimilarity is not None
         self.model = build_model(cfg.model, params, cfg.n_entities, cfg.n_relations, cfg.dissimilarity, backend,
                                  row_gradients=OPTIMIZERS[train.optimizer].row_sparse)
         self.model.to(device)

@@ -1,4 +1,5 @@
-"""The SpMM form of every translation model, built from its spec (harness.models)."""
+"""Our form of every model, built from its spec (harness.models): SpMM for the translation models, fused kernels
+for every model."""
 
 from __future__ import annotations
 
@@ -7,17 +8,19 @@ from typing import Mapping
 import torch
 
 from sparse_impl.backends import DEFAULT_BACKEND, get_backend
-from harness.models import TranslationModel, get_model
+from harness.models import get_model
 from sparse_impl.models.base import PreparedBatch, SparseKGEModel
 
 __all__ = ["PreparedBatch", "SparseKGEModel", "build_model"]
 
 
 def build_model(model: str, params: Mapping[str, torch.Tensor], n_entities: int, n_relations: int,
-                dissimilarity: str, backend: str = DEFAULT_BACKEND, row_gradients: bool = False) -> SparseKGEModel:
+                dissimilarity: str | None, backend: str = DEFAULT_BACKEND, row_gradients: bool = False) -> SparseKGEModel:
     """The named SpMM model initialised from canonical parameters, on the named backend (with row gradients
     for a row-sparse optimizer, where the backend has them)."""
     spec = get_model(model)
-    if not isinstance(spec, TranslationModel):
-        raise ValueError(f"{model} is not a translation model; the SpMM form covers translation models only")
-    return SparseKGEModel(spec, params, n_entities, n_relations, dissimilarity, get_backend(backend), row_gradients)
+    chosen = get_backend(backend)
+    if not chosen.supports(model, spec.interaction):
+        raise ValueError(f"backend {backend} has no {model} ({spec.interaction} score); the SpMM form covers "
+                         "translation models, the fused kernels every model")
+    return SparseKGEModel(spec, params, n_entities, n_relations, dissimilarity, chosen, row_gradients)

@@ -9,7 +9,7 @@ from typing import Mapping
 import torch
 from torch import nn
 
-from harness.models import TranslationModel, constrain_touched_rows_
+from harness.models import ModelSpec, constrain_touched_rows_
 from harness.spec import OwnedParameters
 from sparse_impl.backends.base import Backend, PreparedBatch
 from sparse_impl.dissimilarity import dissimilarity
@@ -18,25 +18,27 @@ __all__ = ["PreparedBatch", "SparseKGEModel"]
 
 
 class SparseKGEModel(nn.Module):
-    """A translation model in SpMM form. Scores are higher-is-better: -dissimilarity.
+    """A model on one of our backends: a translation model in SpMM form, or any model on the fused kernels. Scores
+    are higher-is-better (translation models: -dissimilarity).
 
     When P_r is the identity (TransE, TorusE) the incidence spans [entities; relations] and the SpMM gives
     h + r - t; otherwise it spans the entities, gives h - t, and P_r(h - t) + t_r follows by gathers.
     """
 
-    def __init__(self, spec: TranslationModel, params: Mapping[str, torch.Tensor], n_entities: int,
-                 n_relations: int, dissimilarity_name: str, backend: Backend, row_gradients: bool = False) -> None:
+    def __init__(self, spec: ModelSpec, params: Mapping[str, torch.Tensor], n_entities: int,
+                 n_relations: int, dissimilarity_name: str | None, backend: Backend, row_gradients: bool = False) -> None:
         super().__init__()
         if row_gradients and not backend.row_gradients:
             raise ValueError(f"backend {backend.name} cannot hand out row gradients")
         self.spec = spec
         self.row_gradients = row_gradients
         self.name = spec.name
-        self.uses_relation_columns = not spec.relation_specific_projection
+        # translation models without P_r put the relation table beside the entities in the incidence
+        self.uses_relation_columns = not getattr(spec, "relation_specific_projection", True)
         self.n_entities = n_entities
         self.n_relations = n_relations
         self.dissimilarity_name = dissimilarity_name
-        self.dissimilarity = dissimilarity(dissimilarity_name)
+        self.dissimilarity = None if dissimilarity_name is None else dissimilarity(dissimilarity_name)
         self.backend = backend
         adopt = isinstance(params, OwnedParameters)  # else the caller's tensors stay as they are
         for key, value in params.items():

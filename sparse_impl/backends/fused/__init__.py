@@ -135,7 +135,8 @@ class FusedBackend(Backend):
         from sparse_impl.backends.fused.models import FUSED_MODELS
 
         tables = tuple(model.canonical_parameters().values())  # in the order the spec declares them
-        return FUSED_MODELS[model.name], DISSIMILARITY_CODES[model.dissimilarity_name], tables
+        code = DISSIMILARITY_CODES.get(model.dissimilarity_name, -1)  # -1: the score has no dissimilarity
+        return FUSED_MODELS[model.name], code, tables
 
     # torch.compile cannot trace numba kernels (torch 2.2's dynamo even tries, and fails on numpy `out=`):
     # a compiled step runs them eagerly, between its graphs.

@@ -11,6 +11,7 @@ import numpy as np
 
 from sparse_impl.backends.fused import kernels
 from sparse_impl.backends.fused.losses import LossCode
+from sparse_impl.loss import LOSSES
 from sparse_impl.backends.fused.workspace import PendingRows, RowWorkspace
 
 __all__ = ["FUSED_MODELS", "FusedBatch", "FusedModel"]
@@ -187,9 +188,48 @@ def _transr_loss(batch: FusedBatch, tables: Tables, code: int, loss: LossCode, n
     return value
 
 
+def _multiplicative(model: str) -> FusedModel:
+    """DistMult, ComplEx or RotatE (backends/fused/multiplicative.py): any loss, negatives through the positive's
+    shared query. RotatE's model code follows its dissimilarity (the sum of moduli or the vector norm)."""
+    from sparse_impl.backends.fused import multiplicative as mk
+    from sparse_impl.backends.fused.dissimilarity import DISSIMILARITY_CODES
+
+    normalized = model == "distmult"
+
+    def model_code(code: int) -> int:
+        if model == "distmult":
+            return mk.DISTMULT
+        if model == "complex":
+            return mk.COMPLEX
+        return mk.ROTATE_L1 if code == DISSIMILARITY_CODES["L1"] else mk.ROTATE_L2
+
+    def score(batch: FusedBatch, tables: Tables, code: int, n_chunks: int, scores: np.ndarray) -> None:
+        entity, relation = tables
+        e = _entity_rows(batch, entity, normalized)
+        mk.multiplicative_forward(model_code(code), e.heads, batch.relations, e.tails, batch.local_heads,
+                                  batch.local_tails, e.inv, e.table, relation, n_chunks, scores)
+
+    def loss(batch: FusedBatch, tables: Tables, code: int, loss: LossCode, n_chunks: int, grads: Tables) -> float:
+        entity, relation = tables
+        e = _entity_rows(batch, entity, normalized, training=True)
+        g_ent, touched = _entity_partial(batch, entity, n_chunks)
+        g_rel = _per_thread(relation, n_chunks)
+        value = mk.multiplicative_loss(model_code(code), e.heads, batch.relations, e.tails, batch.local_heads,
+                                       batch.local_tails, e.inv, e.table, relation, batch.n_positive, loss.code,
+                                       loss.margin, loss.temperature, g_ent, g_rel, touched)
+        _reduce_entity(batch, e, g_ent, touched, grads[0])
+        g_rel.sum(axis=0, out=grads[1])
+        return value
+
+    return FusedModel(score, loss, losses=frozenset(LOSSES))
+
+
 FUSED_MODELS: dict[str, FusedModel] = {
     "transe": _translation(torus=False),
     "toruse": _translation(torus=True),
     "transh": FusedModel(_transh_score, _transh_loss),
     "transr": FusedModel(_transr_score, _transr_loss, visit_by_relation=True),
+    "distmult": _multiplicative("distmult"),
+    "complex": _multiplicative("complex"),
+    "rotate": _multiplicative("rotate"),
 }
