@@ -1,4 +1,5 @@
-"""Filtered link-prediction evaluation from canonical parameters, the same for every framework."""
+"""Link-prediction evaluation from canonical parameters, the same for every framework: filtered ranking among all
+entities (ranking.py), or OGB's ranking against sampled candidates (sampled.py); protocols.py names them."""
 
 from __future__ import annotations
 
@@ -7,13 +8,16 @@ from typing import TYPE_CHECKING, Mapping
 import torch
 
 from harness.evaluate.filtering import KnownTriples
+from harness.evaluate.protocols import EVAL_PROTOCOLS, protocol_label, record_protocol, record_protocol_label
 from harness.evaluate.ranking import HITS_AT, SIDES, RankingResult, Ranks, rank_triples
+from harness.evaluate.sampled import SampledCandidates, load_sampled_candidates, rank_against_candidates
 
 if TYPE_CHECKING:
     from harness.spec import ModelConfig
 
-__all__ = ["HITS_AT", "KnownTriples", "RankingResult", "Ranks", "SIDES", "evaluate_link_prediction",
-           "rank_triples"]
+__all__ = ["EVAL_PROTOCOLS", "HITS_AT", "KnownTriples", "RankingResult", "Ranks", "SIDES", "SampledCandidates",
+           "evaluate_link_prediction", "load_sampled_candidates", "protocol_label", "rank_against_candidates",
+           "rank_triples", "record_protocol", "record_protocol_label"]
 
 
 def evaluate_link_prediction(cfg: "ModelConfig", params: Mapping[str, torch.Tensor], triples: torch.Tensor,
