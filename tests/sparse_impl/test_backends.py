@@ -72,7 +72,8 @@ def test_every_model_has_what_a_backend_reads(model):
     members = set(ModelView.__annotations__) | {n for n in vars(ModelView) if not n.startswith("_")}
     assert members == {"name", "n_entities", "n_relations", "uses_relation_columns", "row_gradients",
                        "dissimilarity_name", "dissimilarity", "entity", "differences", "canonical_parameters"}
-    dis = MODELS[model].dissimilarities[0]
+    dis = MODELS[model].default_dissimilarity
     cfg = ModelConfig(model, 7, 3, 4, rel_dim=4, dissimilarity=dis)
-    built = build_model(model, init_parameters(cfg), 7, 3, dis, backend="segment")
+    backend = "segment" if MODELS[model].interaction == "translation" else "fused"  # SpMM: translation models only
+    built = build_model(model, init_parameters(cfg), 7, 3, dis, backend=backend)
     assert all(hasattr(built, m) for m in members)
