@@ -21,7 +21,8 @@ class TargetsCommand(Command):
     help = "measure the SpMM performance targets (speedups, memory, roofline) and print pass/fail per target"
     description = (
         "Runs every comparison group the targets need (TransE d=128 and d=1024, TransE native vs PyKEEN, "
-        "synthetic YAGO3-10, TransR, TransH, TorusE; see harness/report/targets.py) in --rounds interleaved "
+        "synthetic YAGO3-10, TransR, TransH, TorusE, DistMult, ComplEx and RotatE; see harness/report/targets.py) "
+        "in --rounds interleaved "
         "rounds of fresh processes, exactly as `sptx compare` does, appends the records to --out, and prints "
         "each target: the measured figure (a speedup is the median of paired per-round ratios with its "
         "bootstrap 95% CI, against the fastest of the named rivals), the target, and pass or fail. "

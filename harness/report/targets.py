@@ -61,6 +61,9 @@ class TargetResult:
 
 
 _FB = {"dataset": "FB15k-237"}
+# The libraries that have each model beyond translation (issue 20), beside our gather.
+_BEYOND_TRANSLATION: dict[str, tuple[str, ...]] = {
+    "distmult": ("pykeen", "pyg", "torchkge"), "complex": ("pykeen", "pyg", "torchkge"), "rotate": ("pykeen", "pyg")}
 _TORCHKGE = (("sparse", {}), ("torchkge", {}))
 GROUPS: tuple[TargetGroup, ...] = (
     TargetGroup("transe-128", {**_FB, "model": "transe", "dim": 128, "batch_size": 32768},
@@ -73,6 +76,12 @@ GROUPS: tuple[TargetGroup, ...] = (
     TargetGroup("transr-128", {**_FB, "model": "transr", "dim": 128, "batch_size": 8192}, _TORCHKGE),
     TargetGroup("transh-128", {**_FB, "model": "transh", "dim": 128, "batch_size": 32768}, _TORCHKGE),
     TargetGroup("toruse-128", {**_FB, "model": "toruse", "dim": 128, "batch_size": 32768}, _TORCHKGE),
+    # Issue 20: models beyond translation at d=128 real parameters per row, B=8,192 + 64 negatives, the
+    # self-adversarial loss the field trains them with; RotatE in the L2 form PyKEEN and PyG ship.
+    *(TargetGroup(f"{model}-128", {**_FB, "model": model, "dim": 128, "batch_size": 8192, "num_negatives": 64,
+                                   "loss": "nssa", **({"dissimilarity": "L2"} if model == "rotate" else {})},
+                  (("sparse", {}), ("gather", {}), ("gather", {"compile": True}), *((name, {}) for name in rivals)))
+      for model, rivals in _BEYOND_TRANSLATION.items()),
 )
 
 TARGETS: tuple[Target, ...] = (
@@ -91,6 +100,11 @@ TARGETS: tuple[Target, ...] = (
       for model, group, before in (("TransE", "transe-128", "0.62"), ("TransR", "transr-128", ""),
                                    ("TransH", "transh-128", ""), ("TorusE", "toruse-128", ""))),
     Target("TransE d=128 step / roofline bound", "transe-128", "roofline", 3.0, (), "not measured"),
+    *(Target(f"{title} d=128 B=8,192 x 64 negatives, nssa: sparse vs the strongest rival", f"{model}-128", "speedup",
+             3.0, ("gather", "gather[compiled]", *rivals), "no such model")
+      for (model, rivals), title in zip(_BEYOND_TRANSLATION.items(), ("DistMult", "ComplEx", "RotatE (L2)"))),
+    *(Target(f"peak step memory vs pykeen: {title}", f"{model}-128", "memory", 0.5, ("pykeen",), "")
+      for model, title in (("distmult", "DistMult"), ("complex", "ComplEx"), ("rotate", "RotatE (L2)"))),
 )
 
 
