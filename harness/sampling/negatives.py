@@ -13,7 +13,7 @@ import torch
 
 from harness.errors import SptxError
 
-__all__ = ["NegativeSampler", "UniformSampler", "BernoulliSampler", "SAMPLERS", "make_sampler", "bernoulli_head_probabilities"]
+__all__ = ["NegativeSampler", "UniformSampler", "BernoulliSampler", "SharedSampler", "SAMPLERS", "make_sampler", "bernoulli_head_probabilities"]
 
 
 class NegativeSampler(ABC):
@@ -81,8 +81,35 @@ class BernoulliSampler(NegativeSampler):
         return self.probabilities[relations]
 
 
+class SharedSampler(NegativeSampler):
+    """Shared (chunked) negatives, as DGL-KE's and PyTorch-BigGraph's: the positives in order form chunks of
+    CHUNK, and every positive of a chunk gets the same k negative entities on the same side (head or tail, 1/2
+    each, per chunk), so a framework that knows it scores a chunk's k x CHUNK negatives as one GEMM and
+    gathers each negative row once per chunk. The layout is the usual one (row j*B + i corrupts positive i), so
+    every framework can train on them as ordinary negatives."""
+
+    name = "shared"
+    CHUNK = 64  # positives per chunk (DGL-KE's neg_chunk_size defaults to the number of negatives)
+
+    def head_probability(self, relations: torch.Tensor) -> torch.Tensor:
+        return torch.full(relations.shape, 0.5)
+
+    def corrupt(self, positives: torch.Tensor, num_negatives: int, generator: torch.Generator) -> torch.Tensor:
+        b = positives.shape[0]
+        chunks = (b + self.CHUNK - 1) // self.CHUNK
+        corrupt_head = (torch.rand(chunks, generator=generator) < 0.5).repeat_interleave(self.CHUNK)[:b]
+        shared = torch.randint(0, self.n_entities, (num_negatives, chunks), generator=generator)
+        replacement = shared.repeat_interleave(self.CHUNK, dim=1)[:, :b].reshape(-1)  # row j*B + i: chunk of i, j
+        negatives = positives.repeat(num_negatives, 1)
+        heads = corrupt_head.repeat(num_negatives)
+        negatives[:, 0] = torch.where(heads, replacement, negatives[:, 0])
+        negatives[:, 2] = torch.where(heads, negatives[:, 2], replacement)
+        return negatives
+
+
 # The registry of samplers: every list of sampler names (run settings, --sampler choices, grids) is derived from it.
-SAMPLERS: dict[str, type[NegativeSampler]] = {cls.name: cls for cls in (BernoulliSampler, UniformSampler)}
+SAMPLERS: dict[str, type[NegativeSampler]] = {cls.name: cls for cls in (BernoulliSampler, UniformSampler,
+                                                                       SharedSampler)}
 
 
 def make_sampler(name: str, train: torch.Tensor, n_entities: int, n_relations: int) -> NegativeSampler:

@@ -78,3 +78,21 @@ def test_the_default_sampler_is_registered():
     from harness.spec import TrainConfig
 
     assert TrainConfig.sampler in SAMPLERS and RunSettings().sampler == TrainConfig.sampler
+
+
+def test_shared_negatives_are_the_same_entities_on_the_same_side_within_a_chunk():
+    from harness.sampling.negatives import SharedSampler
+
+    chunk, k, b = SharedSampler.CHUNK, 5, 2 * SharedSampler.CHUNK + 7  # two full chunks and a short one
+    g = torch.Generator().manual_seed(0)
+    positives = torch.stack((torch.randint(1000, (b,), generator=g), torch.randint(7, (b,), generator=g),
+                             torch.randint(1000, (b,), generator=g)), 1)
+    negatives = SharedSampler(positives, 1000, 7).corrupt(positives, k, torch.Generator().manual_seed(1))
+    blocks = negatives.view(k, b, 3)
+    assert torch.equal(blocks[:, :, 1], positives[:, 1].expand(k, b))
+    for start in range(0, b, chunk):
+        part, pos = blocks[:, start : start + chunk], positives[start : start + chunk]
+        head_side = torch.equal(part[:, :, 2], pos[:, 2].expand_as(part[:, :, 2]))
+        side, kept = (0, 2) if head_side else (2, 0)
+        assert torch.equal(part[:, :, kept], pos[:, kept].expand_as(part[:, :, kept]))
+        assert (part[:, :, side] == part[:, :1, side]).all()  # one entity per negative slot for the whole chunk
