@@ -1,5 +1,6 @@
-"""`sptx train`: train one model with one framework for real epochs, evaluate filtered link prediction on a
-schedule, stop at a target validation MRR, and append one complete record."""
+"""`sptx train`: train one model with one framework for real epochs, evaluate link prediction (filtered among all
+entities, or OGB's sampled candidates) on a schedule, stop at a target validation MRR, and append one complete
+record."""
 
 from __future__ import annotations
 
@@ -53,7 +54,7 @@ def parse_options(items: list[str]) -> dict[str, object]:
 
 class TrainCommand(Command):
     name = "train"
-    help = "train for real epochs with one framework; filtered MRR / Hits@k, time to a target MRR"
+    help = "train for real epochs with one framework; MRR / Hits@k (filtered, or OGB's candidates), time to target MRR"
     description = (
         "Trains --model on --dataset with --framework for --epochs real epochs (each a fresh seeded shuffle and "
         "fresh negatives, every batch used; the same batches and initial parameters for every framework). Every "
@@ -61,7 +62,10 @@ class TrainCommand(Command):
         "and the true tail among all entities, other known triples of train/valid/test removed, ties ranked "
         "'realistically': the mean of the optimistic and pessimistic rank); at the end, on the test split. With "
         "--target-mrr it stops when the validation MRR first reaches the target and records the training time to "
-        "get there (evaluation time excluded, recorded apart). The run executes in a fresh process with the "
+        "get there (evaluation time excluded, recorded apart). --eval-protocol ogb ranks instead, as OGB's "
+        "link-property evaluator, each true head and tail among the triple's own sampled candidates, unfiltered "
+        "(e.g. 500 + 500 for ogbl-wikikg2; the dataset's {valid,test}_candidates.npz, kept by an OGB download); the "
+        "record's eval_protocol says which produced its metrics. The run executes in a fresh process with the "
         "--threads and --allocator settings, like `sptx compare`, and appends one complete record to --out. "
         "Example: sptx train --model transe --dataset FB15k-237 --framework sparse --epochs 50 --eval-every 5 "
         "--lr 0.01 --out results/quality.jsonl"
@@ -85,6 +89,7 @@ class TrainCommand(Command):
         from baselines import get_framework
         from harness.cli.compare_cmd import check_device
         from harness.data import load_dataset
+        from harness.evaluate import protocol_label
         from harness.records.store import ResultsStore
         from harness.settings import settings_from_args
         from harness.spec import ModelConfig
@@ -95,6 +100,11 @@ class TrainCommand(Command):
         cls = get_framework(args.framework)
         options = cls.resolve_options(parse_options(args.option))
         training = settings_from_args(args, cls=TrainingSettings)
+        if training.eval_protocol == "ogb":  # refused before loading or starting anything, naming the missing file
+            from harness.evaluate import candidates_folder, require_candidates
+
+            require_candidates(candidates_folder(args.dataset, args.data_dir),
+                               ("valid", "test") if training.eval_every else ("test",))
         dataset = load_dataset(args.dataset, args.data_dir)
         probe = settings_from_args(args, steps=1, warmup=0)
         reason = cls.unsupported_reason(ModelConfig(probe.model, 1, 1, 1, probe.rel_dim, probe.dissimilarity), options,
@@ -109,7 +119,8 @@ class TrainCommand(Command):
         console = make_console()
         console.print(f"sptx train: {escape(cls.label(options))}, {settings.describe().split(', ', 1)[0]}, "
                       f"{training.epochs} epoch(s) of {steps // training.epochs} batch(es), lr {training.lr:g}, "
-                      f"margin {training.margin:g}", highlight=False)
+                      f"margin {training.margin:g}, evaluation {protocol_label(training.eval_protocol)}",
+                      highlight=False)
         if args.in_process:
             from harness.train.worker import train_and_append
 
@@ -154,11 +165,14 @@ class TrainCommand(Command):
     def _summarise(record, console) -> None:
         if record["status"] != "ok":
             console.print(f"[red]{record['status']}[/red]: {record['message']}")
+        from harness.evaluate import record_protocol_label
+
         test = record.get("test") or {}
         if test:
-            console.print(f"test (filtered, realistic ranks): MRR {test['both_mrr']:.4f}, MR {test['both_mr']:.1f}, "
-                          f"Hits@1 {test['both_hits_at_1']:.4f}, Hits@3 {test['both_hits_at_3']:.4f}, "
-                          f"Hits@10 {test['both_hits_at_10']:.4f}", highlight=False)
+            console.print(f"test ({record_protocol_label(record)}, realistic ranks): MRR {test['both_mrr']:.4f}, "
+                          f"MR {test['both_mr']:.1f}, Hits@1 {test['both_hits_at_1']:.4f}, "
+                          f"Hits@3 {test['both_hits_at_3']:.4f}, Hits@10 {test['both_hits_at_10']:.4f}",
+                          highlight=False)
         text = (f"{len(record['epochs'])} epoch(s), training {record['train_time_s']:.1f} s, "
                 f"evaluation {record['eval_time_s']:.1f} s")
         target = record["training"].get("target_mrr")

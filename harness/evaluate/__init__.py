@@ -10,14 +10,15 @@ import torch
 from harness.evaluate.filtering import KnownTriples
 from harness.evaluate.protocols import EVAL_PROTOCOLS, protocol_label, record_protocol, record_protocol_label
 from harness.evaluate.ranking import HITS_AT, SIDES, RankingResult, Ranks, rank_triples
-from harness.evaluate.sampled import SampledCandidates, load_sampled_candidates, rank_against_candidates
+from harness.evaluate.sampled import (SampledCandidates, candidates_folder, load_sampled_candidates,
+                                     rank_against_candidates, require_candidates)
 
 if TYPE_CHECKING:
     from harness.spec import ModelConfig
 
 __all__ = ["EVAL_PROTOCOLS", "HITS_AT", "KnownTriples", "RankingResult", "Ranks", "SIDES", "SampledCandidates",
-           "evaluate_link_prediction", "load_sampled_candidates", "protocol_label", "rank_against_candidates",
-           "rank_triples", "record_protocol", "record_protocol_label"]
+           "candidates_folder", "evaluate_link_prediction", "load_sampled_candidates", "protocol_label",
+           "rank_against_candidates", "rank_triples", "record_protocol", "record_protocol_label", "require_candidates"]
 
 
 def evaluate_link_prediction(cfg: "ModelConfig", params: Mapping[str, torch.Tensor], triples: torch.Tensor,

@@ -14,7 +14,7 @@ Conventions (OGB's, stated once, here):
 
 Every model is scored through `ModelSpec.score` on (triple, candidate) id tensors, in blocks of at most
 `max_elements` gathered parameter elements, so the memory held does not grow with the test size or the number
-of entities (only the candidate arrays, (n, k) int64 each, are held whole).
+of entities (only the candidate arrays, (n, k) integers each, are held whole).
 """
 
 from __future__ import annotations
@@ -32,13 +32,14 @@ from harness.evaluate.ranking import RankingResult, Ranks
 from harness.models import ModelSpec
 from harness.models.pairwise import MAX_ELEMENTS
 
-__all__ = ["SampledCandidates", "load_sampled_candidates", "rank_against_candidates"]
+__all__ = ["SampledCandidates", "candidates_folder", "load_sampled_candidates", "rank_against_candidates",
+           "require_candidates"]
 
 
 @dataclass(frozen=True)
 class SampledCandidates:
-    """Per evaluated triple, its head candidates (n, k_head) and tail candidates (n, k_tail): int64 entity ids,
-    -1 where a candidate names no entity of the dataset."""
+    """Per evaluated triple, its head candidates (n, k_head) and tail candidates (n, k_tail): integer entity ids
+    (int64, or int32 after `compact`), -1 where a candidate names no entity of the dataset."""
 
     head: torch.Tensor
     tail: torch.Tensor
@@ -57,6 +58,13 @@ class SampledCandidates:
             return torch.as_tensor(x, dtype=torch.long)
         return cls(tensor(head), tensor(tail))
 
+    def compact(self, n_entities: int) -> "SampledCandidates":
+        """The same candidates as int32 when every id fits (half the memory: ogbl-wikikg2's test candidates are
+        2.4 GB so, 4.8 GB as int64); ranking widens each block as it goes."""
+        if n_entities >= 2**31 or self.head.dtype == torch.int32:
+            return self
+        return SampledCandidates(self.head.to(torch.int32), self.tail.to(torch.int32))
+
     def __len__(self) -> int:
         return int(self.head.shape[0])
 
@@ -74,20 +82,54 @@ class SampledCandidates:
         return {"head": int(self.head.shape[1]), "tail": int(self.tail.shape[1]), "unknown": self.unknown}
 
 
-def load_sampled_candidates(folder: str | Path, split: str, n_triples: int | None = None) -> SampledCandidates:
+def load_sampled_candidates(folder: str | Path, split: str, n_triples: int | None = None,
+                            n_entities: int | None = None) -> SampledCandidates:
     """The sampled candidates of `split` (valid or test) of the dataset in `folder`; a one-line SptxError naming
-    the file when there are none, or when their rows are not one per triple of the split (`n_triples`)."""
+    the file when there are none, when their rows are not one per triple of the split (`n_triples`), or when an id
+    is not an entity of the dataset (`n_entities`) nor -1."""
     from harness.data.candidates import candidates_path, load_candidates
 
     loaded = load_candidates(folder, split)
     path = candidates_path(Path(folder), split)
     if loaded is None:
-        raise SptxError(f"the OGB protocol needs sampled candidates: {path} not found (only a dataset downloaded "
-                        f"from an OGB layout has them; use --eval-protocol full)")
+        raise _missing(Path(folder), split)
     candidates = SampledCandidates.from_arrays(*loaded)
     if n_triples is not None and len(candidates) != n_triples:
         raise SptxError(f"{path}: {len(candidates)} rows of candidates for the {n_triples} {split} triples")
+    if n_entities is not None:
+        for side in (candidates.head, candidates.tail):
+            if side.numel() and (int(side.max()) >= n_entities or int(side.min()) < -1):
+                raise SptxError(f"{path}: candidate ids outside the dataset's {n_entities} entities (and -1); "
+                                f"were they written for another dataset?")
     return candidates
+
+
+def candidates_folder(dataset: str, data_dir: str | Path | None) -> Path:
+    """The folder whose `{valid,test}_candidates.npz` the OGB protocol reads for `dataset` (as `load_dataset` finds
+    it); a synthetic graph has none: a one-line SptxError."""
+    from harness.data.loader import find_dataset_files
+    from harness.data.synthetic import is_synthetic_name
+
+    if is_synthetic_name(str(dataset).strip()):
+        raise SptxError(f"the OGB protocol needs sampled candidates, and {dataset} (generated) has none; use "
+                        f"--eval-protocol full")
+    return find_dataset_files(dataset, data_dir).folder
+
+
+def require_candidates(folder: str | Path, splits: tuple[str, ...]) -> None:
+    """A one-line SptxError naming the first candidates file of `splits` that `folder` lacks (nothing is read)."""
+    from harness.data.candidates import candidates_path
+
+    for split in splits:
+        if not candidates_path(Path(folder), split).is_file():
+            raise _missing(Path(folder), split)
+
+
+def _missing(folder: Path, split: str) -> SptxError:
+    from harness.data.candidates import candidates_path
+
+    return SptxError(f"the OGB protocol needs sampled candidates: {candidates_path(folder, split)} not found (only a "
+                     f"dataset downloaded from an OGB layout has them; use --eval-protocol full)")
 
 
 def _gathered_width(params: Mapping[str, torch.Tensor], spec: ModelSpec) -> int:
@@ -104,7 +146,7 @@ def _side_ranks(spec: ModelSpec, params: Mapping[str, torch.Tensor], dissimilari
     rows = max(1, max_elements // max(1, (k + 1) * _gathered_width(params, spec) * 2))
     optimistic, pessimistic = [], []
     for start in range(0, n, rows):
-        batch, cand = triples[start : start + rows], candidates[start : start + rows]
+        batch, cand = triples[start : start + rows], candidates[start : start + rows].long()
         b = batch.shape[0]
         true = batch[:, 2] if tail_side else batch[:, 0]
         fixed = (batch[:, 0] if tail_side else batch[:, 2]).repeat_interleave(k + 1)
@@ -133,6 +175,6 @@ def rank_against_candidates(spec: ModelSpec, params: Mapping[str, torch.Tensor],
     if len(candidates) != triples.shape[0]:
         raise SptxError(f"{len(candidates)} rows of sampled candidates for {triples.shape[0]} evaluated triples")
     params = {name: value.detach().cpu() for name, value in params.items()}
-    head = _side_ranks(spec, params, dissimilarity, triples, candidates.head.long().cpu(), False, max_elements)
-    tail = _side_ranks(spec, params, dissimilarity, triples, candidates.tail.long().cpu(), True, max_elements)
+    head = _side_ranks(spec, params, dissimilarity, triples, candidates.head.cpu(), False, max_elements)
+    tail = _side_ranks(spec, params, dissimilarity, triples, candidates.tail.cpu(), True, max_elements)
     return RankingResult(head, tail)

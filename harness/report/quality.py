@@ -20,6 +20,7 @@ from matplotlib.figure import Figure
 
 import numpy as np
 
+from harness.evaluate.protocols import DEFAULT_PROTOCOL, record_protocol, record_protocol_label
 from harness.measure.timing import bootstrap_ci
 from harness.models import MODELS
 from harness.report.output import framework_colors, save_figure, slug, write_csv
@@ -51,17 +52,23 @@ def _latest(records: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
     return list(newest.values())
 
 
+def _training_key(training: dict[str, Any]) -> dict[str, Any]:
+    """A record's training block as groups compare it: the evaluation protocol left out at its default, so records
+    written before it was recorded (full ranking) group with new ones of the same settings."""
+    return {k: v for k, v in training.items() if not (k == "eval_protocol" and v == DEFAULT_PROTOCOL)}
+
+
 def seed_group_key(record: dict[str, Any]) -> str:
     """The run identity and training settings of a record without its seed: runs that differ only in seed."""
     settings = {k: v for k, v in record["settings"].items() if k != "seed"}
-    return stable_key({"settings": settings, "training": record["training"]})
+    return stable_key({"settings": settings, "training": _training_key(record["training"])})
 
 
 def optimizer_group_key(record: dict[str, Any]) -> str:
     """What a record shares with runs that differ only in seed, optimizer and learning rate (same framework):
     where optimizers are compared."""
     settings = {k: v for k, v in record["settings"].items() if k not in ("seed", "optimizer")}
-    training = {k: v for k, v in record["training"].items() if k != "lr"}
+    training = {k: v for k, v in _training_key(record["training"]).items() if k != "lr"}
     return stable_key({"settings": settings, "training": training, "label": record["label"]})
 
 
@@ -80,7 +87,8 @@ def _group_title(r: dict[str, Any]) -> str:
     title = MODELS[s["model"]].title if s["model"] in MODELS else s["model"]
     target = "" if t.get("target_mrr") is None else f", to target MRR {t['target_mrr']:g}"
     return (f"{title} ({s['dissimilarity']}) on {s['dataset']}, d={s['dim']}, batch {s['batch_size']} x "
-            f"(1 + {s['num_negatives']}), lr {t['lr']:g}, margin {t['margin']:g}, {s['threads']} thread(s){target}")
+            f"(1 + {s['num_negatives']}), lr {t['lr']:g}, margin {t['margin']:g}, {s['threads']} thread(s){target}; "
+            f"ranked: {record_protocol_label(r)}")
 
 
 def quality_frame(records: Iterable[dict[str, Any]], reference: str = "sparse") -> pd.DataFrame:
@@ -103,7 +111,8 @@ def quality_frame(records: Iterable[dict[str, Any]], reference: str = "sparse") 
             "final_loss": epochs[-1]["loss"] if epochs else None,
             "valid_mrr": valid[-1]["both_mrr"] if valid else None,
             "target_mrr": r["training"].get("target_mrr"), "time_to_target_s": r.get("time_to_target_s"),
-            "target_epoch": r.get("target_epoch"),
+            "target_epoch": r.get("target_epoch"), "eval_protocol": record_protocol(r),
+            "eval_protocol_label": record_protocol_label(r),
             **{key: test.get(key.replace("test_", "both_")) for key in METRIC_COLUMNS},
         })
     frame = pd.DataFrame(rows)
@@ -263,7 +272,8 @@ def _curves_chart(records: list[dict[str, Any]], path: Path, title: str) -> Path
     for ax in axes[1]:
         if target is not None:
             ax.axhline(target, color="#888888", linestyle="--", linewidth=1, label=f"target {target:g}")
-        ax.set_ylabel("validation filtered MRR")
+        ax.set_ylabel("validation filtered MRR" if record_protocol(records[0]) == DEFAULT_PROTOCOL else
+                      "validation MRR (OGB's sampled candidates)")
     for ax in axes[0]:
         ax.set_ylabel("loss per positive")
     for ax in axes[:, 0]:
@@ -348,7 +358,9 @@ def write_quality_section(records: Iterable[dict[str, Any]], out: Path, referenc
     lines = ["## Quality: training to a filtered MRR", "",
              "From `sptx train` records. Metrics are filtered link prediction over all entities (known triples of "
              "train/valid/test removed, the evaluated one kept), realistic ranks (mean of optimistic and pessimistic), "
-             "head and tail pooled. Times are training wall time with evaluation excluded; time to target is the "
+             "head and tail pooled; where a title says `ranked: sampled candidates (OGB, H + T)`, each true head and "
+             "tail was ranked instead among its triple's own H and T sampled candidates, unfiltered, as OGB's "
+             "evaluator does (`sptx train --eval-protocol ogb`; not comparable with full ranking). Times are training wall time with evaluation excluded; time to target is the "
              "training time until the validation MRR first reached the target. Speedup to target = the framework's "
              f"time to target / `{reference}`'s (above 1: `{reference}` got there sooner); MRR vs {reference} = "
              f"`{reference}`'s test MRR / the framework's - 1. Settings run with several seeds are summarised across "

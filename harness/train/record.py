@@ -22,7 +22,7 @@ class EpochResult:
     train_time_s: float  # this epoch's batches: sampling, prepare, forward, backward, optimizer step
     elapsed_train_time_s: float  # all epochs so far, evaluation excluded
     eval_time_s: float = 0.0
-    valid: dict[str, float] | None = None  # harness.evaluate metrics (realistic filtered ranks)
+    valid: dict[str, float] | None = None  # harness.evaluate metrics (realistic ranks, the record's eval_protocol)
 
 
 @dataclass(kw_only=True)
@@ -32,6 +32,10 @@ class TrainingRecord(RecordBase):
     `time_to_target_s`: training wall time (evaluation excluded) until the validation filtered MRR first
     reached `training.target_mrr`, None when it never did or no target was set. `test`: metrics on the
     test split with the final parameters. `status` as for measurement records (ok, error, killed, ...).
+    `eval_protocol` says how the validation and test metrics were ranked (harness.evaluate.protocols): `full`
+    (filtered, all entities) or `ogb` (each triple's sampled candidates, unfiltered); records written before it
+    existed read as `full` (harness.evaluate.record_protocol). `eval_candidates`: with `ogb`, per split (valid,
+    test) the candidates per triple on each side and how many named no entity (`head`, `tail`, `unknown`).
     """
 
     training: dict[str, Any]
@@ -43,4 +47,6 @@ class TrainingRecord(RecordBase):
     train_time_s: float = 0.0
     eval_time_s: float = 0.0
     wall_time_s: float = 0.0
+    eval_protocol: str = "full"
+    eval_candidates: dict[str, dict[str, int]] | None = None
     record_type: RecordType = RecordType.TRAINING

@@ -1,5 +1,5 @@
 """What a training run adds to the run identity of `compare` (harness.settings.RunSettings): epochs,
-evaluation schedule, the quality target and the loss / optimizer hyper-parameters. Declared once with
+evaluation schedule and protocol, the quality target and the loss / optimizer hyper-parameters. Declared once with
 their flags, like RunSettings."""
 
 from __future__ import annotations
@@ -9,6 +9,7 @@ from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 from harness.errors import SptxError
+from harness.evaluate.protocols import DEFAULT_PROTOCOL, EVAL_PROTOCOLS
 from harness.settings import check_setting_fields, setting_field
 from harness.spec import TrainConfig
 
@@ -45,6 +46,12 @@ class TrainingSettings:
                                     "epochs (0: never; the test split is always evaluated at the end)", minimum=0)
     eval_triples: int = setting_field(0, "--eval-triples", "validation triples evaluated each time: a fixed "
                                       "seeded subset of this size, the same for every framework (0: all)", minimum=0)
+    eval_protocol: str = setting_field(DEFAULT_PROTOCOL, "--eval-protocol",
+                                       "how validation and test are ranked: full (each true head and tail among all "
+                                       "entities, filtered) or ogb (among the triple's own sampled candidates, "
+                                       "unfiltered, as OGB's evaluator; needs the dataset's "
+                                       "{valid,test}_candidates.npz, which an OGB download keeps)",
+                                       choices=lambda: EVAL_PROTOCOLS, keyed_at_default=False)
     target_mrr: float | None = setting_field(None, "--target-mrr", "stop when the validation filtered MRR first "
                                              "reaches this value and record the training time to get there "
                                              "(evaluation time excluded)", type=_optional_float)

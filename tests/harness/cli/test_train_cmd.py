@@ -150,3 +150,68 @@ def test_a_signal_to_the_parent_is_forwarded_and_the_epochs_done_are_recorded(ti
     assert len(record["epochs"]) >= 1
     assert b"killed" in stdout
     assert not [p for p in tmpdir.iterdir() if p.suffix == ".json"]  # no job file left behind
+
+
+def _with_candidates(tiny_graph_dir, tmp_path, splits=("valid", "test")):
+    """A copy of the tiny graph with OGB-style sampled candidates (every entity but the true one, each side)."""
+    import shutil
+
+    import numpy as np
+
+    from harness.data import load_dataset
+
+    folder = tmp_path / "tiny-ogb"
+    shutil.copytree(tiny_graph_dir, folder)
+    ds = load_dataset(str(folder))
+    every = np.arange(ds.n_entities)
+    for split in splits:
+        triples = getattr(ds, split).numpy()
+        others = [np.stack([every[every != x] for x in triples[:, column]]) for column in (0, 2)]
+        np.savez(folder / f"{split}_candidates.npz", head_neg=others[0], tail_neg=others[1])
+    return folder
+
+
+def test_eval_protocol_ogb_is_recorded_printed_and_reported(tiny_graph_dir, tmp_path, capsys):
+    folder = _with_candidates(tiny_graph_dir, tmp_path)
+    out = tmp_path / "q.jsonl"
+    assert main(_args(folder, out, "--in-process")) == 0
+    shown = capsys.readouterr().out
+    assert "evaluation filtered, all entities" in shown and "test (filtered, all entities, realistic ranks)" in shown
+    assert main(_args(folder, out, "--in-process", "--eval-protocol", "ogb")) == 0
+    shown = capsys.readouterr().out
+    assert "test (sampled candidates (OGB, 11 + 11), realistic ranks): MRR" in shown
+    full, ogb = [json.loads(line) for line in out.read_text().splitlines()]
+    assert full["eval_protocol"] == "full" and full["training"]["eval_protocol"] == "full"
+    assert ogb["eval_protocol"] == "ogb" and ogb["eval_candidates"]["test"] == {"head": 11, "tail": 11, "unknown": 0}
+    assert ogb["test"]["both_mrr"] == pytest.approx(full["test"]["both_mrr"])  # nothing to filter in the ring
+    # a record written before the protocol was recorded: no field at all, read as full ranking
+    old = {k: v for k, v in full.items() if k not in ("eval_protocol", "eval_candidates")}
+    old["training"] = {k: v for k, v in full["training"].items() if k != "eval_protocol"}
+    old["run_id"] += "-old"
+    old_out = tmp_path / "old.jsonl"
+    old_out.write_text(json.dumps(old) + "\n" + json.dumps(ogb) + "\n")
+    report = tmp_path / "report"
+    assert main(["report", str(old_out), "--out", str(report)]) == 0
+    text = (report / "README.md").read_text()
+    assert "ranked: filtered, all entities" in text and "ranked: sampled candidates (OGB, 11 + 11)" in text
+    from harness.report.quality import seed_group_key
+
+    assert seed_group_key(old) == seed_group_key(full) != seed_group_key(ogb)
+
+
+@pytest.mark.parametrize("present, missing", [((), "valid_candidates.npz"), (("valid",), "test_candidates.npz")])
+def test_eval_protocol_ogb_without_candidates_names_the_missing_file(tiny_graph_dir, tmp_path, capsys, present,
+                                                                     missing):
+    folder = _with_candidates(tiny_graph_dir, tmp_path, splits=present)
+    out = tmp_path / "q.jsonl"
+    assert main(_args(folder, out, "--eval-protocol", "ogb")) == 2  # refused before a process starts
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and f"{folder / missing} not found" in err and "Traceback" not in err
+    assert not out.exists()
+
+
+def test_eval_protocol_ogb_on_a_synthetic_graph_is_refused(tmp_path, capsys):
+    args = _args("synthetic:FB15k-237", tmp_path / "q.jsonl", "--eval-protocol", "ogb")
+    assert main(args) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "synthetic:FB15k-237 (generated) has none" in err

@@ -129,6 +129,9 @@ def test_candidates_are_read_and_checked_against_the_split(tmp_path):
     assert loaded.subset(torch.tensor([2, 0])).tail.tolist() == [TAILS[2].tolist(), TAILS[0].tolist()]
     with pytest.raises(SptxError, match="3 rows of candidates for the 5 valid triples"):
         load_sampled_candidates(tmp_path, "valid", 5)
+    with pytest.raises(SptxError, match="candidate ids outside the dataset's 7 entities"):
+        load_sampled_candidates(tmp_path, "valid", 3, n_entities=7)
+    assert load_sampled_candidates(tmp_path, "valid", 3, n_entities=8).compact(8).head.dtype == torch.int32
     with pytest.raises(SptxError, match="3 rows of sampled candidates for 2 evaluated triples"):
         rank_against_candidates(get_model("toruse"), PARAMS, "torus_L1", TRIPLES[:2], loaded)
 

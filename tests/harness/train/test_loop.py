@@ -51,3 +51,69 @@ def test_bad_training_settings_are_one_line_errors():
         TrainingSettings(epochs=0)
     with pytest.raises(SptxError, match="--target-mrr must be in"):
         TrainingSettings(target_mrr=2.0)
+
+
+def _with_candidates(tiny_graph_dir, tmp_path, splits=("valid", "test")):
+    """A copy of the tiny ring graph with OGB-style sampled candidates: for every valid/test triple, every entity but
+    its true head (tail) as head (tail) candidates. No two triples of the ring share a query, so the filtered full
+    ranking removes nothing and the OGB protocol must give exactly its ranks."""
+    import shutil
+
+    import numpy as np
+
+    from harness.data import load_dataset
+
+    folder = tmp_path / "tiny-ogb"
+    shutil.copytree(tiny_graph_dir, folder)
+    ds = load_dataset(str(folder))
+    every = np.arange(ds.n_entities)
+    for split in splits:
+        triples = getattr(ds, split).numpy()
+        others = [np.stack([every[every != x] for x in triples[:, column]]) for column in (0, 2)]
+        np.savez(folder / f"{split}_candidates.npz", head_neg=others[0], tail_neg=others[1])
+    return folder
+
+
+def test_ogb_protocol_with_every_other_entity_gives_the_full_rankings_metrics(tiny_graph_dir, tmp_path):
+    folder = _with_candidates(tiny_graph_dir, tmp_path)
+    full = run_training(_job(folder, eval_triples=2))
+    ogb = run_training(_job(folder, eval_triples=2, eval_protocol="ogb"))
+    assert full.status == ogb.status == "ok", ogb.message
+    assert (full.eval_protocol, ogb.eval_protocol) == ("full", "ogb")
+    assert full.eval_candidates is None
+    assert ogb.eval_candidates == {"valid": {"head": 11, "tail": 11, "unknown": 0},
+                                   "test": {"head": 11, "tail": 11, "unknown": 0}}
+    assert [e.loss for e in ogb.epochs] == [e.loss for e in full.epochs]  # the same training
+    assert ogb.epochs[-1].valid == pytest.approx(full.epochs[-1].valid)  # the same seeded validation subset
+    assert ogb.epochs[-1].valid["n_triples"] == 2
+    assert ogb.test == pytest.approx(full.test)
+    assert ogb.to_dict()["eval_protocol"] == "ogb" and ogb.group_key != full.group_key
+
+
+def test_ogb_protocol_without_candidates_is_a_one_line_error_before_training(tiny_graph_dir, tmp_path):
+    from harness.errors import SptxError
+
+    folder = _with_candidates(tiny_graph_dir, tmp_path, splits=("test",))
+    with pytest.raises(SptxError) as error:
+        run_training(_job(folder, eval_protocol="ogb"))
+    assert f"{folder / 'valid_candidates.npz'} not found" in str(error.value) and "\n" not in str(error.value)
+    record = run_training(_job(folder, eval_protocol="ogb", eval_every=0))  # no validation: test's are enough
+    assert record.status == "ok" and list(record.eval_candidates) == ["test"]
+    with pytest.raises(SptxError, match="synthetic:FB15k-237 .* has none"):
+        run_training(TrainingJob(RunSettings(model="transe", dataset="synthetic:FB15k-237", dim=8, batch_size=5,
+                                             steps=1, warmup=0, threads=1),
+                                 TrainingSettings(epochs=1, eval_protocol="ogb"), "sparse"))
+
+
+def test_the_protocol_setting_keeps_old_records_groups_and_reads_them():
+    from dataclasses import asdict
+
+    from harness.errors import SptxError
+    from harness.settings import stable_key
+
+    job = _job("somewhere")
+    old_training = {k: v for k, v in asdict(job.training).items() if k != "eval_protocol"}
+    assert job.group_key == stable_key({"settings": job.settings.to_dict(), "training": old_training})
+    assert TrainingSettings.from_dict(old_training).eval_protocol == "full"
+    with pytest.raises(SptxError, match="--eval-protocol 'sampled': choose one of full, ogb"):
+        TrainingSettings(eval_protocol="sampled")
