@@ -35,7 +35,7 @@ class TrainingJob:
     def group_key(self) -> str:
         """Frameworks are compared within runs of equal settings and training blocks (training settings added
         later, e.g. eval_protocol, left out at their default: old records keep their groups)."""
-        return stable_key({"settings": self.settings.to_dict(), "training": keyed_dict(self.training)})
+        return stable_key({"settings": keyed_dict(self.settings), "training": keyed_dict(self.training)})
 
     def to_dict(self) -> dict[str, Any]:
         return {"settings": self.settings.to_dict(), "training": self.training.to_dict(), "framework": self.framework,
