@@ -52,8 +52,8 @@ class PyGStep(FrameworkStep):
 
     @classmethod
     def unsupported_reason(cls, cfg: ModelConfig, options: Mapping[str, Any] | None = None,
-                           optimizer: str | None = None) -> str | None:
-        reason = super().unsupported_reason(cfg, options, optimizer)
+                           optimizer: str | None = None, loss: str | None = None) -> str | None:
+        reason = super().unsupported_reason(cfg, options, optimizer, loss)
         if reason is None and cfg.dissimilarity == "L1":
             reason = ("pyg transe cannot compute the L1 dissimilarity with L2-normalised entities: "
                       "PyG's TransE normalises h and t with the same p as its distance (p_norm)")

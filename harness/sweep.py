@@ -25,7 +25,10 @@ from sparse_impl.backends import DEFAULT_BACKEND
 __all__ = ["BUILTIN_GRIDS", "Grid", "SETTING_KEYS", "Scale", "clamp_batch", "grid_cells", "grid_rounds", "load_grid",
            "scale_datasets", "train_split_size"]
 
-BUILTIN_GRIDS: tuple[str, ...] = ("paper",)
+# The grids shipped in harness/grids/ (one TOML file each): `paper` and `beyond` (models beyond translation).
+BUILTIN_GRIDS: tuple[str, ...] = tuple(sorted(
+    entry.name.removesuffix(".toml") for entry in resources.files("harness.grids").iterdir()
+    if entry.name.endswith(".toml")))
 
 # Run settings a grid or a scale may set, derived from harness.settings (model, dataset and device come
 # from the grid's structure and the command line). A value is a scalar, a list (one cell per value) or

@@ -39,7 +39,7 @@ def test_a_list_of_values_makes_one_comparison_group_per_value(tmp_path):
 
 @pytest.mark.parametrize("text,message", [
     ("[grid]\ndatasets=['WN18RR']\ncolour='red'\n", "unknown key(s) colour"),
-    ("[grid]\ndatasets=['WN18RR']\n[models.distmult]\nframeworks=['sparse']\n", "unknown model(s) distmult"),
+    ("[grid]\ndatasets=['WN18RR']\n[models.hole]\nframeworks=['sparse']\n", "unknown model(s) hole"),
     ("[grid]\ndatasets=['WN18RR']\n[models.transe]\nframeworks=['sparse']\n[scales.s]\nrounds=0\n", "rounds must be"),
     ("[grid\n", "not valid TOML"),
 ])
