@@ -43,8 +43,12 @@ class DistributedCommand(Command):
         "(process count, strategy) runs once in fresh processes with the measuring environment of `compare` "
         "(pinned allocator, --threads per rank: by default the cores divided by the largest --nproc, so 2 "
         "processes on 2 cores get 1 thread each, and records say so) and appends one record to --out; a rank "
-        "that dies fails the run within seconds with a one-line message. The worker can be started by torchrun "
-        "directly (also on several nodes): --show-command prints the command."
+        "that dies fails the run within seconds with a one-line message. More processes x --threads than the cores "
+        "this process may run on (its affinity mask) is refused unless --oversubscribe. Ctrl-C, SIGTERM or "
+        "--time-limit stop every rank (torchrun starts each in a process group of its own; every one is killed and "
+        "waited for) and the run's record says why (status killed, 'interrupted by SIGINT', or timeout); only this "
+        "process appends to --out, once the run's processes are gone, so nothing is written after it exits. The "
+        "worker can be started by torchrun directly (also on several nodes): --show-command prints the command."
     )
 
     @classmethod
@@ -67,6 +71,9 @@ class DistributedCommand(Command):
                                  "per round (the variance lives between processes)")
         parser.add_argument("--time-limit", type=float, default=600.0,
                             help="seconds per run (one process count and strategy) before every rank is killed")
+        parser.add_argument("--oversubscribe", action="store_true",
+                            help="run even when processes x threads exceed the available cores (one-line warning; "
+                                 "the timings then measure contention, not scaling); refused without it")
         parser.add_argument("--show-command", action="store_true",
                             help="print the equivalent torchrun commands (this node, and several nodes) and exit")
 
@@ -75,7 +82,8 @@ class DistributedCommand(Command):
 
         from harness.cli.compare_cmd import check_device
         from harness.distributed.exchange import STRATEGIES
-        from harness.distributed.launch import launch, torchrun_command
+        from harness.distributed.launch import check_cores, launch, torchrun_command
+        from harness.interrupts import Interrupted
         from harness.distributed.settings import distributed_from_args, resolve_backend
         from harness.settings import settings_from_args
 
@@ -94,6 +102,9 @@ class DistributedCommand(Command):
         if args.show_command:
             self._show_commands(console, settings, base, max(sizes), args, torchrun_command)
             return 0
+        warning = check_cores(max(sizes), settings.threads, allow=args.oversubscribe)
+        if warning:
+            print(f"sptx distributed: {warning}", file=sys.stderr)
         from harness.data.choice import choose_dataset
         from harness.data import dataset_fingerprint
 
@@ -105,21 +116,28 @@ class DistributedCommand(Command):
                       f"{settings.threads} thread(s) per rank; backend {base.backend}; {args.rounds} round(s) of: "
                       f"{', '.join(f'{s} x{p}' for s, p in runs)}", highlight=False)
         records = []
-        for round_ in range(args.rounds):
-            order = list(runs)
-            random.Random(settings.seed * 1000 + round_).shuffle(order)
-            for strategy, size in order:
-                dist_settings = replace(base, world_size=size, strategy=strategy)
-                where = f"  round {round_ + 1}/{args.rounds}, {strategy} with {size} process(es)"
-                console.print(f"{where}: running ...", highlight=False)
-                result = launch(settings, dist_settings, out=args.out, run_id=run_id, data_dir=args.data_dir,
-                                time_limit_s=args.time_limit, round_=round_, rounds=args.rounds)
-                record = result.record
-                records.append(record)
-                step = (record.get("time_ms") or {}).get("step", {}).get("median")
-                console.print(f"{where}: {record['status']} in {result.seconds:.0f} s"
-                              + (f", median step {step:.1f} ms" if step is not None else "")
-                              + (f": {record['message']}" if record["message"] else ""), highlight=False)
+        try:
+            for round_ in range(args.rounds):
+                order = list(runs)
+                random.Random(settings.seed * 1000 + round_).shuffle(order)
+                for strategy, size in order:
+                    dist_settings = replace(base, world_size=size, strategy=strategy)
+                    where = f"  round {round_ + 1}/{args.rounds}, {strategy} with {size} process(es)"
+                    console.print(f"{where}: running ...", highlight=False)
+                    result = launch(settings, dist_settings, out=args.out, run_id=run_id, data_dir=args.data_dir,
+                                    time_limit_s=args.time_limit, round_=round_, rounds=args.rounds)
+                    record = result.record
+                    records.append(record)
+                    step = (record.get("time_ms") or {}).get("step", {}).get("median")
+                    console.print(f"{where}: {record['status']} in {result.seconds:.0f} s"
+                                  + (f", median step {step:.1f} ms" if step is not None else "")
+                                  + (f": {record['message']}" if record["message"] else ""), highlight=False)
+        except Interrupted as exc:  # every rank is gone and the run's record written: show what was done, then stop
+            if exc.record is not None:
+                records.append(exc.record)
+            self._print_table(console, records)
+            console.print(f"{len(records)} record(s) appended to {args.out}", highlight=False)
+            raise
         self._print_table(console, records)
         console.print(f"{len(records)} record(s) appended to {args.out}; `sptx report {args.out}` draws the scaling "
                       "chart and the scaling model", highlight=False)
@@ -156,12 +174,26 @@ class DistributedCommand(Command):
             table.add_column(header, justify="left" if header in ("strategy", "status") else "right")
         for _, row in frame.iterrows():
             ok = row["status"] == "ok"
+            step = _number(row["step_ms"], ".1f", ok)
+            if step != "-":
+                step += f" [{_number(row['step_low_ms'], '.1f')}-{_number(row['step_high_ms'], '.1f')}]"
+            sent = row["sent_bytes_per_step"]
             table.add_row(row["strategy"], str(row["world_size"]), row["status"], f"{row['rounds_ok']}/{row['rounds']}",
-                          f"{row['step_ms']:.1f} [{row['step_low_ms']:.1f}-{row['step_high_ms']:.1f}]" if ok else "-",
-                          f"{row['compute_ms']:.1f}" if ok else "-", f"{row['communicate_ms']:.1f}" if ok else "-",
-                          f"{row['sent_bytes_per_step'] / 2**20:.2f}" if ok else "-",
-                          f"{row['efficiency']:.2f}" if ok and row["efficiency"] == row["efficiency"] else "-")
+                          step, _number(row["compute_ms"], ".1f", ok), _number(row["communicate_ms"], ".1f", ok),
+                          _number(sent / 2**20 if _known(sent) else None, ".2f", ok),
+                          # unknown without an ok 1-process run of the same settings and strategy
+                          _number(row["efficiency"], ".2f", ok))
         console.print(table)
         if frame["disturbed"].fillna(False).astype(bool).any():
             console.print("  warning: other processes used the CPU during some runs (see the records' load); "
                           "repeat on a quiet machine before trusting the split", highlight=False)
+
+
+def _known(value) -> bool:
+    """A number to show: not None and not NaN (pandas holds a missing value as either)."""
+    return value is not None and value == value
+
+
+def _number(value, spec: str, ok: bool = True) -> str:
+    """`value` formatted with `spec`, or "-" where the run failed or the value is unknown."""
+    return format(value, spec) if ok and _known(value) else "-"

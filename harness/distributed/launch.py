@@ -1,12 +1,21 @@
 """Start one distributed run on this machine through torchrun (torch.distributed's elastic launcher) in a
 child process with the measuring environment (threads per rank, allocator), a time limit, and one
-record whatever happens: rank 0 appends it when the run succeeds; otherwise it is written here, with a
-one-line message naming the rank that failed.
+record whatever happens, appended to the results file by this process alone, once every process of the
+run is gone: rank 0 writes its record to a private file; this process copies it, or writes the record
+of the failure (with a one-line message naming the rank that failed, `timeout`, or `killed` with
+"interrupted by SIGINT/SIGTERM").
 
 When a rank dies, torchrun's agent notices within its monitor interval (0.1 s), stops the other ranks
 and exits non-zero. When a rank hangs (or a node vanishes), its peers' collectives give up after the
 process group's timeout (`--collective-timeout`), and torchrun then stops the hung rank (SIGTERM, then
 SIGKILL after its 30 s grace). The time limit bounds everything else.
+
+Stopping: torchrun starts every rank in its own session (process group), so killing torchrun's group
+alone would leave the ranks running. Every process of a run carries a token in its environment
+(RUN_TOKEN_VARIABLE); when the run ends however it ends (success, failure, time limit, SIGINT/SIGTERM
+here), torchrun is killed and then every process holding the token, by process group, until none is
+alive. Ranks also die with torchrun (PR_SET_PDEATHSIG), and torchrun with this process, so even a
+SIGKILL of `sptx` leaves no rank measuring on.
 """
 
 from __future__ import annotations
@@ -19,17 +28,99 @@ import signal
 import subprocess
 import sys
 import tempfile
+import time
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from harness.distributed.settings import DistributedSettings, resolve_backend, settings_argv
+from harness.errors import SptxError
 from harness.runner.process_env import worker_environment
 from harness.settings import RunSettings, stable_key
 
-__all__ = ["LaunchResult", "failure_message", "launch", "torchrun_command"]
+__all__ = ["LaunchResult", "RUN_TOKEN_VARIABLE", "check_cores", "die_with_parent", "failure_message", "launch",
+           "run_processes", "stop_run", "torchrun_command"]
 
 MONITOR_INTERVAL_S = 0.1
+# The environment variable holding a run's token: torchrun and every rank inherit it, even once reparented.
+RUN_TOKEN_VARIABLE = "SPTX_DISTRIBUTED_RUN"
+STOP_WAIT_S = 10.0  # how long stop_run keeps killing and waiting before it reports survivors
+
+
+def check_cores(world_size: int, threads: int, *, allow: bool = False) -> str | None:
+    """One-line SptxError when `world_size` ranks of `threads` threads each need more cores than this process
+    may run on (its affinity mask); with `allow`, the one-line warning to print instead (None when they fit)."""
+    from harness.settings import available_cores
+
+    cores = available_cores()
+    if world_size * threads <= cores:
+        return None
+    text = (f"{world_size} process(es) x {threads} thread(s) = {world_size * threads} threads, but this machine has "
+            f"{cores} core(s) available to this process")
+    if allow:
+        return f"warning: {text}; oversubscribed ranks measure contention, not scaling"
+    raise SptxError(f"{text}; use fewer processes (--nproc) or --threads, or --oversubscribe to run anyway")
+
+
+def die_with_parent() -> None:
+    """Ask the kernel to SIGKILL this process when its parent dies (Linux PR_SET_PDEATHSIG; elsewhere nothing)."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):  # pragma: no cover - not Linux
+        pass
+
+
+def run_processes(token: str) -> list[Any]:
+    """The live (not zombie) processes whose environment holds `token`: torchrun and the ranks of one run."""
+    import psutil
+
+    found = []
+    for process in psutil.process_iter():
+        if process.pid == os.getpid():
+            continue
+        try:
+            if process.environ().get(RUN_TOKEN_VARIABLE) == token and process.status() != psutil.STATUS_ZOMBIE:
+                found.append(process)
+        except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess, OSError):
+            continue
+    return found
+
+
+def _kill_group_of(pid: int) -> None:
+    """SIGKILL the process group of `pid` (never this process's own group)."""
+    try:
+        group = os.getpgid(pid)
+        if group != os.getpgrp():
+            os.killpg(group, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def stop_run(proc: subprocess.Popen | None, token: str, wait_s: float = STOP_WAIT_S) -> list[int]:
+    """Kill torchrun (`proc`, its own process group) and every process of the run (each rank's process group),
+    and wait until none is alive; return the pids still alive after `wait_s` (empty when all are gone)."""
+    import psutil
+
+    if proc is not None and proc.poll() is None:
+        _kill_group_of(proc.pid)
+        proc.wait()
+    deadline = time.monotonic() + wait_s
+    while True:
+        alive = run_processes(token)
+        if not alive:
+            return []
+        for process in alive:
+            _kill_group_of(process.pid)
+            try:
+                process.kill()
+            except psutil.Error:
+                pass
+        psutil.wait_procs(alive, timeout=0.5)
+        if time.monotonic() > deadline:
+            return [process.pid for process in run_processes(token)]
 
 
 @dataclass(frozen=True)
@@ -121,9 +212,10 @@ def launch(settings: RunSettings, dist_settings: DistributedSettings, *, out: st
            data_dir: str | None = None, time_limit_s: float = 600.0, save_parameters: str | None = None,
            round_: int = 0, rounds: int = 1, extra_env: dict[str, str] | None = None,
            python: str = sys.executable) -> LaunchResult:
-    """Run torchrun with `dist_settings.world_size` local ranks; return the run's record (appended to `out`)."""
-    import time
-
+    """Run torchrun with `dist_settings.world_size` local ranks; return the run's record, appended to `out` once
+    every process of the run is gone. SIGINT or SIGTERM here (as `KeyboardInterrupt`) stops every rank, appends
+    the run's `killed` record ("interrupted by SIGINT") and raises `Interrupted` carrying it."""
+    from harness.interrupts import Interrupted, interrupted_message, interrupts_blocked, signal_name_of
     from harness.records.schema import Record
     from harness.records.store import ResultsStore
 
@@ -132,38 +224,59 @@ def launch(settings: RunSettings, dist_settings: DistributedSettings, *, out: st
 
         dist_settings = replace(dist_settings, backend=resolve_backend("auto", settings.device))
     out_path = Path(out)
-    command = torchrun_command(settings, dist_settings, out=str(out_path), run_id=run_id, data_dir=data_dir,
-                               save_parameters=save_parameters, round_=round_, rounds=rounds, python=python)
+    token = uuid.uuid4().hex
     env = worker_environment(os.environ, settings.threads, settings.allocator)
     env.update(extra_env or {})
+    env[RUN_TOKEN_VARIABLE] = token
     started = time.perf_counter()
-    with tempfile.TemporaryFile(mode="w+", encoding="utf-8") as stderr:
-        proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=stderr, env=env, start_new_session=True)
+    with tempfile.TemporaryDirectory(prefix="sptx-distributed-") as private, \
+            tempfile.TemporaryFile(mode="w+", encoding="utf-8") as stderr:
+        # Rank 0 writes its record here, never to `out`: only this process appends there, after the ranks are gone.
+        private_out = Path(private) / "record.jsonl"
+        command = torchrun_command(settings, dist_settings, out=str(private_out), run_id=run_id, data_dir=data_dir,
+                                   save_parameters=save_parameters, round_=round_, rounds=rounds, python=python)
+        proc: subprocess.Popen | None = None
+        returncode: int | None = None
+        stopped_by: KeyboardInterrupt | None = None
         try:
+            proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=stderr, env=env,
+                                    start_new_session=True, preexec_fn=die_with_parent)
             returncode = proc.wait(timeout=time_limit_s)
         except subprocess.TimeoutExpired:
-            returncode = None
-        except BaseException:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
+            pass
+        except KeyboardInterrupt as exc:  # SIGINT or SIGTERM: the first one; further ones are ignored now
+            stopped_by = exc
+        except BaseException:  # torchrun did not start, or something unforeseen: still leave no process behind
+            with interrupts_blocked():
+                stop_run(proc, token)
             raise
-        finally:
-            if proc.poll() is None:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
-        stderr.seek(0)
-        text = stderr.read()
-    seconds = time.perf_counter() - started
-    found = _records_of_run(out_path, run_id, dist_settings, round_)
-    if found:  # rank 0 wrote the whole run's record (a failure while the ranks shut down changes nothing in it)
-        return LaunchResult(found[-1], seconds)
-    if returncode is None:
-        status, message = "timeout", f"exceeded the time limit of {time_limit_s:g} s; every rank was killed"
-    elif returncode == 0:
-        status, message = "error", "torchrun succeeded but rank 0 wrote no record"  # e.g. --out not writable
-    else:
-        status, message = failure_message(text, returncode)
-    raw = _failure_record(settings, dist_settings, status, message, run_id, command, round_, rounds)
-    ResultsStore(out_path).append(Record(**raw))
+        with interrupts_blocked():  # a stop arriving now is taken once the record is written
+            survivors = stop_run(proc, token)
+            seconds = time.perf_counter() - started
+            stderr.seek(0)
+            text = stderr.read()
+            found = _records_of_run(private_out, run_id, dist_settings, round_)
+            if found:  # rank 0 wrote the whole run's record (a failure while the ranks shut down changes nothing)
+                raw = found[-1]
+                env_block = raw.get("env") or {}
+                if isinstance(env_block.get("command_line"), list):  # name the results file, not the private one
+                    env_block["command_line"] = [str(out_path) if arg == str(private_out) else arg
+                                                 for arg in env_block["command_line"]]
+            else:
+                if stopped_by is not None:
+                    status, message = "killed", f"{interrupted_message(stopped_by)}; every rank was stopped"
+                elif returncode is None:
+                    status, message = "timeout", f"exceeded the time limit of {time_limit_s:g} s; every rank was killed"
+                elif returncode == 0:
+                    status, message = "error", "torchrun succeeded but rank 0 wrote no record"
+                else:
+                    status, message = failure_message(text, returncode)
+                if survivors:
+                    message = message.replace("; every rank was stopped", "").replace("; every rank was killed", "")
+                    message += f"; {len(survivors)} process(es) of the run survived SIGKILL: {survivors}"
+                public = [str(out_path) if arg == str(private_out) else arg for arg in command]
+                raw = _failure_record(settings, dist_settings, status, message, run_id, public, round_, rounds)
+            ResultsStore(out_path).append(Record(**raw))
+    if stopped_by is not None:
+        raise Interrupted(signal_name_of(stopped_by), record=raw)
     return LaunchResult(raw, seconds)
-

@@ -236,6 +236,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"harness.distributed.worker: error: {missing} is not set; start the worker with torchrun",
               file=sys.stderr)
         return 2
+    from harness.distributed.launch import die_with_parent
+
+    die_with_parent()  # a rank never outlives its torchrun agent (which starts it in a session of its own)
     try:
         settings = settings_from_args(args)
         dist_settings = distributed_from_args(args, world_size=world)
