@@ -66,7 +66,7 @@ class SparseStep(FrameworkStep):
         super().__init__(cfg, train, params, device)
         self.backend = backend
         self.model = build_model(cfg.model, params, cfg.n_entities, cfg.n_relations, cfg.dissimilarity, backend,
-                                 row_gradients=OPTIMIZERS[train.optimizer].row_sparse)
+                                 row_gradients=OPTIMIZERS[train.optimizer].row_sparse, device=device)
         self.model.to(device)
         self.optimizer = table_optimizer(self.model.canonical_parameters(), cfg.spec, train)
 

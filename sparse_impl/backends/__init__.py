@@ -7,15 +7,18 @@ from sparse_impl.backends.dgl_ops import DGLBackend
 from sparse_impl.backends.fused import FusedBackend
 from sparse_impl.backends.segment_sum import SegmentSumBackend
 from sparse_impl.backends.torch_csr import TorchCSRBackend
+from sparse_impl.backends.triton import TritonBackend, TritonSortedBackend
 
-__all__ = ["BACKENDS", "DEFAULT_BACKEND", "Backend", "BackendUnavailable", "SpMMBackend", "get_backend",
-           "spmm_backends"]
+__all__ = ["BACKENDS", "DEFAULT_BACKEND", "Backend", "BackendUnavailable", "SpMMBackend", "backend_for_device",
+           "get_backend", "spmm_backends"]
 
 BACKENDS: dict[str, type[Backend]] = {
     TorchCSRBackend.name: TorchCSRBackend,
     SegmentSumBackend.name: SegmentSumBackend,
     DGLBackend.name: DGLBackend,
     FusedBackend.name: FusedBackend,
+    TritonBackend.name: TritonBackend,
+    TritonSortedBackend.name: TritonSortedBackend,
 }
 
 
@@ -28,8 +31,18 @@ def spmm_backends() -> dict[str, type[SpMMBackend]]:
 DEFAULT_BACKEND = FusedBackend.name if FusedBackend.unavailable_reason() is None else SegmentSumBackend.name
 
 
-def get_backend(name: str) -> Backend:
-    """An instance of the named backend; BackendUnavailable (with the reason) if it cannot run here."""
+def backend_for_device(name: str, device: object = None) -> str:
+    """The backend that runs `name` on `device`: `fused` on a CUDA device is `triton` (the same one-pass kernels in
+    Triton; numba's are CPU-only), every other name itself."""
+    if name == FusedBackend.name and device is not None and str(device).startswith("cuda"):
+        return TritonBackend.name
+    return name
+
+
+def get_backend(name: str, device: object = None) -> Backend:
+    """An instance of the named backend (for `device`: backend_for_device); BackendUnavailable (with the reason) if
+    it cannot run here."""
+    name = backend_for_device(name, device)
     try:
         cls = BACKENDS[name]
     except KeyError:
