@@ -51,10 +51,17 @@ class VerifyCommand(Command):
         parser.add_argument("--sampler", default=TrainConfig.sampler, choices=tuple(SAMPLERS), help="negative sampler")
         parser.add_argument("--seed", type=int, default=TrainConfig.seed,
                             help="seed of parameters, batch order and negatives")
+        parser.add_argument("--device", default="cpu",
+                            help="torch device of both steps: cpu, cuda or cuda:N (on CUDA, backend fused runs the "
+                                 "Triton kernels)")
 
     def run(self, args: argparse.Namespace) -> int:
+        import torch
+
+        from harness.cli.compare_cmd import check_device
         from harness.data import load_dataset
 
+        check_device(args.device)
         if args.batch_size < 1 or args.negatives < 1 or args.dim < 1:
             raise SptxError("--batch-size, --negatives and --dim must be positive")
         dataset = load_dataset(args.dataset, args.data_dir)
@@ -63,12 +70,13 @@ class VerifyCommand(Command):
         train = TrainConfig(num_negatives=args.negatives, sampler=args.sampler, seed=args.seed)
         try:
             options = {"backend": args.backend} if args.framework == "sparse" else {}
-            report = verify_step(cfg, dataset.train, args.batch_size, args.framework, options, train)
+            report = verify_step(cfg, dataset.train, args.batch_size, args.framework, options, train,
+                                 torch.device(args.device))
         except BackendUnavailable as exc:
             raise SptxError(str(exc)) from None
 
         table = Table(title=f"sptx verify: {cfg.model} ({cfg.dissimilarity}), {dataset.label}, "
-                            f"{escape(report.label)} vs {report.reference}, batch {report.batch_size} x (1 + {args.negatives}), d={cfg.dim}")
+                            f"{escape(report.label)} vs {report.reference} on {args.device}, batch {report.batch_size} x (1 + {args.negatives}), d={cfg.dim}")
         for column in ("tensor", "shape", "max abs diff", "max rel diff", "ours vs exact", f"{report.reference} vs exact",
                        "result"):
             table.add_column(column, justify="left" if column in ("tensor", "shape") else "right")
