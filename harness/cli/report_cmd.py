@@ -37,6 +37,13 @@ class ReportCommand(Command):
         parser.add_argument("--reference", default="sparse",
                             help="what speedups are relative to: a framework (its default options) or a label like sparse[torch]")
         parser.add_argument("--title", default=None, help="the report's title (default: names the results files)%(default).0s")
+        parser.add_argument("--paper-gpu", action="store_true",
+                            help="set every comparison group's speedups and memory ratios beside the paper's GPU "
+                                 "figures, whatever its device (CUDA groups always are; rows of other devices say "
+                                 "they are not comparable): benchmarks/gpu.sh's dry run")
+        parser.add_argument("--section", action="append", default=[], metavar="FILE.md",
+                            help="a markdown file to include in README.md as a section of its own (repeatable), "
+                                 "e.g. benchmarks/gpu.sh's verification table")
 
     def run(self, args: argparse.Namespace) -> int:
         from harness.records.store import read_records
@@ -56,9 +63,15 @@ class ReportCommand(Command):
                 raise SptxError(f"{path} holds no records")
             records += found
         out = Path(args.out) if args.out else Path("reports") / paths[0].stem
+        sections = []
+        for section in args.section:
+            try:
+                sections.append(Path(section).read_text(encoding="utf-8"))
+            except (OSError, UnicodeDecodeError) as exc:
+                raise SptxError(f"--section {section}: cannot read it ({exc})") from None
         try:
             written = write_report(records, out, title=args.title, sources=[str(p) for p in paths],
-                                   reference=args.reference)
+                                   reference=args.reference, paper_gpu=args.paper_gpu, sections=sections)
         except OSError as exc:
             raise SptxError(f"cannot write the report to {out}: {exc.strerror or exc}") from None
         console = make_console()

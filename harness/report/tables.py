@@ -193,6 +193,8 @@ def _summary_row(records: list[dict[str, Any]]) -> dict[str, Any]:
     row["over_roofline"] = row["step_ms"] / row["roofline_floor_ms"] if row["roofline_floor_ms"] and row["step_ms"] else None
     epochs = [r.get("epoch_time_s") for r in ok if r.get("epoch_time_s") is not None]
     row["epoch_time_s"] = float(np.median(epochs)) if epochs else None
+    cuda = [v for v in ((r.get("cuda_event_step_ms") or {}).get("median") for r in ok) if v is not None]
+    row["cuda_event_step_ms"] = float(np.median(cuda)) if cuda else None  # CUDA devices: event-timed steps
     return row
 
 

@@ -18,6 +18,7 @@ from harness.records.schema import RecordType, by_record_type
 from harness.report import paper
 from harness.report.charts import write_charts
 from harness.report.distributed import distributed_files
+from harness.report.gpu import GPU_CSV, gpu_section, gpu_vs_paper
 from harness.report.output import markdown_table, write_csv, write_text_atomic
 from harness.report.quality import write_quality_section
 from harness.report.tables import (
@@ -166,10 +167,13 @@ def _caveats(frame: pd.DataFrame, superseded: int) -> str:
 
 
 def write_report(records: Iterable[dict[str, Any]], out_dir: str | os.PathLike[str], *, title: str | None = None,
-                 sources: Iterable[str | os.PathLike[str]] = (), reference: str = DEFAULT_REFERENCE) -> list[Path]:
+                 sources: Iterable[str | os.PathLike[str]] = (), reference: str = DEFAULT_REFERENCE,
+                 paper_gpu: bool = False, sections: Iterable[str] = ()) -> list[Path]:
     """Write the report folder (charts, CSV tables, then README.md); return the paths written. Training
     records (`sptx train`) make the quality section, distributed runs the scaling section; step
-    measurements make everything else; `record_type` tells them apart (records as read: migrated)."""
+    measurements make everything else; `record_type` tells them apart (records as read: migrated).
+    CUDA records also make the GPU section (harness.report.gpu); `paper_gpu` sets every group beside the paper's
+    GPU figures, whatever its device. `sections`: markdown texts added to README.md before its tables."""
     all_records = list(records)
     kinds = by_record_type(all_records)
     records, training = kinds[RecordType.MEASUREMENT], kinds[RecordType.TRAINING]
@@ -200,6 +204,12 @@ def write_report(records: Iterable[dict[str, Any]], out_dir: str | os.PathLike[s
         "memory.csv": memory_table(frame), "flops.csv": flops_table(frame), "paper_vs_measured.csv": pvm,
         "failures.csv": failures_table(frame), "environment.csv": env,
     }
+    gpu = gpu_vs_paper(frame, every_device=paper_gpu)
+    csv_files = dict(CSV_FILES)
+    if not gpu.empty:
+        tables[GPU_CSV] = gpu
+        csv_files[GPU_CSV] = ("each framework's speedup (wall clock and CUDA events) and peak-memory ratio against "
+                              "sparse, beside the paper's GPU speedup and memory ratio")
     for name, table in tables.items():
         written.append(write_csv(table, out / name))
 
@@ -233,10 +243,14 @@ def write_report(records: Iterable[dict[str, Any]], out_dir: str | os.PathLike[s
         written += quality.paths
         lines += [quality.markdown, ""]
     lines += ["## Paper vs measured", "", _paper_section(pvm), ""]
+    if not gpu.empty:
+        lines += ["## GPU: speedups and memory beside the paper's GPU figures", "", gpu_section(gpu), ""]
     if distributed_text:
         lines += [distributed_text, ""]
+    for text in sections:
+        lines += [text.rstrip(), ""]
     lines += ["## Tables (CSV)", ""]
-    lines += [f"- [{name}]({name}): {what}" for name, what in CSV_FILES.items()]
+    lines += [f"- [{name}]({name}): {what}" for name, what in csv_files.items()]
     lines += ["", "## Environment", "", _environment_section(env), "", "## Caveats", "", _caveats(frame, len(records) - len(latest)), ""]
     written.append(write_text_atomic(out / "README.md", "\n".join(lines)))
     _remove_stale(out, written)

@@ -5,6 +5,7 @@ import re
 import matplotlib.image as mpimg
 import numpy as np
 import pandas as pd
+import pytest
 
 from harness.report.charts import write_comparison_charts
 from harness.report.writer import write_report
@@ -28,7 +29,7 @@ def test_report_folder_of_several_models_devices_and_failures(tmp_path, multi_re
     pngs = [p for p in written if p.suffix == ".png"]
     csvs = [p for p in written if p.suffix == ".csv"]
     # speedup, memory, flops per device; a time split per device and model
-    assert len(pngs) == 2 * 3 + 4 + 1 and len(csvs) == 8
+    assert len(pngs) == 2 * 3 + 4 + 1 and len(csvs) == 9  # the 8 tables and the CUDA rows' gpu_vs_paper.csv
     for png in pngs:
         _assert_not_blank(png)
     readme = (out / "README.md").read_text()
@@ -37,7 +38,8 @@ def test_report_folder_of_several_models_devices_and_failures(tmp_path, multi_re
     assert all((out / link).exists() for link in links)
     assert readme.startswith("# test report")
     for text in ("OOM", "unsupported", "pykeen has no TorusE", "ValueError: boom", "synthetic stand-in",
-                 "extrapolated", "## Environment", "## Caveats", "## Paper vs measured"):
+                 "extrapolated", "## Environment", "## Caveats", "## Paper vs measured",
+                 "## GPU: speedups and memory beside the paper's GPU figures"):
         assert text in readme, text
     records = pd.read_csv(out / "records.csv")
     assert len(records) == len(multi_records) and set(records["status"]) == {"ok", "oom", "unsupported", "error"}
@@ -75,3 +77,26 @@ def test_a_rewritten_report_removes_only_its_own_stale_files(tmp_path, simple_re
     write_report(simple_records, tmp_path)  # TransR is gone from the records
     assert not (tmp_path / "time-split-cpu-transr.png").exists()
     assert (tmp_path / "time-split-cpu-transe.png").exists() and (tmp_path / "notes.txt").read_text() == "mine"
+
+
+def test_the_gpu_section_sets_cuda_groups_beside_the_papers_gpu_figures(tmp_path, multi_records):
+    """TransE on cuda (FB15k-237): each baseline's speedup and memory ratio beside the GPU figure (PyG 3.2x, TorchKGE
+    3.4x, DGL-KE 1.6x) and TorchKGE's paper memory ratio (13.55 / 5.61 GB); CPU groups only with paper_gpu, marked."""
+    from harness.report import paper
+
+    write_report(multi_records, tmp_path / "cuda-only")
+    table = pd.read_csv(tmp_path / "cuda-only" / "gpu_vs_paper.csv")
+    assert set(table["device"]) == {"cuda"} and set(table["model"]) == {"transe"}
+    real = table[(table["dataset"] == "FB15k-237")].set_index("framework")
+    for framework in ("pyg", "torchkge", "dglke"):
+        assert real.loc[framework, "paper_gpu_speedup"] == paper.GPU_FIGURE[("FB15k-237", "transe", framework)]
+    assert real.loc["torchkge", "paper_memory_ratio"] == pytest.approx(13.55 / 5.61)
+    assert real.loc["torchkge", "speedup"] > 1 and real.loc["torchkge", "memory_ratio"] > 1
+    assert "sparse[fused]" not in set(table["framework"])  # the reference itself is not a row
+    assert table["note"].fillna("").str.contains("synthetic stand-in").any()
+    write_report(multi_records, tmp_path / "every", paper_gpu=True, sections=["## Extra\n\nverified."])
+    every = pd.read_csv(tmp_path / "every" / "gpu_vs_paper.csv")
+    assert {"cpu", "cuda"} <= set(every["device"])
+    assert every.loc[every["device"] == "cpu", "note"].str.contains("not comparable").all()
+    readme = (tmp_path / "every" / "README.md").read_text()
+    assert "## Extra" in readme and "verified." in readme
