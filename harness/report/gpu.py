@@ -66,9 +66,11 @@ def gpu_vs_paper(frame: pd.DataFrame, every_device: bool = False) -> pd.DataFram
                 notes.append(f"no ok reference record in this group (sparse: {r.get('sparse_status')})")
             if paper.device_kind(str(r["device"])) != "cuda":
                 notes.append(f"measured on {r['device']} (a dry run): not comparable with the paper's GPU figures")
-            if synthetic:
+            if name not in paper.PAPER_DATASETS:
+                notes.append("a graph the paper did not measure")
+            elif synthetic:
                 notes.append("synthetic stand-in: the paper's figure is for the real dataset")
-            if key not in paper.GPU_FIGURE:
+            if name in paper.PAPER_DATASETS and key not in paper.GPU_FIGURE:
                 notes.append("the paper has no GPU figure for this baseline")
             out.append({
                 "device": r["device"], "dataset": r["dataset"], "model": r["model"], "settings": _settings(r),
