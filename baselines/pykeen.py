@@ -1,10 +1,19 @@
 """PyKEEN's own model machinery behind the uniform adapter.
 
-What runs: `pykeen.models.ERModel` (the class pykeen.models.TransE / TransR / TransH / TorusE are thin
-wrappers of) with PyKEEN's `Embedding` representations (gather from nn.Embedding, optional in-forward
-`normalizer`, post-step `constrainer`) and PyKEEN's interaction modules, scored with
+What runs: `pykeen.models.ERModel` (the class pykeen.models.TransE / TransR / TransH / TorusE / DistMult /
+ComplEx / RotatE are thin wrappers of) with PyKEEN's `Embedding` representations (gather from nn.Embedding,
+optional in-forward `normalizer`, post-step `constrainer`) and PyKEEN's interaction modules, scored with
 `model.score_hrt` on the positives and on the negatives separately (as PyKEEN's sLCWA loop does), and
-PyKEEN's `MarginRankingLoss(margin, reduction="sum")` on (B, 1) positive and (B, k) negative scores.
+PyKEEN's own loss for the run's loss (`--loss`) on (B, 1) positive and (B, k) negative scores (`process_slcwa_scores`,
+as its sLCWA loop calls it), each with reduction="sum":
+- margin: `MarginRankingLoss(margin)`: sum max(0, margin - pos + neg) over (positive, its negative) pairs, as
+  sparse_impl.loss's `margin`.
+- softplus: `SoftplusLoss()`: sum softplus(-pos) + sum softplus(neg), as sparse_impl.loss's `softplus`.
+- nssa: `NSSALoss(margin, adversarial_temperature)`: PyKEEN's terms are sparse_impl.loss's (-logsigmoid(margin + pos)
+  = softplus(-(margin + pos)), -logsigmoid(-neg - margin) = softplus(margin + neg), weights softmax(alpha * neg)
+  detached), but PyKEEN applies the RotatE code's 1/2 only with mean reduction (`AdversarialLoss.factor` is 0.5 for
+  "mean", 1.0 for "sum"), so with sum it is twice sparse_impl's. The step sets the loss's `factor` to 0.5: PyKEEN's
+  own loss code computes the value, halved as PyKEEN halves its mean (glue: one attribute).
 The model classes are built through ERModel rather than pykeen.models.TransE etc. only because those
 wrappers do not forward representation `normalizer` kwargs; the interactions and representations are
 the same objects they create.
@@ -33,9 +42,26 @@ Per model (canonical -> PyKEEN, and how the score function is matched):
   interaction is a small PyKEEN `Interaction` subclass computing TorchKGE's formula on h + r - t;
   the representations (the gather / scatter work) are PyKEEN's. Documented glue, not PyKEEN's TorusE
   function.
+- DistMult: `entity` -> entity Embedding (normalizer = F.normalize, constrainer = F.normalize: PyKEEN's DistMult
+  has the constrainer; the normalizer adds TorchKGE's in-score normalisation, as for TransE), `relation` ->
+  relation Embedding. DistMultInteraction. Exact.
+- ComplEx: PyKEEN's complex Embeddings (dtype complex, as pykeen.models.ComplEx builds them), shape d/2: PyKEEN
+  stores a complex row as a real nn.Embedding row of d values interleaved (re_0, im_0, re_1, im_1, ...; its
+  forward is torch.view_as_complex of (d/2, 2)), so canonical [re | im] rows are interleaved going in and
+  their gradients de-interleaved coming out. ComplExInteraction (Re(sum h * r * conj t)). No constraint. Exact.
+- RotatE: entities as ComplEx's. PyKEEN's RotatE holds a complex relation r (init_phases, then re-normalised to
+  |r_i| = 1 by its complex_normalize constrainer after every step); the spec's parameter is the phase theta.
+  So the relation representation is PyKEEN's `TransformedRepresentation` over a real phase Embedding
+  (d/2 phases per row) with a one-line transformation theta -> cos theta + i sin theta (glue, `_Rotation`):
+  PyKEEN's forward gathers the phases and maps them to unit complex numbers, the trained parameter is the
+  phase, and no constrainer is needed (|r_i| = 1 by construction). L2: PyKEEN's `RotatEInteraction` (the
+  norm of the whole complex vector |h * r - t|, computed as |h - t * conj r|, the same function for |r| = 1).
+  L1: RotatEInteraction's forward computes the L2 norm whatever `p` it was given, so L1 (the sum of the
+  coordinates' moduli, the paper's) is a small subclass whose forward takes p=1 of the same complex vector
+  (`_RotatEInteractionL1`, glue).
 
 Row-sparse optimizers: PyKEEN's `Embedding` takes no `sparse` keyword, but it holds a plain
-nn.Embedding (`_embeddings`) that its forward calls with the batch's indices, so `.sparse = True` on it
+nn.Embedding (`_embeddings`; RotatE's phases: the transformed representation's base Embedding's) that its forward calls with the batch's indices, so `.sparse = True` on it
 makes PyKEEN's own forward hand out sparse row gradients; torch.optim.SparseAdam then runs `adam-lazy`
 where the weight decay is 0, sptx's LazyAdam / RowwiseAdagrad otherwise (baselines.base.library_optimizer).
 PyKEEN's constrainers (post_parameter_update) still rewrite whole tables after every step: PyKEEN's step.
@@ -48,10 +74,12 @@ from typing import Any, Mapping
 import torch
 
 from baselines.base import FrameworkStep, dense_gradient, library_optimizer
+from harness.models.complex_ import complex_halves
 from harness.models.transh import TransH
 from harness.optim import OPTIMIZERS, row_sparse_optimizers
 from harness.sampling import Batch
 from harness.spec import ModelConfig, TrainConfig, parameter_shapes
+from sparse_impl.loss import LOSSES
 
 __all__ = ["PyKEENStep", "build_pykeen_model"]
 
@@ -76,9 +104,33 @@ def _torchkge_torus_interaction(name: str) -> Any:
     return TorchKGETorusInteraction()
 
 
+class _Rotation(torch.nn.Module):
+    """RotatE's relation as PyKEEN's interaction takes it: phases theta -> the unit complex numbers exp(i theta)
+    (the transformation of a TransformedRepresentation over the phase Embedding; glue)."""
+
+    def forward(self, theta: torch.Tensor) -> torch.Tensor:
+        return torch.complex(torch.cos(theta), torch.sin(theta))
+
+
+def _rotate_l1_interaction() -> Any:
+    """PyKEEN's RotatEInteraction with the sum of the coordinates' moduli, -sum_i |h_i r_i - t_i| (its own forward
+    takes the L2 norm of the complex vector whatever p it is given)."""
+    from pykeen.nn.modules import RotatEInteraction
+    from pykeen.utils import ensure_complex, negative_norm
+
+    class _RotatEInteractionL1(RotatEInteraction):
+        def forward(self, h: torch.Tensor, r: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+            h, r, t = ensure_complex(h, r, t)
+            return negative_norm(h * r - t, p=1, power_norm=False)
+
+    return _RotatEInteractionL1()
+
+
 def _parts(cfg: ModelConfig) -> tuple[Any, Any, Any, Any]:
     """(interaction, interaction kwargs, entity representation kwargs, relation representation kwargs) per model."""
-    from pykeen.nn.modules import TransEInteraction, TransHInteraction, TransRInteraction
+    from pykeen.nn.modules import (ComplExInteraction, DistMultInteraction, RotatEInteraction, TransEInteraction,
+                                   TransHInteraction, TransRInteraction)
+    from pykeen.nn.representation import Embedding, TransformedRepresentation
     from torch.nn.functional import normalize
 
     unit = dict(normalizer=normalize, constrainer=normalize)
@@ -100,46 +152,94 @@ def _parts(cfg: ModelConfig) -> tuple[Any, Any, Any, Any]:
         return (_torchkge_torus_interaction(cfg.dissimilarity), None, dict(shape=dim, constrainer=torch.frac),
                 dict(shape=dim, constrainer=torch.frac))
 
-    return {"transe": transe, "transr": transr, "transh": transh, "toruse": toruse}[cfg.model]()
+    def distmult() -> tuple[Any, Any, Any, Any]:
+        return DistMultInteraction, None, dict(shape=dim, **unit), dict(shape=dim)
+
+    complex_rows = dict(shape=dim // 2, dtype=torch.cfloat)  # d real = d/2 complex, stored interleaved
+
+    def complex_() -> tuple[Any, Any, Any, Any]:
+        return ComplExInteraction, None, dict(complex_rows), dict(complex_rows)
+
+    def rotate() -> tuple[Any, Any, Any, Any]:
+        interaction = RotatEInteraction if cfg.dissimilarity == "L2" else _rotate_l1_interaction()
+        phases = dict(representations=TransformedRepresentation,
+                      kwargs=dict(transformation=_Rotation(), base=Embedding,
+                                  base_kwargs=dict(max_id=cfg.n_relations, shape=dim // 2)))
+        return interaction, None, dict(complex_rows), phases
+
+    return {"transe": transe, "transr": transr, "transh": transh, "toruse": toruse, "distmult": distmult,
+            "complex": complex_, "rotate": rotate}[cfg.model]()
 
 
 # Canonical names of PyKEEN's relation representations, in order (the entity representation is `entity`).
 _RELATION_TABLES: dict[str, tuple[str, ...]] = {
     "transe": ("relation",), "transr": ("relation", "projection"), "transh": ("normal", "relation"),
-    "toruse": ("relation",),
+    "toruse": ("relation",), "distmult": ("relation",), "complex": ("relation",), "rotate": ("relation",),
 }
 
+# Canonical tables PyKEEN stores as complex Embeddings: [re | im] rows <-> interleaved (re_0, im_0, re_1, ...).
+_COMPLEX_TABLES: dict[str, frozenset[str]] = {"complex": frozenset({"entity", "relation"}),
+                                              "rotate": frozenset({"entity"})}
 
-def build_pykeen_model(cfg: ModelConfig, params: Mapping[str, torch.Tensor], margin: float) -> Any:
-    """A PyKEEN ERModel computing the shared score function, loaded with canonical parameters."""
-    from pykeen.losses import MarginRankingLoss
+
+def _loss(name: str, margin: float, temperature: float) -> Any:
+    """PyKEEN's loss for sparse_impl.loss's `name`, with sum reduction (module docstring: nssa's factor)."""
+    from pykeen.losses import MarginRankingLoss, NSSALoss, SoftplusLoss
+
+    if name == "margin":
+        return MarginRankingLoss(margin=margin, reduction="sum")
+    if name == "softplus":
+        return SoftplusLoss(reduction="sum")
+    assert name == "nssa", name
+    loss = NSSALoss(margin=margin, adversarial_temperature=temperature, reduction="sum")
+    loss.factor = 0.5  # PyKEEN's 1/2 (RotatE's code's), which it applies with mean reduction only
+    return loss
+
+
+def build_pykeen_model(cfg: ModelConfig, params: Mapping[str, torch.Tensor], margin: float, loss: str = "margin",
+                       adversarial_temperature: float = 1.0) -> Any:
+    """A PyKEEN ERModel computing the shared score function and PyKEEN's `loss` (sparse_impl.loss's name), loaded
+    with canonical parameters at their dtype (float64 parameters give a float64 / complex128 model)."""
     from pykeen.models import ERModel
     from pykeen.triples import KGInfo
     from pykeen.utils import NoRandomSeedNecessary
 
     info = KGInfo(num_entities=cfg.n_entities, num_relations=cfg.n_relations, create_inverse_triples=False)
     interaction, interaction_kwargs, entity_kwargs, relation_kwargs = _parts(cfg)
+    relations: dict[str, Any] = {"relation_representations_kwargs": relation_kwargs}
+    if isinstance(relation_kwargs, dict) and "representations" in relation_kwargs:  # a representation class of its own
+        relations = {"relation_representations": relation_kwargs["representations"],
+                     "relation_representations_kwargs": relation_kwargs["kwargs"]}
     model = ERModel(triples_factory=info, interaction=interaction, interaction_kwargs=interaction_kwargs,
-                    entity_representations_kwargs=entity_kwargs,
-                    relation_representations_kwargs=relation_kwargs,
-                    loss=MarginRankingLoss(margin=margin, reduction="sum"),
+                    entity_representations_kwargs=entity_kwargs, **relations,
+                    loss=_loss(loss, margin, adversarial_temperature),
                     random_seed=NoRandomSeedNecessary)  # weights are overwritten; keep global RNG
+    model.to(dtype=params["entity"].dtype)
     with torch.no_grad():
         for name, table in _tables(model, cfg).items():
             table.copy_(_to_pykeen(cfg, name, params[name]))
     return model
 
 
+def _embedding(representation: Any) -> torch.nn.Embedding:
+    """The nn.Embedding a representation's forward gathers from (a transformed representation's: its base's)."""
+    while not hasattr(representation, "_embeddings"):
+        representation = representation.base
+    return representation._embeddings
+
+
 def _tables(model: Any, cfg: ModelConfig) -> dict[str, torch.nn.Parameter]:
     """PyKEEN's weight tensors under canonical names."""
-    relations = [rep._embeddings.weight for rep in model.relation_representations]
-    return {"entity": model.entity_representations[0]._embeddings.weight,
+    relations = [_embedding(rep).weight for rep in model.relation_representations]
+    return {"entity": _embedding(model.entity_representations[0]).weight,
             **dict(zip(_RELATION_TABLES[cfg.model], relations, strict=True))}
 
 
 def _to_pykeen(cfg: ModelConfig, name: str, value: torch.Tensor) -> torch.Tensor:
     if name == "projection":  # canonical (n_rel, rel_dim, dim) M_r @ e -> PyKEEN (n_rel, dim, rel_dim) e @ M
         value = value.transpose(1, 2)
+    if name in _COMPLEX_TABLES.get(cfg.model, ()):  # [re | im] -> (re_0, im_0, re_1, im_1, ...)
+        value = torch.stack(complex_halves(value), dim=-1)
     return value.reshape(value.shape[0], -1)
 
 
@@ -147,15 +247,18 @@ def _to_canonical(cfg: ModelConfig, name: str, value: torch.Tensor) -> torch.Ten
     shape = parameter_shapes(cfg)[name]
     if name == "projection":
         return value.reshape(shape[0], shape[2], shape[1]).transpose(1, 2)
+    if name in _COMPLEX_TABLES.get(cfg.model, ()):  # (re_0, im_0, ...) -> [re | im]
+        pairs = value.reshape(shape[0], -1, 2)
+        return torch.cat((pairs[..., 0], pairs[..., 1]), dim=1)
     return value.reshape(shape)
 
 
 class PyKEENStep(FrameworkStep):
-    """PyKEEN ERModel + interaction (score_hrt), PyKEEN MarginRankingLoss (sum), Adam, constrainers."""
+    """PyKEEN ERModel + interaction (score_hrt), PyKEEN's loss (sum), the run's optimizer, constrainers."""
 
     name = "pykeen"
-    losses = frozenset({"margin"})  # its library's margin ranking loss
-    models = frozenset({"transe", "transr", "transh", "toruse"})
+    losses = frozenset(LOSSES)  # PyKEEN's own MarginRankingLoss, SoftplusLoss and NSSALoss (module docstring)
+    models = frozenset({"transe", "transr", "transh", "toruse", "distmult", "complex", "rotate"})
     library = "pykeen"
     row_optimizers = row_sparse_optimizers()
     row_gradients = "PyKEEN Embedding's nn.Embedding with sparse=True"
@@ -164,10 +267,11 @@ class PyKEENStep(FrameworkStep):
                  device: torch.device) -> None:
         super().__init__(cfg, train, params, device)  # no `native` kwarg: no native variant
         self.check_optimizer(train.optimizer, {})
-        self.model = build_pykeen_model(cfg, params, train.margin).to(device)
+        self.model = build_pykeen_model(cfg, params, train.margin, train.loss,
+                                        train.adversarial_temperature).to(device)
         if OPTIMIZERS[train.optimizer].row_sparse:
             for representation in (*self.model.entity_representations, *self.model.relation_representations):
-                representation._embeddings.sparse = True
+                _embedding(representation).sparse = True
         self._tables = _tables(self.model, cfg)
         self.optimizer = library_optimizer(self.model.parameters(), train)
 
@@ -181,7 +285,7 @@ class PyKEENStep(FrameworkStep):
     def forward(self, prepared: Any) -> torch.Tensor:
         positive, negative = self.scores(prepared)
         b = positive.shape[0]
-        negative = negative.view(-1, b).t()  # row j*B + i corrupts positive i -> (B, k)
+        negative = negative.view(-1, b).t().contiguous()  # row j*B + i corrupts positive i -> (B, k), as PyKEEN lays it
         return self.model.loss.process_slcwa_scores(positive.view(b, 1), negative)
 
     def optimizer_step(self) -> None:

@@ -1,8 +1,8 @@
 """Proof of exactness: one real batch through a framework's step (by default our SpMM model) and through
-the reference's step for the same model (TorchKGE where it has the model, else our gather step, which is
-the model spec's score evaluated by gathers), from the same initial parameters, comparing scores, loss
-and every parameter gradient; and the model spec's score function (harness.models, what evaluation ranks
-with) on the same positives.
+the reference's step for the same model (an independent implementation: TorchKGE where it has the model, else
+PyKEEN where it has it (RotatE), else our gather step, which is the model spec's score evaluated by gathers), from
+the same initial parameters and with the run's loss, comparing scores, loss and every parameter gradient; and the
+model spec's score function (harness.models, what evaluation ranks with) on the same positives.
 
 Tolerance. Both run in float32 and differ only in summation order (SpMM sums a column's contributions
 in another order than a scatter-add), so we also run the reference in float64 as the exact answer
@@ -26,7 +26,8 @@ from harness.measure.driver import drive_step
 from harness.sampling import Batch, BatchStream, make_sampler
 from harness.spec import ModelConfig, TrainConfig, init_parameters
 
-__all__ = ["RTOL", "FACTOR", "TensorComparison", "VerifyReport", "compare_tensors", "reference_framework", "verify_step"]
+__all__ = ["RTOL", "FACTOR", "REFERENCES", "TensorComparison", "VerifyReport", "compare_tensors", "reference_framework",
+           "verify_step"]
 
 RTOL = 1e-4
 FACTOR = 4.0
@@ -97,29 +98,34 @@ def _run_one_step(step, batch: Batch) -> dict[str, torch.Tensor]:
     return out
 
 
+REFERENCES = ("torchkge", "pykeen")  # independent implementations, in order of preference; gather is the last resort
+
+
 def reference_framework(cfg: ModelConfig) -> str:
-    """TorchKGE where it has the model (an independent implementation), else gather (the spec by gathers)."""
-    return "torchkge" if FRAMEWORKS["torchkge"].unsupported_reason(cfg) is None else "gather"
+    """The first of TorchKGE and PyKEEN that has the model (with its dissimilarity), else gather (the spec by
+    gathers): TorchKGE for the translation models, DistMult and ComplEx, PyKEEN for RotatE."""
+    return next((name for name in REFERENCES if FRAMEWORKS[name].unsupported_reason(cfg) is None), "gather")
 
 
 def verify_step(cfg: ModelConfig, train_triples: torch.Tensor, batch_size: int, framework: str = "sparse",
                 options: Mapping[str, Any] | None = None, train: TrainConfig | None = None,
-                device: torch.device | None = None) -> VerifyReport:
-    """Compare `framework`'s step (with `options`, e.g. {"backend": "fused"}) with the reference's on the first
-    seeded batch of `train_triples`. SptxError when the framework lacks the model or cannot run here."""
+                device: torch.device | None = None, reference: str | None = None) -> VerifyReport:
+    """Compare `framework`'s step (with `options`, e.g. {"backend": "fused"}) with the reference's (`reference`, by
+    default reference_framework's) on the first seeded batch of `train_triples`. SptxError when the framework or
+    the reference lacks the model or cannot run here."""
     train = train or TrainConfig()
     device = device or torch.device("cpu")
     ours_cls = get_framework(framework)
     resolved = ours_cls.resolve_options(options or {})
-    reason = ours_cls.unsupported_reason(cfg, resolved)
+    reason = ours_cls.unsupported_reason(cfg, resolved, None, train.loss)
     if reason:
         raise SptxError(reason)
     reason = ours_cls.unavailable_reason_for(resolved)
     if reason:
         raise SptxError(f"{ours_cls.label(resolved)} is unavailable here: {reason}")
-    reference = reference_framework(cfg)
+    reference = reference or reference_framework(cfg)
     reference_cls = get_framework(reference)
-    reason = reference_cls.unavailable_reason()
+    reason = reference_cls.unavailable_reason() or reference_cls.unsupported_reason(cfg, None, None, train.loss)
     if reason:
         raise SptxError(f"verify needs {reference} as the reference: {reason}")
     sampler = make_sampler(train.sampler, train_triples, cfg.n_entities, cfg.n_relations)

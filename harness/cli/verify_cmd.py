@@ -1,5 +1,6 @@
 """`sptx verify`: check that a framework's step (by default our SpMM model) computes exactly what the
-reference computes: TorchKGE where it has the model, else the model spec evaluated by gathers."""
+reference computes: TorchKGE where it has the model, else PyKEEN where it has it, else the model spec evaluated by
+gathers (harness.verify.reference_framework)."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from harness.sampling import SAMPLERS
 from harness.spec import ModelConfig, TrainConfig
 from harness.verify import FACTOR, RTOL, verify_step
 from sparse_impl.backends import BACKENDS, DEFAULT_BACKEND, BackendUnavailable
+from sparse_impl.loss import LOSSES
 
 __all__ = ["VerifyCommand"]
 
@@ -25,8 +27,9 @@ class VerifyCommand(Command):
     help = "compare scores, loss and gradients of our SpMM model (or another framework) with a reference"
     description = (
         "Builds one real batch with negatives, loads the same initial parameters into the framework's step "
-        "(default: our SpMM model) and into the reference's (TorchKGE's model where TorchKGE has it, else the "
-        "model spec evaluated by gathers), and compares positive and negative scores, the loss and the "
+        "(default: our SpMM model) and into the reference's (TorchKGE's model where TorchKGE has it, else PyKEEN's "
+        "where PyKEEN has it, else the model spec evaluated by gathers), and compares positive and negative scores, "
+        "the loss (--loss) and the "
         "gradient of every parameter, in float32. The reference also runs in float64 as the exact answer: a "
         f"tensor passes when our error against it is at most {RTOL:g} of the tensor's scale (max |exact|), or at "
         f"most {FACTOR:g}x the reference's own float32 error. Exits 1 when any tensor fails."
@@ -49,6 +52,11 @@ class VerifyCommand(Command):
         parser.add_argument("--batch-size", type=int, default=4096, help="positives in the batch")
         parser.add_argument("--negatives", type=int, default=TrainConfig.num_negatives, help="negatives per positive")
         parser.add_argument("--sampler", default=TrainConfig.sampler, choices=tuple(SAMPLERS), help="negative sampler")
+        parser.add_argument("--loss", default=TrainConfig.loss, choices=tuple(LOSSES), help="training loss")
+        parser.add_argument("--margin", type=float, default=TrainConfig.margin,
+                            help="margin of the margin loss, gamma of nssa")
+        parser.add_argument("--adversarial-temperature", type=float, default=TrainConfig.adversarial_temperature,
+                            help="alpha of the nssa loss")
         parser.add_argument("--seed", type=int, default=TrainConfig.seed,
                             help="seed of parameters, batch order and negatives")
         parser.add_argument("--device", default="cpu",
@@ -67,7 +75,8 @@ class VerifyCommand(Command):
         dataset = load_dataset(args.dataset, args.data_dir)
         cfg = ModelConfig(args.model, dataset.n_entities, dataset.n_relations, args.dim,
                           dissimilarity=args.dissimilarity)
-        train = TrainConfig(num_negatives=args.negatives, sampler=args.sampler, seed=args.seed)
+        train = TrainConfig(num_negatives=args.negatives, sampler=args.sampler, seed=args.seed, loss=args.loss,
+                            margin=args.margin, adversarial_temperature=args.adversarial_temperature)
         try:
             options = {"backend": args.backend} if args.framework == "sparse" else {}
             report = verify_step(cfg, dataset.train, args.batch_size, args.framework, options, train,
@@ -75,7 +84,8 @@ class VerifyCommand(Command):
         except BackendUnavailable as exc:
             raise SptxError(str(exc)) from None
 
-        table = Table(title=f"sptx verify: {cfg.model} ({cfg.dissimilarity}), {dataset.label}, "
+        loss = "" if args.loss == TrainConfig.loss else f", loss {args.loss}"
+        table = Table(title=f"sptx verify: {cfg.model} ({cfg.dissimilarity}){loss}, {dataset.label}, "
                             f"{escape(report.label)} vs {report.reference} on {args.device}, batch {report.batch_size} x (1 + {args.negatives}), d={cfg.dim}")
         for column in ("tensor", "shape", "max abs diff", "max rel diff", "ours vs exact", f"{report.reference} vs exact",
                        "result"):

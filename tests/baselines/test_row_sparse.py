@@ -31,7 +31,7 @@ ROW_PATHS = [("gather", {}), ("gather", {"rows": "embedding"}), ("torchkge", {})
 
 def _cfg(model: str) -> ModelConfig:
     return ModelConfig(model, N_ENT, N_REL, DIM, rel_dim=REL_DIM if model == "transr" else None,
-                       dissimilarity=MODELS[model].dissimilarities[0])
+                       dissimilarity=MODELS[model].default_dissimilarity)
 
 
 def _batches(train: TrainConfig) -> list:

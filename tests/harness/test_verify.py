@@ -3,10 +3,12 @@
 import pytest
 import torch
 
+from baselines import FRAMEWORKS
 from harness.data import load_dataset
 from harness.models import MODELS
 from harness.spec import ModelConfig, TrainConfig
-from harness.verify import compare_tensors, verify_step
+from harness.verify import compare_tensors, reference_framework, verify_step
+from sparse_impl.loss import LOSSES
 
 pytest.importorskip("torchkge")
 
@@ -82,3 +84,58 @@ def test_verify_passes_with_every_always_available_backend(shared_datasets_dir, 
     cfg = ModelConfig(model, dataset.n_entities, dataset.n_relations, dim=32)
     report = verify_step(cfg, dataset.train, batch_size=2048, options={"backend": backend})
     assert report.passed, [c for c in report.comparisons if not c.passed]
+
+
+# Models beyond translation (issue 20), every dissimilarity, on a tiny random graph: a few seconds in all.
+BEYOND = [(model, dis) for model, spec in MODELS.items() if spec.interaction != "translation"
+          for dis in (spec.dissimilarities or (None,))]
+TINY_ENT, TINY_REL = 40, 4
+
+
+def _tiny_triples(n: int = 300, seed: int = 0) -> torch.Tensor:
+    gen = torch.Generator().manual_seed(seed)
+    h = torch.randint(0, TINY_ENT, (n,), generator=gen)
+    t = (h + torch.randint(1, TINY_ENT, (n,), generator=gen)) % TINY_ENT
+    return torch.stack((h, torch.randint(0, TINY_REL, (n,), generator=gen), t), dim=1)
+
+
+@pytest.mark.parametrize("model,dissimilarity,expected", [("distmult", None, "torchkge"), ("complex", None, "torchkge"),
+                                                          ("rotate", "L1", "pykeen"), ("rotate", "L2", "pykeen")])
+def test_the_reference_of_a_model_beyond_translation_is_an_independent_library(model, dissimilarity, expected):
+    assert reference_framework(ModelConfig(model, TINY_ENT, TINY_REL, 8, dissimilarity=dissimilarity)) == expected
+
+
+def _independent_reference(framework: str, cfg: ModelConfig, loss: str) -> str:
+    """verify's reference, or where the framework is that reference itself, the next library that has the model
+    (gather, the spec by gathers, last)."""
+    default = reference_framework(cfg)
+    if framework != default:
+        return default
+    return next(name for name in ("pykeen", "pyg", "gather") if name != framework
+                and FRAMEWORKS[name].unavailable_reason() is None
+                and FRAMEWORKS[name].unsupported_reason(cfg, None, None, loss) is None)
+
+
+@pytest.mark.parametrize("loss", tuple(LOSSES))
+@pytest.mark.parametrize("model,dissimilarity", BEYOND)
+@pytest.mark.parametrize("framework", tuple(FRAMEWORKS))
+def test_models_beyond_translation_verify_on_every_framework_for_every_loss(framework, model, dissimilarity, loss):
+    """Scores, loss and every gradient of each framework that has the model equal the reference's (an independent
+    library; the framework that is verify's reference itself is checked against the next one)."""
+    cls = FRAMEWORKS[framework]
+    options = cls.resolve_options({})
+    cfg = ModelConfig(model, TINY_ENT, TINY_REL, 16, dissimilarity=dissimilarity)
+    if (reason := cls.unavailable_reason() or cls.unavailable_reason_for(options)) is not None:
+        pytest.skip(reason)
+    if (reason := cls.unsupported_reason(cfg, options, None, loss)) is not None:
+        pytest.skip(reason)
+    reference = _independent_reference(framework, cfg, loss)
+    if (reason := FRAMEWORKS[reference].unavailable_reason()) is not None:
+        pytest.skip(reason)
+    train = TrainConfig(num_negatives=4, loss=loss, margin=2.0 if loss == "nssa" else TrainConfig.margin,
+                        adversarial_temperature=0.7)
+    report = verify_step(cfg, _tiny_triples(), batch_size=64, framework=framework, train=train, reference=reference)
+    assert report.reference == reference
+    assert report.passed, [c for c in report.comparisons if not c.passed]
+    names = {c.name for c in report.comparisons}
+    assert {"score(positive)", "score(negative)", "loss", "grad(entity)", "grad(relation)"} <= names
