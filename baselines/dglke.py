@@ -1,5 +1,6 @@
-"""A DGL-KE-style training step (TransE, TransR) behind the uniform adapter: `DGLKEStep` (framework `dglke`,
-identical work) and `DGLKENativeStep` (what `dglke` builds in native mode), over one shared `DGLKEAdapter`.
+"""A DGL-KE-style training step (TransE, TransR, DistMult, ComplEx, RotatE) behind the uniform adapter: `DGLKEStep`
+(framework `dglke`, identical work) and `DGLKENativeStep` (what `dglke` builds in native mode), over one shared
+`DGLKEAdapter`.
 
 DGL-KE itself (awslabs/dgl-ke) is not installable beside torch 2.13 (it needs dgl, whose compiled
 parts exist only for torch 2.0 - 2.2.1, and it has not been released since 2020), so this module
@@ -21,6 +22,22 @@ Score function: the shared one (entity rows L2-normalised inside the score, then
 dissimilarity: L1 / L2 / L2sq for TransE, L2sq for TransR), not DGL-KE's gamma - ||h + r - t||_p on raw
 rows; the normalisation is applied to the gathered unique rows.
 
+DistMult, ComplEx, RotatE: DGL-KE's score functions (dglke/models/pytorch/score_fun.py) on the same gathered rows.
+Each edge is scored as DGL-KE's `edge_func` does from edges.src / edges.dst / edges.data (a gather of the head and
+tail rows per edge under either `kernel`: DGL's apply_edges with a Python function reads those rows per edge;
+only the translation models' h - t has a g-SDDMM):
+- DistMult (DistMultScore): sum(h * r * t), on unit entity rows (the spec's in-score view, as for TransE; DGL-KE
+  scores raw rows).
+- ComplEx (ComplExScore): rows [re | im] (DGL-KE's own layout, th.chunk(emb, 2)), Re(sum h * r * conj t).
+- RotatE (RotatEScore): rows [re | im], -sum_i |h_i r_i - t_i| with r = cos theta + i sin theta (the sum of the
+  coordinates' moduli: DGL-KE's RotatE is the spec's L1; L2 is refused). DGL-KE stores the relation as
+  theta * emb_init / pi and scores gamma - D; here the table holds theta itself and the score is -D, the spec's
+  (a constant offset and a constant scale of the parameter: the same training with the scale folded into lr).
+Native mode scores the chunks' shared negatives with DGL-KE's `create_neg`: DistMult and ComplEx as one batched
+GEMM per chunk (the query (h * r), or for a head corruption (r * t) / (t * conj r) in [re | im] form, against the
+chunk's entities), RotatE by rotating the fixed side (h * r, or t * conj r for a head corruption) and summing the
+moduli of its difference with every shared entity.
+
 Identical mode (default): the given negatives (the Batch's k blocks), the shared margin ranking loss
 (sum), and Adam on the full tables: `backward` scatters the leaf gradients into full-table gradients
 with index_add_, then Adam steps and TorchKGE's normalize_parameters runs, like every framework. So
@@ -39,9 +56,11 @@ Native mode (`DGLKENativeStep`, options `neg_sample_size` and `chunk_size`), wha
 - Optimizer: DGL-KE's row-wise sparse Adagrad (ExternalEmbedding.update): one state value per row,
   state[i] += mean(g_i^2), row -= lr * g_i / (sqrt(state[i]) + 1e-10), applied to the touched rows only
   (lr from TrainConfig; DGL-KE's default lr is 0.01, ours 4e-4), no weight decay.
-- After the update, only the touched entity rows (and TransR relation rows) are re-normalised.
-- Kept from identical mode (DGL-KE differs): the margin ranking loss with sum over every
-  (positive, shared negative) pair (DGL-KE defaults to a logsigmoid loss, mean-reduced, with L2
+- After the update, only the touched TransR relation rows are re-normalised (TorchKGE's constraint).
+- After the update, only the touched entity rows are kept to the model's constraint (unit rows for TransE, TransR
+  and DistMult; ComplEx and RotatE have none).
+- Kept from identical mode (DGL-KE differs): the run's loss (`--loss`; by default the margin ranking loss) summed
+  over every (positive, shared negative) pair (DGL-KE defaults to a logsigmoid loss, mean-reduced, with L2
   regularisation) and the in-score normalisation.
 """
 
@@ -57,6 +76,9 @@ from torch.nn.functional import normalize
 
 from baselines.base import AdapterOption, FrameworkStep, dense_gradient, moves_constrained_rows, table_optimizer
 from harness.models import constrain_touched_rows_
+from harness.models.base import ROW_CONSTRAINTS
+from harness.models.complex_ import complex_halves
+from harness.models.rotate import rotated_difference
 from harness.optim import OPTIMIZERS
 from harness.sampling import Batch
 from harness.spec import ModelConfig, TrainConfig, parameter_shapes
@@ -140,10 +162,19 @@ class DGLKEAdapter(FrameworkStep):
     edges' h - t by g-SDDMM or gathers, and the canonical views; a subclass adds negatives and the update."""
 
     name = "dglke"
-    models = frozenset({"transe", "transr"})
+    models = frozenset({"transe", "transr", "distmult", "complex", "rotate"})
     library = None  # dgl is optional here: without it the step uses PyTorch gathers (see `kernel`)
     has_native = True
     options = (KERNEL_OPTION,)
+
+    @classmethod
+    def unsupported_reason(cls, cfg: ModelConfig, options: Mapping[str, Any] | None = None,
+                           optimizer: str | None = None, loss: str | None = None) -> str | None:
+        reason = super().unsupported_reason(cfg, options, optimizer, loss)
+        if reason is None and cfg.model == "rotate" and cfg.dissimilarity != "L1":
+            reason = (f"dglke rotate has no {cfg.dissimilarity} dissimilarity: DGL-KE's RotatE sums the coordinates' "
+                      "moduli (L1)")
+        return reason
 
     def __init__(self, cfg: ModelConfig, train: TrainConfig, params: Mapping[str, torch.Tensor],
                  device: torch.device, kernel: str = "auto") -> None:
@@ -152,8 +183,10 @@ class DGLKEAdapter(FrameworkStep):
         if reason is not None:
             raise ValueError(reason)
         self.kernel = resolve_kernel(kernel)
-        assert cfg.dissimilarity is not None
-        self._dissimilarity = dissimilarity(cfg.dissimilarity)
+        self._translation = cfg.spec.interaction == "translation"  # h - t by g-SDDMM; else DGL-KE's edge_func
+        if self._translation:
+            assert cfg.dissimilarity is not None
+            self._dissimilarity = dissimilarity(cfg.dissimilarity)
         tables = {"entity": params["entity"], "relation": params["relation"]}
         if cfg.model == "transr":  # DGL-KE layout: (n_rel, dim * rel_dim), applied e @ M
             tables["projection"] = params["projection"].transpose(1, 2).reshape(cfg.n_relations, -1)
@@ -167,8 +200,8 @@ class DGLKEAdapter(FrameworkStep):
         return dgl_unavailable_reason() if options.get("kernel") == "dgl" else None
 
     def _graph(self, h: torch.Tensor, t: torch.Tensor, n_nodes: int) -> Any:
-        """The batch graph of these edges where the dgl kernel runs, else None."""
-        return _batch_graph(h, t, n_nodes) if self.kernel == "dgl" else None
+        """The batch graph of these edges where the dgl kernel computes h - t (translation models), else None."""
+        return _batch_graph(h, t, n_nodes) if self.kernel == "dgl" and self._translation else None
 
     def _gather(self, name: str, ids: torch.Tensor) -> torch.Tensor:
         """ExternalEmbedding.__call__(ids, trace=True): rows copied into a leaf tensor that is traced."""
@@ -190,6 +223,16 @@ class DGLKEAdapter(FrameworkStep):
             x = torch.einsum("kbd,bdr->kbr", x, proj)
         return x + rel
 
+    def _edge_score(self, h: torch.Tensor, r: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        """DGL-KE's edge_func of DistMult, ComplEx or RotatE on rows (..., d) (relations (..., d_r), broadcast)."""
+        if self.cfg.model == "distmult":  # DistMultScore
+            return (h * r * t).sum(dim=-1)
+        if self.cfg.model == "complex":  # ComplExScore
+            (h_re, h_im), (t_re, t_im), (r_re, r_im) = complex_halves(h), complex_halves(t), complex_halves(r)
+            return (h_re * t_re * r_re + h_im * t_im * r_re + h_re * t_im * r_im - h_im * t_re * r_im).sum(dim=-1)
+        re, im = rotated_difference(h, r, t)  # RotatEScore: h * exp(i theta) - t
+        return -torch.stack((re, im), dim=0).norm(dim=0).sum(dim=-1)
+
     def scores(self, prepared: Any) -> tuple[torch.Tensor, torch.Tensor]:
         """Gather the batch's rows (a fresh trace), score the positive edges, then the step's negatives."""
         p: _Prepared = prepared
@@ -200,6 +243,9 @@ class DGLKEAdapter(FrameworkStep):
         proj = None
         if self.cfg.model == "transr":
             proj = self._gather("projection", p.relation_ids).view(b, self.cfg.dim, -1)
+        if not self._translation:
+            positive = self._edge_score(ent.index_select(0, p.pos_h), rel, ent.index_select(0, p.pos_t))
+            return positive, self._negative_scores(p, ent, rel, proj)
         pos_x = self._translate(self._head_minus_tail(ent, p.pos_h, p.pos_t, p.pos_graph).unsqueeze(0), rel, proj)
         return -self._dissimilarity(pos_x[0]), self._negative_scores(p, ent, rel, proj)
 
@@ -273,7 +319,9 @@ class DGLKENativeStep(DGLKEAdapter):
             f = fixed[start:end].view(-1, size, fixed.shape[1])  # (g, c, d)
             r = rel[start:end].view(-1, size, rel.shape[1])  # (g, c, d_r)
             n = negs[c0:c1]  # (g, n, d)
-            if proj is None:  # TransE: || (h + r) - n || or || n - (t - r) ||, by cdist as DGL-KE
+            if not self._translation:
+                out.append(self._chunk_scores(f, r, n, p.corrupt_head).reshape(-1, n.shape[1]))
+            elif proj is None:  # TransE: || (h + r) - n || or || n - (t - r) ||, by cdist as DGL-KE
                 anchor = f - r if p.corrupt_head else f + r
                 out.append(self._pairwise(anchor, n).reshape(-1, n.shape[1]))
             else:  # TransR: negatives projected by each positive's M_r
@@ -286,6 +334,28 @@ class DGLKENativeStep(DGLKEAdapter):
                     x = (f_proj + r).unsqueeze(2) - n_proj
                 out.append(-self._dissimilarity(x).reshape(-1, n.shape[1]))
         return torch.cat(out, dim=0)
+
+    def _chunk_scores(self, fixed: torch.Tensor, rel: torch.Tensor, negs: torch.Tensor,
+                      corrupt_head: bool) -> torch.Tensor:
+        """DGL-KE's create_neg for DistMult, ComplEx, RotatE: every positive of a chunk against the chunk's shared
+        entities. fixed (g, c, d) (h, or t for a head corruption), rel (g, c, d_r), negs (g, n, d) -> (g, c, n)."""
+        if self.cfg.model == "distmult":  # (h * r) @ N^T, or (t * r) @ N^T
+            return torch.bmm(fixed * rel, negs.transpose(1, 2))
+        f_re, f_im = complex_halves(fixed)
+        if self.cfg.model == "complex":  # tail: q = h * r; head: q = t * conj(r) (score Re(n * r * conj t) = <q, n>)
+            r_re, r_im = complex_halves(rel)
+            if corrupt_head:
+                query = torch.cat((f_re * r_re + f_im * r_im, -f_re * r_im + f_im * r_re), dim=-1)
+            else:
+                query = torch.cat((f_re * r_re - f_im * r_im, f_re * r_im + f_im * r_re), dim=-1)
+            return torch.bmm(query, negs.transpose(1, 2))
+        c, s = torch.cos(rel), torch.sin(rel)  # RotatE: rotate h by r, or t by conj(r), then sum |q_i - n_i|
+        if corrupt_head:
+            s = -s
+        q_re, q_im = f_re * c - f_im * s, f_re * s + f_im * c
+        n_re, n_im = complex_halves(negs)
+        re, im = q_re.unsqueeze(2) - n_re.unsqueeze(1), q_im.unsqueeze(2) - n_im.unsqueeze(1)  # (g, c, n, k)
+        return -torch.stack((re, im), dim=0).norm(dim=0).sum(dim=-1)
 
     def _pairwise(self, anchor: torch.Tensor, negs: torch.Tensor) -> torch.Tensor:
         """Scores -d(anchor_i - neg_j) for (g, c, d) x (g, n, d) -> (g, c, n)."""
@@ -301,8 +371,8 @@ class DGLKENativeStep(DGLKEAdapter):
                 f"decay; the run's {self.train.optimizer} is not used)")
 
     def optimizer_step(self) -> None:
-        """DGL-KE's ExternalEmbedding.update (row-wise Adagrad) on the traced rows, then re-normalise the touched
-        entity (and TransR relation) rows."""
+        """DGL-KE's ExternalEmbedding.update (row-wise Adagrad) on the traced rows, then keep the touched entity rows
+        to the model's constraint (and re-normalise TransR's touched relation rows)."""
         with torch.no_grad():
             for name, ids, leaf in self._trace:
                 if leaf.grad is None:
@@ -312,12 +382,15 @@ class DGLKENativeStep(DGLKEAdapter):
                 state.index_add_(0, ids, (grad * grad).mean(1))
                 std = state.index_select(0, ids).sqrt_().add_(1e-10).unsqueeze(1)
                 self.tables[name].index_add_(0, ids, -self.train.lr * grad / std)
-            touched = [("entity", self._trace[0][1])] if self._trace else []
+            constraint = self.cfg.spec.entity_constraint
+            touched = [("entity", self._trace[0][1], ROW_CONSTRAINTS[constraint])] if self._trace else []
+            if constraint == "none":
+                touched = []
             if self.cfg.model == "transr" and len(self._trace) > 1:
-                touched.append(("relation", self._trace[1][1]))
-            for name, ids in touched:
+                touched.append(("relation", self._trace[1][1], lambda rows: normalize(rows, p=2, dim=1)))
+            for name, ids, constrain in touched:
                 table = self.tables[name]
-                table.index_copy_(0, ids, normalize(table.index_select(0, ids), p=2, dim=1))
+                table.index_copy_(0, ids, constrain(table.index_select(0, ids)))
         self._trace = []
 
     def canonical_gradients(self) -> dict[str, torch.Tensor]:
@@ -362,7 +435,12 @@ class DGLKEStep(DGLKEAdapter):
                          proj: torch.Tensor | None) -> torch.Tensor:
         """The given negatives' scores, each reusing the relation rows of the positive it corrupts."""
         p: _IdenticalPrepared = prepared
-        neg_x = self._head_minus_tail(ent, p.neg_h, p.neg_t, p.neg_graph).view(-1, p.pos_h.shape[0], ent.shape[1])
+        b = p.pos_h.shape[0]
+        if not self._translation:  # (k, B, d) rows against each positive's relation row
+            h = ent.index_select(0, p.neg_h).view(-1, b, ent.shape[1])
+            t = ent.index_select(0, p.neg_t).view(-1, b, ent.shape[1])
+            return self._edge_score(h, rel, t).reshape(-1)
+        neg_x = self._head_minus_tail(ent, p.neg_h, p.neg_t, p.neg_graph).view(-1, b, ent.shape[1])
         return -self._dissimilarity(self._translate(neg_x, rel, proj)).reshape(-1)
 
     def backward(self, loss: torch.Tensor) -> None:

@@ -54,15 +54,17 @@ Per model (canonical -> PyKEEN, and how the score function is matched):
   So the relation representation is PyKEEN's `TransformedRepresentation` over a real phase Embedding
   (d/2 phases per row) with a one-line transformation theta -> cos theta + i sin theta (glue, `_Rotation`):
   PyKEEN's forward gathers the phases and maps them to unit complex numbers, the trained parameter is the
-  phase, and no constrainer is needed (|r_i| = 1 by construction). L2: PyKEEN's `RotatEInteraction` (the
+  phase, and no constrainer is needed (|r_i| = 1 by construction; PyKEEN infers unique=True for a transformed
+  representation, so the batch's distinct relations are rotated once and then indexed). L2: PyKEEN's `RotatEInteraction` (the
   norm of the whole complex vector |h * r - t|, computed as |h - t * conj r|, the same function for |r| = 1).
   L1: RotatEInteraction's forward computes the L2 norm whatever `p` it was given, so L1 (the sum of the
   coordinates' moduli, the paper's) is a small subclass whose forward takes p=1 of the same complex vector
   (`_RotatEInteractionL1`, glue).
 
 Row-sparse optimizers: PyKEEN's `Embedding` takes no `sparse` keyword, but it holds a plain
-nn.Embedding (`_embeddings`; RotatE's phases: the transformed representation's base Embedding's) that its forward calls with the batch's indices, so `.sparse = True` on it
-makes PyKEEN's own forward hand out sparse row gradients; torch.optim.SparseAdam then runs `adam-lazy`
+nn.Embedding (`_embeddings`; for RotatE's phases, the transformed representation's base Embedding's) that its
+forward calls with the batch's indices, so `.sparse = True` on it makes PyKEEN's own forward hand out sparse row
+gradients; torch.optim.SparseAdam then runs `adam-lazy`
 where the weight decay is 0, sptx's LazyAdam / RowwiseAdagrad otherwise (baselines.base.library_optimizer).
 PyKEEN's constrainers (post_parameter_update) still rewrite whole tables after every step: PyKEEN's step.
 """

@@ -69,7 +69,8 @@ _TABLES: dict[str, dict[str, tuple[str, ...]]] = {
 
 def _embedding_tables(model: Any, cfg: ModelConfig) -> dict[str, tuple[torch.nn.Parameter, ...]]:
     """TorchKGE's parameter tensors under canonical names (the real and imaginary parts of a complex table)."""
-    return {name: tuple(getattr(model, a).weight for a in attributes) for name, attributes in _TABLES[cfg.model].items()}
+    return {name: tuple(getattr(model, a).weight for a in attributes)
+            for name, attributes in _TABLES[cfg.model].items()}
 
 
 def split_rows_refusal(framework: str, model: str, split: bool, optimizer: str | None) -> str | None:

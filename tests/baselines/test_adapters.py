@@ -58,6 +58,27 @@ def test_pyg_l1_is_unsupported_with_a_reason() -> None:
     assert reason is not None and "L1" in reason
 
 
+@pytest.mark.parametrize("framework,model,dis", [("pyg", "rotate", "L1"), ("dglke", "rotate", "L2")])
+def test_a_rotate_norm_a_library_lacks_is_unsupported_in_one_line(framework: str, model: str, dis: str) -> None:
+    reason = FRAMEWORKS[framework].unsupported_reason(_cfg(model, dis))
+    assert reason is not None and dis in reason and model in reason and "\n" not in reason
+
+
+@pytest.mark.parametrize("framework", ["torchkge", "pyg"])
+def test_split_complex_tables_refuse_a_row_wise_accumulator(framework: str) -> None:
+    """TorchKGE's and PyG's ComplEx keep re and im in two tables: a row-wise Adagrad would hold two accumulators per
+    row, so it is refused in one line; the element-wise optimizers run."""
+    from harness.errors import SptxError
+
+    cls, cfg = FRAMEWORKS[framework], _cfg("complex")
+    reason = cls.unsupported_reason(cfg, None, "adagrad-rowwise")
+    assert reason is not None and "adagrad-rowwise" in reason and "\n" not in reason
+    assert cls.unsupported_reason(cfg, None, "adam-lazy") is None
+    if cls.unavailable_reason() is None:
+        with pytest.raises(SptxError, match="adagrad-rowwise"):
+            cls.build(cfg, TrainConfig(optimizer="adagrad-rowwise"), init_parameters(cfg), torch.device("cpu"), {})
+
+
 def test_import_baselines_does_not_import_the_libraries() -> None:
     code = ("import sys, baselines; "
             "print(','.join(m for m in ('torch_geometric', 'pykeen', 'torchkge', 'dgl') if m in sys.modules))")
@@ -110,8 +131,9 @@ def test_dglke_dgl_kernel_matches_torch_gather(model: str, dis: str) -> None:
         torch.testing.assert_close(results[0][1][k], results[1][1][k], rtol=1e-4, atol=1e-6)
 
 
-@pytest.mark.parametrize("model,dis", [("transe", "L2sq"), ("transe", "L1"), ("transe", "L2"), ("transr", "L2sq")])
-def test_dglke_native_chunked_negatives_score_the_shared_entities(model: str, dis: str) -> None:
+@pytest.mark.parametrize("model,dis", [("transe", "L2sq"), ("transe", "L1"), ("transe", "L2"), ("transr", "L2sq"),
+                                       ("distmult", None), ("complex", None), ("rotate", "L1")])
+def test_dglke_native_chunked_negatives_score_the_shared_entities(model: str, dis: str | None) -> None:
     """Each positive of a chunk is scored against all of its chunk's entities, on the alternating side
     (tail first), with the model's function; chunk 24 leaves a smaller final chunk of 16 (B = 64)."""
     cfg, train = _cfg(model, dis), TrainConfig()
@@ -138,7 +160,7 @@ def test_dglke_native_chunked_negatives_score_the_shared_entities(model: str, di
         step.forward(prepared).backward()  # keeps the trace consistent; no update
 
 
-@pytest.mark.parametrize("model", ["transe", "transr"])
+@pytest.mark.parametrize("model", ["transe", "transr", "distmult", "complex", "rotate"])
 def test_dglke_native_mode_trains(model: str) -> None:
     cfg, train = _cfg(model), TrainConfig(lr=0.05)
     step = DGLKENativeStep(cfg, train, init_parameters(cfg), torch.device("cpu"), neg_sample_size=16, chunk_size=24)

@@ -99,8 +99,9 @@ def _tiny_triples(n: int = 300, seed: int = 0) -> torch.Tensor:
     return torch.stack((h, torch.randint(0, TINY_REL, (n,), generator=gen), t), dim=1)
 
 
-@pytest.mark.parametrize("model,dissimilarity,expected", [("distmult", None, "torchkge"), ("complex", None, "torchkge"),
-                                                          ("rotate", "L1", "pykeen"), ("rotate", "L2", "pykeen")])
+@pytest.mark.parametrize("model,dissimilarity,expected", [
+    ("distmult", None, "torchkge"), ("complex", None, "torchkge"), ("rotate", "L1", "pykeen"), ("rotate", "L2", "pykeen"),
+])
 def test_the_reference_of_a_model_beyond_translation_is_an_independent_library(model, dissimilarity, expected):
     assert reference_framework(ModelConfig(model, TINY_ENT, TINY_REL, 8, dissimilarity=dissimilarity)) == expected
 
