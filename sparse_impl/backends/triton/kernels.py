@@ -349,6 +349,8 @@ def transr_margin_kernel(heads, rels, tails, gheads, gtails, ent, rel, proj, gen
                           sem="relaxed")
     total = tl.sum(count, axis=0)
     g = total * tl.sum(_dis_grad(xp[None, :], CODE), axis=0)
+    mp = tl.load(proj + r * RD * D + rows[:, None] * D + cols[None, :], mask=m2, other=0.0)  # read again (L2), not
+    # held in registers through the loop
     _transr_push(g, i, n_rows, tl.load(gheads + i), tl.load(gtails + i), r, total > 0, cols, cm, rows, rm, D, RD,
                  x0p, mp, ehp, etp, ihp, itp, gent, grel, gx0, ATOMIC)
     if ATOMIC:
