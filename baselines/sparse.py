@@ -68,6 +68,8 @@ class SparseStep(FrameworkStep):
         self.model = build_model(cfg.model, params, cfg.n_entities, cfg.n_relations, cfg.dissimilarity, backend,
                                  row_gradients=OPTIMIZERS[train.optimizer].row_sparse, device=device)
         self.model.to(device)
+        ran = self.model.backend.name  # `fused` on CUDA runs `triton` (sparse_impl.backends.backend_for_device)
+        self.kernel = None if ran == backend else f"{ran} (backend {backend} on {device.type})"  # noted in records
         self.optimizer = table_optimizer(self.model.canonical_parameters(), cfg.spec, train)
 
     def work_outside_aten(self) -> str | None:
