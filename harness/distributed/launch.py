@@ -40,7 +40,7 @@ from harness.runner.process_env import worker_environment
 from harness.settings import RunSettings, stable_key
 
 __all__ = ["LaunchResult", "RUN_TOKEN_VARIABLE", "check_cores", "die_with_parent", "failure_message", "launch",
-           "run_processes", "stop_run", "torchrun_command"]
+           "orphaned_from_run", "run_processes", "stop_run", "torchrun_command"]
 
 MONITOR_INTERVAL_S = 0.1
 # The environment variable holding a run's token: torchrun and every rank inherit it, even once reparented.
@@ -71,6 +71,19 @@ def die_with_parent() -> None:
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
     except (OSError, AttributeError):  # pragma: no cover - not Linux
         pass
+
+
+def orphaned_from_run() -> bool:
+    """True in a process of an `sptx distributed` run (its environment holds the run's token) whose parent no
+    longer does: its torchrun died before die_with_parent() could take effect, so it must not go on."""
+    token = os.environ.get(RUN_TOKEN_VARIABLE)
+    if not token:
+        return False  # started by torchrun directly
+    try:
+        with open(f"/proc/{os.getppid()}/environ", "rb") as environ:
+            return f"{RUN_TOKEN_VARIABLE}={token}".encode() not in environ.read().split(b"\0")
+    except OSError:  # not ours to read (init, another user): not torchrun
+        return True
 
 
 def run_processes(token: str) -> list[Any]:

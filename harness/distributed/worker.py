@@ -236,9 +236,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"harness.distributed.worker: error: {missing} is not set; start the worker with torchrun",
               file=sys.stderr)
         return 2
-    from harness.distributed.launch import die_with_parent
+    from harness.distributed.launch import die_with_parent, orphaned_from_run
 
     die_with_parent()  # a rank never outlives its torchrun agent (which starts it in a session of its own)
+    if orphaned_from_run():  # the agent died while this rank was starting
+        print(f"harness.distributed.worker rank {rank}: error: torchrun is gone; not starting", file=sys.stderr)
+        return 1
     try:
         settings = settings_from_args(args)
         dist_settings = distributed_from_args(args, world_size=world)
