@@ -9,13 +9,15 @@
 #   3. report: `sptx report --paper-gpu` into reports/gpu-DATE/ (speedups and memory ratios beside the paper's GPU
 #      figures, the verification table as a section).
 # Without a CUDA device (or with --dry-run) it runs the same three stages on CPU at tiny sizes (a synthetic graph
-# of 40 entities, d=8, B=32; the `dry` scale of the grid; the Triton backend through its interpreter), into
-# reports/gpu-dry-DATE/: seconds to a few minutes; the suite runs it (tests/test_gpu_benchmark.py).
+# of 40 entities, d=8; the `dry` scale of the grid; the Triton backend through its interpreter), into
+# reports/gpu-dry-DATE/: about 5 minutes on 2 cores, well under one for a subset (the suite's test).
+# --budget SECONDS (default 570) bounds verify and the sweep together: at the budget the sweep is interrupted
+# (the cells done are kept; --resume measures the rest later) and the report is written from what finished.
 #
 #   bash benchmarks/gpu.sh [--dry-run] [--data-dir DIR] [--out DIR] [--results FILE] [--models a,b]
-#                          [--frameworks a,b] [--resume]
+#                          [--frameworks a,b] [--budget SECONDS] [--resume]
 # Exit status: 0 when every verification passed and every stage ran (cells may be oom: that is a result), 1 when
-# a verification failed, 2 on a usage error.
+# a verification failed or the report could not be written, 2 on a usage error.
 set -uo pipefail
 
 DRY=0
@@ -25,10 +27,11 @@ RESULTS=""
 MODELS=""
 FRAMEWORKS=""
 RESUME=""
+BUDGET=570
 PYTHON=${PYTHON:-python}
 SPTX=${SPTX:-sptx}
 
-usage() { sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,23p' "$0" | sed 's/^# \{0,1\}//'; }
 while [ $# -gt 0 ]; do
   case "$1" in
     --dry-run) DRY=1 ;;
@@ -38,6 +41,7 @@ while [ $# -gt 0 ]; do
     --models) MODELS=$2; shift ;;
     --frameworks) FRAMEWORKS=$2; shift ;;
     --resume) RESUME=--resume ;;
+    --budget) BUDGET=$2; shift ;;
     -h|--help) usage; exit 0 ;;
     *) echo "gpu.sh: unknown argument $1" >&2; usage >&2; exit 2 ;;
   esac
@@ -70,19 +74,28 @@ SWEEP_FILTERS=()
 [ -n "$MODELS" ] && SWEEP_FILTERS+=(--models "$MODELS")
 [ -n "$FRAMEWORKS" ] && SWEEP_FILTERS+=(--frameworks "$FRAMEWORKS")
 mkdir -p "$OUT" "$(dirname "$RESULTS")"
+case "$BUDGET" in ''|*[!0-9]*) echo "gpu.sh: --budget takes whole seconds" >&2; exit 2 ;; esac
 STARTED=$(date +%s)
 elapsed() { echo "$(( $(date +%s) - STARTED )) s"; }
+left() { echo $(( BUDGET - ($(date +%s) - STARTED) )); }
+# SIGINT at the limit (sptx and gpu_verify keep what they finished), SIGKILL 30 s later
+bounded() { local limit=$1; shift; [ "$limit" -lt 10 ] && limit=10; timeout --signal=INT --kill-after=30 "$limit" "$@"; }
 
-echo "== 1/3 verify on $DEVICE ($(elapsed))"
+echo "== 1/3 verify on $DEVICE ($(elapsed), budget ${BUDGET} s)"
 VERIFY_MODELS=()
 [ -n "$MODELS" ] && VERIFY_MODELS=(--models "$MODELS")
-$PYTHON benchmarks/gpu_verify.py --device "$DEVICE" "${VERIFY_ARGS[@]}" "${DATA_ARGS[@]}" "${VERIFY_MODELS[@]}" \
-  --out "$OUT/verify.md"
+bounded $(( BUDGET / 4 )) $PYTHON benchmarks/gpu_verify.py --device "$DEVICE" "${VERIFY_ARGS[@]}" "${DATA_ARGS[@]}" \
+  "${VERIFY_MODELS[@]}" --out "$OUT/verify.md"
 VERIFY_STATUS=$?
 
-echo "== 2/3 compare: sptx sweep gpu --scale $SCALE --device $DEVICE ($(elapsed))"
-$SPTX sweep gpu --scale "$SCALE" --device "$DEVICE" "${DATA_ARGS[@]}" "${SWEEP_FILTERS[@]}" --out "$RESULTS" $RESUME
+echo "== 2/3 compare: sptx sweep gpu --scale $SCALE --device $DEVICE ($(elapsed), $(left) s of the budget left)"
+bounded "$(left)" $SPTX sweep gpu --scale "$SCALE" --device "$DEVICE" "${DATA_ARGS[@]}" "${SWEEP_FILTERS[@]}" \
+  --out "$RESULTS" $RESUME
 SWEEP_STATUS=$?  # 1 when a cell failed (oom at the paper's sizes is a result, not a failure of this script)
+if [ $SWEEP_STATUS = 124 ] || [ $SWEEP_STATUS = 130 ]; then
+  echo "gpu.sh: the time budget ran out during the sweep: the report covers the cells that finished; rerun with" \
+       "--resume (and --results $RESULTS) to measure the rest"
+fi
 
 echo "== 3/3 report ($(elapsed))"
 TITLE="GPU comparison (benchmarks/gpu.sh) on $DEVICE, $DATE"

@@ -31,9 +31,9 @@ CPU_BACKENDS = ("fused", "triton", "triton-sorted", "torch", "segment", "dgl")
 
 
 def verify_all(device: torch.device, dataset_name: str, data_dir: str | None, models: list[str], backends: list[str],
-               dim: int, batch_size: int, negatives: int) -> list[dict]:
+               dim: int, batch_size: int, negatives: int, rows: list[dict]) -> list[dict]:
+    """Append one row per (model, backend) to `rows` (so an interrupted run keeps what it verified)."""
     dataset = load_dataset(dataset_name, data_dir)
-    rows = []
     for model in models:
         cfg = ModelConfig(model, dataset.n_entities, dataset.n_relations, dim)
         for backend in backends:
@@ -114,14 +114,24 @@ def main(argv: list[str] | None = None) -> int:
     backends = (args.backends.split(",") if args.backends
                 else list(CUDA_BACKENDS if device.type == "cuda" else CPU_BACKENDS))
     models = [m for m in args.models.split(",") if m]
-    rows = verify_all(device, args.dataset, args.data_dir, models, backends, args.dim, args.batch_size,
-                      args.negatives)
+    rows: list[dict] = []
+    interrupted = False
+    try:
+        verify_all(device, args.dataset, args.data_dir, models, backends, args.dim, args.batch_size, args.negatives,
+                   rows)
+    except KeyboardInterrupt:  # benchmarks/gpu.sh's time budget: keep what was verified
+        interrupted = True
+        rows.append({"model": "-", "dissimilarity": None, "backend": "-", "runs": "-", "device": str(device),
+                     "dataset": rows[0]["dataset"] if rows else args.dataset, "dim": args.dim,
+                     "batch_size": args.batch_size, "status": "error",
+                     "detail": "interrupted (time budget): the pairs after this were not verified"})
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(markdown(rows, device), encoding="utf-8")
     out.with_suffix(".jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
     bad = [r for r in rows if r["status"] in ("FAIL", "error")]
-    print(f"gpu_verify: {len(rows)} pairs, {len(bad)} failed or errored -> {out}")
+    print(f"gpu_verify: {len(rows)} pairs, {len(bad)} failed or errored{' (interrupted)' if interrupted else ''} "
+          f"-> {out}")
     return 1 if bad else 0
 
 
