@@ -2,10 +2,20 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 from pathlib import Path
 
 import pytest
+
+# The Triton backend's tests (tests/sparse_impl/test_triton.py) run its kernels on CPU tensors in Triton's
+# interpreter, which triton.jit picks only when TRITON_INTERPRET=1 is set before triton is first imported (and
+# torch._dynamo imports it as soon as any module uses torch.compiler): so here, before any test module is imported.
+if importlib.util.find_spec("triton") is not None and "TRITON_INTERPRET" not in os.environ:
+    import torch
+
+    if not torch.cuda.is_available():
+        os.environ["TRITON_INTERPRET"] = "1"
 
 __all__ = ["shared_datasets_dir", "embedded_datasets_dir", "embedded_wn18rr_dir", "embedded_wn18rr", "tiny_graph_dir"]
 

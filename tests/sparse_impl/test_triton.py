@@ -4,9 +4,9 @@ spec's score by autograd, float64) and the numba fused backend, for every model 
 reductions (atomics; the sorted segmented one), dense and row gradients, every loss; `verify_step` passes with it;
 `fused` on a CUDA device resolves to it; training steps through the harness's optimizers equal the numba backend's.
 
-TRITON_INTERPRET=1 must be set before the kernels are imported (triton.jit reads it then): the tox environment
-`triton` sets it; elsewhere this module sets it when triton is installed and no CUDA device is here. Without
-triton every test that needs it skips, with the reason."""
+TRITON_INTERPRET=1 must be set before triton is first imported (triton.jit reads it then): the tox environment
+`triton` sets it; elsewhere tests/conftest.py (and, run alone, this module) sets it when triton is installed and no
+CUDA device is here. Without triton every test that needs it skips, with the reason."""
 
 from __future__ import annotations
 
