@@ -7,7 +7,8 @@ k*B negatives (block j of B rows corrupting the positives, higher is better) and
 - `nssa`: self-adversarial negative sampling (Sun et al., 2019, RotatE; PyKEEN's NSSALoss with sum reduction):
   1/2 * sum_i [softplus(-(margin + pos_i)) + sum_j w_ij softplus(margin + neg_ij)], w_i = softmax(temperature *
   neg_i) over the k negatives of positive i, detached (no gradient through the weights); the 1/2 is the RotatE
-  code's and PyKEEN's. `margin` is the paper's gamma, `temperature` its alpha.
+  code's (PyKEEN applies it with mean reduction only, so its adapter sets it for sum). `margin` is the paper's
+  gamma, `temperature` its alpha.
 """
 
 from __future__ import annotations

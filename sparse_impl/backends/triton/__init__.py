@@ -24,8 +24,10 @@ backend's).
 
 from __future__ import annotations
 
+import importlib.metadata
 import importlib.util
 import os
+import re
 from typing import Any
 
 import torch
@@ -34,11 +36,22 @@ from sparse_impl.backends.base import Backend, ModelView, PreparedBatch
 
 __all__ = ["TritonBackend", "TritonSortedBackend", "triton_unavailable_reason"]
 
+MIN_TRITON = (3, 2)  # the `gpu` extra's floor: older interpreters reject the kernels' block sizes (tl.arange)
+
+
+def _version(text: str) -> tuple[int, ...]:
+    """'3.9.0' -> (3, 9, 0); a pre-release tail ('3.2.0rc1') is dropped."""
+    return tuple(int(re.match(r"\d+", part).group()) for part in text.split(".")[:3] if re.match(r"\d+", part))
+
 
 def triton_unavailable_reason() -> str | None:
     """None where the Triton kernels can run (triton installed, and a CUDA device or TRITON_INTERPRET=1), else why."""
     if importlib.util.find_spec("triton") is None:
         return "triton is not installed (pip install -c constraints.txt -e '.[gpu]')"
+    installed = importlib.metadata.version("triton")
+    if _version(installed) < MIN_TRITON:
+        return (f"triton {installed} is older than {'.'.join(map(str, MIN_TRITON))} "
+                "(pip install -c constraints.txt -e '.[gpu]')")
     if not torch.cuda.is_available() and os.environ.get("TRITON_INTERPRET") != "1":
         return ("no CUDA device here (TRITON_INTERPRET=1, set before the kernels are imported, runs them on CPU "
                 "tensors in Triton's interpreter, slowly: for tests)")
