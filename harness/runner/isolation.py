@@ -88,25 +88,32 @@ def _interrupted_record(proc: subprocess.Popen, out_path: Path, cell: Cell, run_
     return base_record(cell, run_id, "killed", message, command_line=command_line)
 
 
-def _cgroup_oom_kills() -> int | None:
-    """The cgroup's count of out-of-memory kills (cgroup v2 memory.events), None where unreadable."""
-    try:
-        for line in Path("/sys/fs/cgroup/memory.events").read_text().splitlines():
-            name, _, value = line.partition(" ")
-            if name == "oom_kill":
-                return int(value)
-    except (OSError, ValueError):
-        return None
+# Where the kernel counts out-of-memory kills: the cgroup's own count (cgroup v2), else the machine's (/proc/vmstat,
+# every OOM kill since boot: cgroup v1 machines, or a global OOM that chose a process of this run).
+_OOM_COUNTERS: tuple[tuple[Path, str], ...] = ((Path("/sys/fs/cgroup/memory.events"), "oom_kill"),
+                                               (Path("/proc/vmstat"), "oom_kill"))
+
+
+def _oom_kills() -> int | None:
+    """The kernel's count of out-of-memory kills from the first counter readable here, None where none is."""
+    for path, key in _OOM_COUNTERS:
+        try:
+            for line in path.read_text().splitlines():
+                name, _, value = line.partition(" ")
+                if name == key:
+                    return int(value)
+        except (OSError, ValueError):
+            continue
     return None
 
 
 def _classify_kill(signal_name: str, oom_kills_before: int | None) -> tuple[str, str]:
-    """'oom' only when the cgroup counted an OOM kill meanwhile; 'killed' for a SIGKILL of unknown origin."""
+    """'oom' only when the kernel counted an OOM kill meanwhile; 'killed' for a SIGKILL of unknown origin."""
     if signal_name != "SIGKILL":
         return "error", f"worker killed by {signal_name}"
-    after = _cgroup_oom_kills()
+    after = _oom_kills()
     if oom_kills_before is not None and after is not None and after > oom_kills_before:
-        return "oom", "worker killed by SIGKILL: the out-of-memory killer (cgroup memory.events oom_kill rose)"
+        return "oom", "worker killed by SIGKILL: the kernel's out-of-memory killer (its oom_kill count rose)"
     return "killed", "worker killed by SIGKILL from outside (no out-of-memory kill was counted; it may still be one)"
 
 
@@ -139,7 +146,7 @@ class WorkerProcess:
             self._replies = os.fdopen(reply_read, "r", encoding="utf-8")
         self.deadline = time.monotonic() + cell.time_limit_s
         self.over_memory: int | None = None  # the resident bytes at which the memory limit stopped it
-        self._oom_kills_before = _cgroup_oom_kills()
+        self._oom_kills_before = _oom_kills()
         with open(self._stderr_path, "w", encoding="utf-8") as stderr:
             self.proc = subprocess.Popen(
                 argv, stdout=subprocess.DEVNULL, stderr=stderr, env=env, start_new_session=True, pass_fds=child_fds,

@@ -198,3 +198,21 @@ def test_a_signal_to_the_parent_records_the_cell_in_flight_as_killed(tmp_path, s
     (record,) = ResultsStore(out).records()
     assert record["status"] == "killed" and record["framework"] == "test-sleeps"
     assert record["message"].startswith(f"interrupted by {signal.Signals(signum).name}")
+
+
+def test_a_sigkill_counts_as_oom_only_when_the_kernels_oom_count_rose(tmp_path, monkeypatch):
+    """cgroup v2's memory.events first, else /proc/vmstat (cgroup v1 machines, global OOM kills)."""
+    from harness.runner import isolation
+
+    events, vmstat = tmp_path / "memory.events", tmp_path / "vmstat"
+    vmstat.write_text("pgfault 10\noom_kill 3\n")
+    monkeypatch.setattr(isolation, "_OOM_COUNTERS", ((events, "oom_kill"), (vmstat, "oom_kill")))
+    before = isolation._oom_kills()
+    assert before == 3  # no memory.events here: the machine's count
+    assert isolation._classify_kill("SIGKILL", before)[0] == "killed"
+    vmstat.write_text("pgfault 10\noom_kill 4\n")
+    status, message = isolation._classify_kill("SIGKILL", before)
+    assert status == "oom" and "out-of-memory killer" in message
+    events.write_text("low 0\noom_kill 0\n")
+    assert isolation._oom_kills() == 0  # the cgroup's own count comes first
+    assert isolation._classify_kill("SIGTERM", 0) == ("error", "worker killed by SIGTERM")

@@ -86,3 +86,34 @@ def test_a_lockstep_round_measures_every_framework_and_says_so(tmp_path):
     records = [json.loads(line) for line in out.read_text().splitlines()]
     assert sorted(r["label"] for r in records) == ["gather", "sparse[fused]"]
     assert all(r["status"] == "ok" and r["interleave"] == "steps" and r["steps_measured"] == 2 for r in records)
+
+
+def test_a_group_whose_memory_limits_exceed_the_machine_is_refused_lockstep():
+    from harness.runner import make_cell
+    from harness.runner.lockstep import lockstep_memory_refusal
+
+    def cells(limit_mb):
+        return [make_cell(f, dataset="synthetic:WN18RR", model="transe", dim=8, batch_size=16,
+                          memory_limit_bytes=None if limit_mb is None else limit_mb * 2**20)
+                for f in ("sparse", "gather", "pykeen")]
+
+    assert lockstep_memory_refusal(cells(1000), 3000 * 2**20) is None
+    reason = lockstep_memory_refusal(cells(1001), 3000 * 2**20)
+    assert reason == "3 workers x their memory limits = 2.9 GiB > 2.9 GiB available"
+    assert lockstep_memory_refusal(cells(None), 1) is None  # no limits: no figure to add
+
+
+def test_a_lockstep_round_too_big_for_memory_runs_one_process_after_another(tmp_path, monkeypatch):
+    import psutil
+
+    class Tight:
+        available = 2 * 2**30
+
+    monkeypatch.setattr(psutil, "virtual_memory", lambda: Tight())
+    out = tmp_path / "r.jsonl"
+    assert main(["compare", "--dataset", "synthetic:WN18RR", "--dim", "8", "--batch-size", "256", "--steps", "2",
+                 "--warmup", "1", "--no-flops", "--no-memory", "--frameworks", "sparse,gather", "--rounds", "1",
+                 "--interleave", "steps", "--memory-limit-mb", "2000", "--out", str(out)]) == 0
+    records = [json.loads(line) for line in out.read_text().splitlines()]
+    assert sorted(r["label"] for r in records) == ["gather", "sparse[fused]"]
+    assert all(r["status"] == "ok" and r["interleave"] == "processes" for r in records)
