@@ -13,9 +13,10 @@ from harness.cli.base import Command, add_data_dir_argument, make_console
 from harness.errors import SptxError
 from harness.settings import add_settings_arguments, available_cores
 
-__all__ = ["DistributedCommand", "parse_world_sizes"]
+__all__ = ["DistributedCommand", "parse_strategies", "parse_world_sizes"]
 
-BOTH = "both"
+BOTH = "both"  # the replicated strategies, dense and rowsparse (what it meant before `sharded` existed)
+ALL = "all"
 
 
 def parse_world_sizes(text: str) -> list[int]:
@@ -29,6 +30,21 @@ def parse_world_sizes(text: str) -> list[int]:
     return sorted(set(sizes))
 
 
+def parse_strategies(text: str) -> list[str]:
+    """'dense,sharded' -> ['dense', 'sharded']; 'both': the replicated strategies; 'all': every strategy."""
+    from harness.distributed.exchange import STRATEGIES
+
+    if text == BOTH:
+        return [name for name, cls in STRATEGIES.items() if cls.replicated]
+    if text == ALL:
+        return list(STRATEGIES)
+    names = list(dict.fromkeys(part.strip() for part in text.split(",") if part.strip()))
+    unknown = [n for n in names if n not in STRATEGIES]
+    if unknown or not names:
+        raise SptxError(f"--strategy {text!r}: give {', '.join(STRATEGIES)} (comma-separated), {BOTH} or {ALL}")
+    return names
+
+
 class DistributedCommand(Command):
     name = "distributed"
     help = "data-parallel SpMM training on torch.distributed (torchrun): compute vs communication per step"
@@ -38,7 +54,8 @@ class DistributedCommand(Command):
         "seeded global batches (--batch-size is the global batch) and trains on its own shard of each; the "
         "gradients are summed by the exchange strategy (dense: all-reduce of the whole tables; rowsparse: "
         "all-gather of the touched rows and their indices, then a local index_add) before the same Adam step on "
-        "every rank. Measured per step: the slowest rank's compute, the communication on the critical path, "
+        "every rank; or (sharded) each rank owns a block of the entity rows and their row-sparse optimizer state, "
+        "and all-to-alls move the ids, rows and row gradients each rank's shard needs. Measured per step: the slowest rank's compute, the communication on the critical path, "
         "bytes sent per rank; the parameters are checked to be identical on every rank at the end. Each "
         "(process count, strategy) runs once in fresh processes with the measuring environment of `compare` "
         "(pinned allocator, --threads per rank: by default the cores divided by the largest --nproc, so 2 "
@@ -59,9 +76,10 @@ class DistributedCommand(Command):
         parser.add_argument("--nproc", default="1,2",
                             help="numbers of processes (ranks) to run, comma-separated; 1 gives the baseline of "
                                  "the scaling efficiency")
-        parser.add_argument("--strategy", default=BOTH, choices=(*STRATEGIES, BOTH),
-                            help="gradient exchange: " + "; ".join(f"{n} = {c.summary}" for n, c in STRATEGIES.items())
-                                 + f"; {BOTH} = each in turn")
+        parser.add_argument("--strategy", default=BOTH,
+                            help="gradient exchange, one or several comma-separated: "
+                                 + "; ".join(f"{n} = {c.summary}" for n, c in STRATEGIES.items())
+                                 + f"; {BOTH} = dense and rowsparse in turn; {ALL} = every strategy in turn")
         add_distributed_arguments(parser, exclude=("world_size", "strategy"))
         add_data_dir_argument(parser)
         add_settings_arguments(parser)
@@ -93,9 +111,12 @@ class DistributedCommand(Command):
             raise SptxError("--time-limit must be positive")
         if args.rounds < 1:
             raise SptxError("--rounds must be at least 1")
-        strategies = list(STRATEGIES) if args.strategy == BOTH else [args.strategy]
+        strategies = parse_strategies(args.strategy)
         threads = args.threads or max(1, available_cores() // max(sizes))
         settings = settings_from_args(args, threads=threads)
+        for strategy in strategies:  # before anything starts: e.g. sharded with dense Adam
+            if refusal := STRATEGIES[strategy].refusal(settings.optimizer):
+                raise SptxError(refusal)
         base = distributed_from_args(args, world_size=1, strategy=strategies[0])
         base = replace(base, backend=resolve_backend(base.backend, settings.device))
         console = make_console()
@@ -170,7 +191,7 @@ class DistributedCommand(Command):
         table = Table(title="per step, slowest rank: median of the rounds' medians; spread = range of the round "
                             "medians (one round: 95% CI over steps)")
         for header in ("strategy", "processes", "status", "rounds ok", "step ms [spread]", "compute ms", "communication ms",
-                       "sent MiB/rank", "efficiency"):
+                       "sent MiB/rank", "peak RSS MiB/rank", "efficiency"):
             table.add_column(header, justify="left" if header in ("strategy", "status") else "right")
         for _, row in frame.iterrows():
             ok = row["status"] == "ok"
@@ -181,6 +202,7 @@ class DistributedCommand(Command):
             table.add_row(row["strategy"], str(row["world_size"]), row["status"], f"{row['rounds_ok']}/{row['rounds']}",
                           step, _number(row["compute_ms"], ".1f", ok), _number(row["communicate_ms"], ".1f", ok),
                           _number(sent / 2**20 if _known(sent) else None, ".2f", ok),
+                          _number(row["peak_rss_bytes"] / 2**20 if _known(row["peak_rss_bytes"]) else None, ",.0f", ok),
                           # unknown without an ok 1-process run of the same settings and strategy
                           _number(row["efficiency"], ".2f", ok))
         console.print(table)

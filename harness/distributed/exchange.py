@@ -1,9 +1,11 @@
 """How ranks combine their gradients after each backward pass: a registry of exchange strategies.
 
 Every rank's loss is the *sum* over its shard of the global batch, so the sum of the ranks' gradients is
-the gradient of the global batch: both strategies sum, neither averages. After an exchange every rank
-holds the same full gradient table (zeros in rows no rank touched), so Adam makes the same update on
-every rank and the parameters stay identical.
+the gradient of the global batch: every strategy sums, none averages. The replicated strategies (`dense`,
+`rowsparse`) leave every rank holding the same full gradient table (zeros in rows no rank touched), so Adam
+makes the same update on every rank and the parameters stay identical. `sharded` replicates only the
+relation-side tables: each rank owns a block of the entity rows and their optimizer state, and the rows a
+step needs travel to and from their owners by all-to-all (the step: harness/distributed/sharded.py).
 
 Each strategy also states, once, how many bytes one rank sends for a payload and how many latency-bound
 message rounds that takes in the textbook ring algorithms; the records and the scaling model on paper
@@ -12,6 +14,7 @@ message rounds that takes in the textbook ring algorithms; the records and the s
 
 from __future__ import annotations
 
+import math
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import ClassVar, Mapping
@@ -19,21 +22,35 @@ from typing import ClassVar, Mapping
 import torch
 import torch.distributed as dist
 
-__all__ = ["STRATEGIES", "DenseAllReduce", "ExchangeCost", "ExchangeStrategy", "RowSparseAllGather",
-           "get_strategy"]
+__all__ = ["STRATEGIES", "CollectiveCost", "DenseAllReduce", "ExchangeCost", "ExchangeStrategy", "RowSharded",
+           "RowSparseAllGather", "all_to_all_rows", "get_strategy"]
 
 INDEX_BYTES = 8  # row indices travel as int64
+
+
+@dataclass(frozen=True)
+class CollectiveCost:
+    """One collective of a step on one rank: what it was for (`name`), the bytes handed to it, the bytes that
+    left this rank (an all-to-all: exactly the blocks addressed to other ranks; an all-reduce: the ring
+    formula), and its wall-clock ms (waiting for the slowest peer included)."""
+
+    name: str
+    payload_bytes: int
+    sent_bytes: int
+    ms: float
 
 
 @dataclass(frozen=True)
 class ExchangeCost:
     """What one exchange moved for one rank: the bytes it handed to the collectives (`payload_bytes`),
     the bytes a ring algorithm makes it send over the wire (`sent_bytes`), and the gradient rows it
-    touched summed over its tables (`touched_rows`; every row for the dense strategy)."""
+    touched summed over its tables (`touched_rows`; every row for the dense strategy). `collectives`:
+    the step's collectives one by one, where the strategy times them separately (sharded)."""
 
     payload_bytes: int
     sent_bytes: int
     touched_rows: int
+    collectives: tuple[CollectiveCost, ...] = ()
 
 
 class ExchangeStrategy(ABC):
@@ -42,6 +59,19 @@ class ExchangeStrategy(ABC):
     name: ClassVar[str]
     summary: ClassVar[str]  # one line for --help and the report
     needs_touched_rows: ClassVar[bool] = True  # False: `exchange` ignores `touched`, so the step need not find them
+    replicated: ClassVar[bool] = True  # every rank holds every table (False: entity rows sharded, see RowSharded)
+
+    @classmethod
+    def refusal(cls, optimizer: str) -> str | None:
+        """Why this strategy cannot train with `optimizer` (one line), or None. The replicated strategies
+        exchange dense `.grad` tables; a row-sparse optimizer's gradients are row gradients that the fused
+        backward keeps out of `.grad`, so they refuse those."""
+        from harness.optim import row_sparse_optimizers
+
+        if cls.replicated and optimizer in row_sparse_optimizers():
+            return (f"--strategy {cls.name} exchanges dense gradient tables and cannot train with the row-sparse "
+                    f"optimizer {optimizer}; use --strategy sharded (or a dense optimizer)")
+        return None
 
     @staticmethod
     @abstractmethod
@@ -139,7 +169,91 @@ class RowSparseAllGather(ExchangeStrategy):
                             int(sum(touched[n].numel() for n in names)))
 
 
-STRATEGIES: dict[str, type[ExchangeStrategy]] = {cls.name: cls for cls in (DenseAllReduce, RowSparseAllGather)}
+def all_to_all_rows(rows: torch.Tensor, send_counts: list[int], recv_counts: list[int],
+                    group: dist.ProcessGroup | None = None) -> tuple[torch.Tensor, int, int]:
+    """Send `rows` in consecutive blocks, `send_counts[r]` rows to rank r, and receive `recv_counts[r]` rows
+    from each rank r, stacked in rank order: (received rows, payload bytes, bytes that left this rank).
+
+    One torch.distributed.all_to_all_single with uneven splits along dim 0: gloo implements it (as
+    alltoallv: every pair of ranks exchanges its blocks directly, p - 1 rounds), as NCCL does, so neither
+    padding nor point-to-point sends are needed."""
+    rows = rows.contiguous()
+    out = rows.new_empty((sum(recv_counts), *rows.shape[1:]))
+    dist.all_to_all_single(out, rows, recv_counts, send_counts, group=group)
+    row_bytes = math.prod(rows.shape[1:]) * rows.element_size()
+    payload = rows.shape[0] * row_bytes
+    return out, payload, payload - send_counts[dist.get_rank(group)] * row_bytes
+
+
+class RowSharded(ExchangeStrategy):
+    """The entity table is not replicated: rank r owns a contiguous block of its rows and their optimizer
+    state. Per step (harness/distributed/sharded.py): all-to-all of the counts and then of the entity ids a
+    rank's shard of the batch references, to their owners; all-to-all of those rows back; the local loss on
+    a compact table of them; all-to-all of their gradient rows to the owners, who sum them and apply the
+    row-sparse optimizer. The relation-side tables (few rows) stay replicated: `exchange` all-reduces their
+    gradients, with one count per row of the ranks that touched it, so every rank moves the same rows."""
+
+    name = "sharded"
+    summary = ("entity rows and their optimizer state sharded over the ranks: all-to-all of the ids each rank's "
+               "batch needs, of those rows, and of their gradients back to the owners; relation tables replicated "
+               "and all-reduced; needs a row-sparse optimizer")
+    replicated = False
+
+    @staticmethod
+    def sent_bytes(world_size: int, payload_bytes: int) -> float:
+        """An all-to-all whose rows are spread evenly over the owners sends all but this rank's own block."""
+        return (world_size - 1) / world_size * payload_bytes
+
+    @staticmethod
+    def message_rounds(world_size: int) -> int:
+        return world_size - 1  # pairwise exchange: one round per peer
+
+    @classmethod
+    def refusal(cls, optimizer: str) -> str | None:
+        from harness.optim import row_sparse_optimizers
+
+        if optimizer not in row_sparse_optimizers():
+            return (f"--strategy sharded keeps each row's optimizer state on its owner and moves only the rows a step "
+                    f"touched; dense Adam ({optimizer}) moves every row every step: use --optimizer "
+                    f"{' or '.join(sorted(row_sparse_optimizers()))}")
+        return None
+
+    def exchange(self, grads: Mapping[str, torch.Tensor], touched: Mapping[str, torch.Tensor],
+                 group: dist.ProcessGroup | None = None) -> ExchangeCost:
+        """Sum the replicated tables' gradients (sum_replicated, the union of touched rows left out)."""
+        return self.sum_replicated(grads, touched, group)[0]
+
+    def sum_replicated(self, grads: Mapping[str, torch.Tensor], touched: Mapping[str, torch.Tensor],
+                       group: dist.ProcessGroup | None = None) -> tuple[ExchangeCost, dict[str, torch.Tensor]]:
+        """All-reduce (sum) of the replicated tables' gradients in place, in one flat buffer that also carries
+        a count per row of the ranks whose shard touched it: (cost, the rows any rank touched, per table). A
+        row-sparse optimizer moves exactly those rows (Adam's momentum moves a touched row whose summed
+        gradient is zero), as one process on the whole batch would."""
+        names = list(grads)
+        tables = [grads[n] for n in names]
+        marks = []
+        for name, g in zip(names, tables):
+            mark = g.new_zeros(g.shape[0])
+            mark[touched[name].to(g.device)] = 1.0
+            marks.append(mark)
+        flat = torch.cat([g.reshape(-1) for g in tables] + marks)
+        dist.all_reduce(flat, op=dist.ReduceOp.SUM, group=group)
+        offset, union = 0, {}
+        for g in tables:
+            g.copy_(flat[offset: offset + g.numel()].view_as(g))
+            offset += g.numel()
+        for name, g in zip(names, tables):
+            union[name] = torch.nonzero(flat[offset: offset + g.shape[0]]).reshape(-1)
+            offset += g.shape[0]
+        payload = flat.numel() * flat.element_size()
+        world = dist.get_world_size(group)
+        cost = ExchangeCost(payload, round(DenseAllReduce.sent_bytes(world, payload)),
+                            int(sum(touched[n].numel() for n in names)))
+        return cost, union
+
+
+STRATEGIES: dict[str, type[ExchangeStrategy]] = {
+    cls.name: cls for cls in (DenseAllReduce, RowSparseAllGather, RowSharded)}
 
 
 def get_strategy(name: str) -> ExchangeStrategy:

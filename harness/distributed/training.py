@@ -22,7 +22,6 @@ from harness.spec import parameter_tables
 __all__ = ["DistributedSparseStep", "parameter_spread", "shard_batch", "touched_rows"]
 
 
-
 def shard_batch(batch: Batch, rank: int, world_size: int) -> Batch:
     """Rank `rank`'s contiguous share of a global batch: its positives and, from each of the k negative
     blocks (row j*B + i corrupts positive i), the rows corrupting those positives, in the same layout."""
@@ -43,7 +42,8 @@ def touched_rows(table: TableSpec, triples: torch.Tensor) -> torch.Tensor:
 class DistributedSparseStep:
     """One rank's training step: SpMM forward/backward on its shard, gradient exchange, Adam.
 
-    `exchange_ms` and `costs` get one entry per step (clear them after warm-up).
+    `exchange_ms`, `update_ms` (the optimizer's own ms: Adam and re-normalisation) and `costs` get one entry
+    per step (clear them after warm-up).
     """
 
     inner: Any  # baselines.sparse.SparseStep
@@ -53,6 +53,7 @@ class DistributedSparseStep:
     clock: Callable[[], float]
     group: Any = None
     exchange_ms: list[float] = field(default_factory=list)
+    update_ms: list[float] = field(default_factory=list)
     costs: list[ExchangeCost] = field(default_factory=list)
     _touched: dict[str, torch.Tensor] = field(default_factory=dict)
 
@@ -80,11 +81,31 @@ class DistributedSparseStep:
             grads[name] = param.grad
         self.costs.append(self.strategy.exchange(grads, self._touched, self.group))
         self.exchange_ms.append((self.clock() - started) * 1e3)
+        started = self.clock()
         self.inner.optimizer_step()
+        self.update_ms.append((self.clock() - started) * 1e3)
 
     def reset_samples(self) -> None:
         self.exchange_ms.clear()
+        self.update_ms.clear()
         self.costs.clear()
+
+    def replicated_parameters(self) -> dict[str, torch.Tensor]:
+        """The tables every rank holds a copy of: all of them (identical on every rank after each step)."""
+        return self.inner.canonical_parameters()
+
+    def full_parameters(self) -> dict[str, torch.Tensor]:
+        """Every table whole: this rank's copy."""
+        return self.inner.canonical_parameters()
+
+    def held_bytes(self) -> int:
+        """Bytes of the parameters and optimizer state this rank holds (every table, Adam's moments)."""
+        from harness.measure.memory import state_bytes
+
+        return state_bytes(self.inner.model) + state_bytes(self.inner.optimizer)
+
+    def held_entity_rows(self) -> int:
+        return int(self.inner.model.entity.shape[0])
 
 
 def parameter_spread(parameters: dict[str, torch.Tensor], group: Any = None) -> float:

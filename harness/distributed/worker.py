@@ -8,7 +8,8 @@ directly, on one node or several:
 
 Every rank loads the dataset, draws the same seeded global batches, trains on its shard, and measures
 its steps with the step driver's probes; rank 0 gathers the ranks' raw samples, checks that the
-parameters are identical on every rank, and appends one record to --out.
+replicated parameters are identical on every rank (for `sharded`: the relation-side tables; the entity
+rows live on their owners only), and appends one record to --out.
 """
 
 from __future__ import annotations
@@ -89,23 +90,35 @@ def _fault_probes(rank: int) -> list[Probe]:
 
 
 def run_rank(settings: RunSettings, dist_settings: DistributedSettings, data_dir: str | None,
-             rank: int, local_rank: int) -> tuple[dict[str, Any], dict[str, torch.Tensor], Any]:
-    """Train and measure on this rank: (its raw samples, its final parameters, the workload)."""
+             rank: int, local_rank: int) -> tuple[dict[str, Any], Any, Any]:
+    """Train and measure on this rank: (its raw samples, its step, the workload). The step is a
+    DistributedSparseStep (replicated tables) or, for `sharded`, a ShardedSparseStep (this rank's block of the
+    entity rows only: the workload then draws no initial parameters, the step draws its block's)."""
     from baselines.sparse import SparseStep
     from harness.distributed.exchange import get_strategy
+    from harness.distributed.sharded import ShardedSparseStep
     from harness.distributed.training import DistributedSparseStep
     from harness.measure import load as machine_load
     from harness.measure.driver import PhaseTimer, ResourceProbe, drive_steps, monotonic_clock
-    from harness.runner.cell import Cell
-    from harness.runner.worker import prepare_workload
+    from harness.measure.memory import peak_rss_bytes
+    from harness.runner.worker import workload_for
+    from harness.spec import OwnedParameters
 
     device = _device(settings, local_rank)
-    work = prepare_workload(Cell(framework=FRAMEWORK, settings=settings, data_dir=data_dir))
+    strategy = get_strategy(dist_settings.strategy)
+    refusal = strategy.refusal(settings.optimizer)
+    if refusal:
+        raise SptxError(refusal)
+    work = workload_for(settings, data_dir, initial=strategy.replicated)
     if settings.batch_size < dist_settings.world_size:
         raise SptxError(f"batch size {settings.batch_size} is smaller than the world size {dist_settings.world_size}")
     clock = monotonic_clock(device)
-    step = DistributedSparseStep(SparseStep(work.cfg, work.train, work.params, device, backend=work_backend()),
-                                 get_strategy(dist_settings.strategy), rank, dist_settings.world_size, clock)
+    if strategy.replicated:  # the step adopts the initial tables (no second copy of the entity table)
+        step = DistributedSparseStep(SparseStep(work.cfg, work.train, OwnedParameters(work.params), device,
+                                                backend=work_backend()),
+                                     strategy, rank, dist_settings.world_size, clock)
+    else:
+        step = ShardedSparseStep(work.cfg, work.train, rank, dist_settings.world_size, clock, device, work_backend())
     batches = iter(work.stream)
     drive_steps(step, batches, settings.warmup)
     step.reset_samples()
@@ -116,13 +129,19 @@ def run_rank(settings: RunSettings, dist_settings: DistributedSettings, data_dir
     after = machine_load.snapshot()
     samples = {
         "rank": rank, "hostname": socket.gethostname(), "device": str(device), "threads": torch.get_num_threads(),
-        "wall_ms": timer.samples_ms, "exchange_ms": step.exchange_ms, "losses": timer.losses,
-        "user_ms": resources.user_ms, "system_ms": resources.system_ms,
+        "wall_ms": timer.samples_ms, "exchange_ms": step.exchange_ms, "update_ms": step.update_ms,
+        "losses": timer.losses, "user_ms": resources.user_ms, "system_ms": resources.system_ms,
         "minor_faults": resources.minor_faults, "major_faults": resources.major_faults,
         "costs": [asdict(c) for c in step.costs],
         "load_before": asdict(before), "load_after": asdict(after),
+        # memory: the process's peak RSS after the graph's load and at the end (getrusage), what the step holds
+        # (parameters and optimizer state) and how many entity rows of them; CUDA: the allocator's peak
+        "load_peak_rss_bytes": int(work.load.peak_rss_mb * 2**20) if work.load else None,
+        "peak_rss_bytes": peak_rss_bytes(), "held_bytes": step.held_bytes(),
+        "entity_rows_held": step.held_entity_rows(),
+        "cuda_peak_bytes": torch.cuda.max_memory_allocated(device) if device.type == "cuda" else None,
     }
-    return samples, step.inner.canonical_parameters(), work
+    return samples, step, work
 
 
 def _median(values: list[float]) -> float | None:
@@ -164,13 +183,14 @@ def distributed_record(settings: RunSettings, dist_settings: DistributedSettings
     step_ms = [max(r["wall_ms"]["step"][i] for r in ranks) for i in range(steps)]
     compute_ms = [max(r["wall_ms"]["step"][i] - r["exchange_ms"][i] for r in ranks) for i in range(steps)]
     communicate_ms = [s - c for s, c in zip(step_ms, compute_ms)]
-    adam_ms = [max(r["wall_ms"]["optimizer"][i] - r["exchange_ms"][i] for r in ranks) for i in range(steps)]
+    adam_ms = [max(r["update_ms"][i] for r in ranks) for i in range(steps)]  # the optimizer's own work
     wall = {"step": step_ms, "compute": compute_ms, "communicate": communicate_ms, "adam": adam_ms,
             **{p: [max(r["wall_ms"][p][i] for r in ranks) for i in range(steps)]
                for p in ("prepare", "forward", "backward")}}
     sent = [max(r["costs"][i]["sent_bytes"] for r in ranks) for i in range(steps)]
     payload = [max(r["costs"][i]["payload_bytes"] for r in ranks) for i in range(steps)]
     touched = [max(r["costs"][i]["touched_rows"] for r in ranks) for i in range(steps)]
+    collectives = _collectives(ranks, steps)
     identical = spread <= PARAMETER_TOLERANCE
     code_version = git_commit() or "unknown"
     group = run_group(settings, dist_settings)
@@ -189,6 +209,8 @@ def distributed_record(settings: RunSettings, dist_settings: DistributedSettings
         losses=[sum(r["losses"][i] for r in ranks) for i in range(len(ranks[0]["losses"]))],
         batches_per_epoch=per_epoch, epoch_time_s=median_step * per_epoch / 1e3, epoch_time_extrapolated=True,
         load=load, disturbed=machine_load.disturbed(load),
+        process_peak_rss_bytes=max(r["peak_rss_bytes"] for r in ranks),
+        load_peak_rss_mb=max((r["load_peak_rss_bytes"] or 0) for r in ranks) / 2**20 or None,
         noisy_reasons=machine_load.noisy_reasons(load, None, median_step),
         timestamp=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         code_version=code_version, env=environment(settings.seed, command_line),
@@ -201,9 +223,27 @@ def distributed_record(settings: RunSettings, dist_settings: DistributedSettings
         "train_triples": int(work.dataset.train.shape[0]),
         "sent_bytes_per_step": _median(sent), "payload_bytes_per_step": _median(payload),
         "touched_rows_per_step": _median(touched), "parameter_spread": spread, "parameters_identical": identical,
+        "collectives": collectives,
+        "peak_rss_bytes_per_rank": max(r["peak_rss_bytes"] for r in ranks),
+        "held_bytes_per_rank": max(r["held_bytes"] for r in ranks),
+        "entity_rows_per_rank": max(r["entity_rows_held"] for r in ranks),
+        "cuda_peak_bytes_per_rank": max((r["cuda_peak_bytes"] or 0) for r in ranks) or None,
         "ranks": ranks,
     }
     return record
+
+
+def _collectives(ranks: list[dict[str, Any]], steps: int) -> dict[str, dict[str, float | None]]:
+    """Per collective of a step (the strategies that time them one by one: sharded): the median over steps of
+    the largest bytes sent, bytes handed over and ms of any rank."""
+    names = dict.fromkeys(c["name"] for r in ranks for cost in r["costs"] for c in cost.get("collectives", ()))
+    summary = {}
+    for name in names:
+        per_step = [[next(c for c in r["costs"][i]["collectives"] if c["name"] == name) for r in ranks]
+                    for i in range(steps)]
+        summary[name] = {key: _median([max(c[key] for c in step) for step in per_step])
+                         for key in ("sent_bytes", "payload_bytes", "ms")}
+    return summary
 
 
 def run_group(settings: RunSettings, dist_settings: DistributedSettings) -> dict[str, Any]:
@@ -251,9 +291,10 @@ def main(argv: list[str] | None = None) -> int:
         dist.init_process_group(backend, timeout=_dt.timedelta(seconds=dist_settings.collective_timeout_s))
         from harness.distributed.training import parameter_spread
 
-        samples, parameters, work = run_rank(settings, dist_settings, args.data_dir, rank, local_rank)
+        samples, step, work = run_rank(settings, dist_settings, args.data_dir, rank, local_rank)
         settings = replace(settings, dataset_sha256=getattr(work.dataset, "content_sha256", ""))
-        spread = parameter_spread(parameters)
+        spread = parameter_spread(step.replicated_parameters())
+        parameters = step.full_parameters() if args.save_parameters else {}  # sharded: a collective of every rank
         gathered: list[Any] = [None] * world
         dist.all_gather_object(gathered, samples)
         if rank == 0:

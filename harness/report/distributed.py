@@ -1,6 +1,7 @@
 """The report's distributed part, from the records of `sptx distributed`: a measured scaling table (compute /
-communication split, bytes per step, scaling efficiency), a scaling chart per run setting, and the scaling
-model on paper (harness/distributed/scaling.py) with its assumptions."""
+communication split, bytes per step, peak memory, scaling efficiency), the bytes and time of each collective
+(sharded), a scaling chart per run setting, and the scaling model on paper (harness/distributed/scaling.py)
+with its assumptions."""
 
 from __future__ import annotations
 
@@ -17,10 +18,11 @@ from harness.report.charts import Chart
 from harness.report.output import markdown_table, save_figure, write_csv
 from harness.settings import stable_key
 
-__all__ = ["distributed_files", "measured_step", "prediction_table", "scaling_chart", "scaling_table"]
+__all__ = ["collective_table", "distributed_files", "measured_step", "prediction_table", "scaling_chart",
+           "scaling_table"]
 
 COMPUTE_COLOR, COMMUNICATE_COLOR = "#66c2a5", "#fc8d62"
-STRATEGY_HATCH = {"dense": "", "rowsparse": "//"}
+STRATEGY_HATCH = {"dense": "", "rowsparse": "//", "sharded": "xx"}
 
 
 def _median(record: dict[str, Any], name: str) -> float | None:
@@ -81,6 +83,9 @@ def scaling_table(records: Iterable[dict[str, Any]]) -> pd.DataFrame:
             "sent_bytes_per_step": _middle([r["distributed"].get("sent_bytes_per_step") for r in ok]),
             "payload_bytes_per_step": _middle([r["distributed"].get("payload_bytes_per_step") for r in ok]),
             "touched_rows_per_step": _middle([r["distributed"].get("touched_rows_per_step") for r in ok]),
+            # peak RSS of the largest rank, and the parameters + optimizer state it held (records since sharded)
+            "peak_rss_bytes": _middle([r["distributed"].get("peak_rss_bytes_per_rank") for r in ok]),
+            "held_bytes": _middle([r["distributed"].get("held_bytes_per_rank") for r in ok]),
             "parameters_identical": all(r["distributed"].get("parameters_identical") for r in ok) if ok else None,
             "loadavg_1m": max((l.get("loadavg_1m_start") or 0.0 for l in loads), default=None),
             "neighbour_cores": max((l.get("neighbour_cores") or 0.0 for l in loads), default=None),
@@ -99,6 +104,25 @@ def scaling_table(records: Iterable[dict[str, Any]]) -> pd.DataFrame:
     return frame.sort_values(["settings_key", "strategy", "world_size"], kind="stable").reset_index(drop=True)
 
 
+def collective_table(records: Iterable[dict[str, Any]]) -> pd.DataFrame:
+    """One row per run and collective, for the strategies that time their collectives one by one (sharded):
+    medians over the ok rounds of the per-step medians of the largest rank's bytes sent, payload and ms."""
+    rows = []
+    for (key, backend, strategy, world_size), runs in _rounds_by_run(records).items():
+        ok = [r for r in runs if r.get("status") == "ok" and r["distributed"].get("collectives")]
+        for name in dict.fromkeys(n for r in ok for n in r["distributed"]["collectives"]):
+            found = [r["distributed"]["collectives"][name] for r in ok if name in r["distributed"]["collectives"]]
+            s = ok[0]["settings"]
+            rows.append({"settings_key": key, "model": s.get("model"), "dataset": s.get("dataset"),
+                         "backend": backend, "strategy": strategy, "world_size": world_size, "collective": name,
+                         **{field: _middle([c.get(field) for c in found])
+                            for field in ("sent_bytes", "payload_bytes", "ms")}})
+    frame = pd.DataFrame(rows)
+    if frame.empty:
+        return frame
+    return frame.sort_values(["settings_key", "strategy", "world_size"], kind="stable").reset_index(drop=True)
+
+
 def measured_step(records: list[dict[str, Any]]):
     """The scaling model's input from ok 1-process records (their steps pooled): per step, the per-triple
     part (compute minus Adam) and the whole-table part (Adam and re-normalisation), medians in seconds."""
@@ -114,14 +138,18 @@ def measured_step(records: list[dict[str, Any]]):
 
 
 def prediction_table(records: Iterable[dict[str, Any]]) -> pd.DataFrame:
-    """The scaling model on paper for every run setting that has ok 1-process records (dense's if any)."""
+    """The scaling model on paper for every run setting that has ok 1-process records of a replicated strategy
+    (dense's if any): their Adam is the whole-table work the model scales (a sharded run's update covers the
+    touched rows only)."""
+    from harness.distributed.exchange import STRATEGIES
     from harness.distributed.scaling import prediction_grid
 
     rows = []
     inputs: dict[str, list[dict[str, Any]]] = {}
     for (key, _, strategy, world_size), runs in _rounds_by_run(records).items():
         ok = [r for r in runs if r.get("status") == "ok" and "n_entities" in r["distributed"]]
-        if world_size == 1 and ok and (key not in inputs or strategy == "dense"):  # dense's plain step wins
+        replicated = strategy in STRATEGIES and STRATEGIES[strategy].replicated
+        if world_size == 1 and ok and replicated and (key not in inputs or strategy == "dense"):  # dense's plain step wins
             inputs[key] = ok
     for key, chosen in inputs.items():
         record = chosen[0]
@@ -132,7 +160,8 @@ def prediction_table(records: Iterable[dict[str, Any]]) -> pd.DataFrame:
                          "per_triple_ms": measured.per_triple_s * 1e3, "whole_table_ms": measured.whole_table_s * 1e3,
                          "graph": p.graph, "strategy": p.strategy, "ranks": p.ranks, "bandwidth_gbit": p.bandwidth_gbit,
                          "compute_ms": p.compute_s * 1e3, "communicate_ms": p.communicate_s * 1e3,
-                         "sent_bytes_per_step": p.sent_bytes, "steps_per_epoch": p.steps_per_epoch,
+                         "sent_bytes_per_step": p.sent_bytes, "parameter_bytes_per_rank": p.parameter_bytes,
+                         "steps_per_epoch": p.steps_per_epoch,
                          "epoch_s": p.epoch_s, "epoch_h": p.epoch_s / 3600})
     return pd.DataFrame(rows)
 
@@ -180,6 +209,10 @@ def _mib(value: Any) -> str:
     return "" if value is None or value != value else f"{value / 2**20:,.2f}"
 
 
+def _kib(value: Any) -> str:
+    return "" if value is None or value != value else f"{value / 2**10:,.1f}"
+
+
 def _ms(value: Any) -> str:
     return "" if value is None or value != value else f"{value:,.1f}"
 
@@ -204,6 +237,7 @@ def distributed_files(records: list[dict[str, Any]], out: Path) -> tuple[str, li
         rounds=[f"{a}/{b}" for a, b in zip(table["rounds_ok"], table["rounds"])],
         sent=table["sent_bytes_per_step"].map(_mib), payload=table["payload_bytes_per_step"].map(_mib),
         compute=table["compute_ms"].map(_ms), comm=table["communicate_ms"].map(_ms), adam=table["adam_ms"].map(_ms),
+        peak=table["peak_rss_bytes"].map(_mib), held=table["held_bytes"].map(_mib),
         eff=[("" if e is None or e != e else f"{e:.2f}") for e in table["efficiency"]],
         load=[f"{a:.2f} / {n:.2f}" if a is not None and n is not None else "" for a, n in
               zip(table["loadavg_1m"], table["neighbour_cores"])])
@@ -211,11 +245,16 @@ def distributed_files(records: list[dict[str, Any]], out: Path) -> tuple[str, li
         "## Distributed (data-parallel) runs",
         "",
         "Records of `sptx distributed`: every rank trains on its shard of each global batch (batch = positives "
-        "per step over all ranks) and the gradients are summed by the exchange strategy before Adam. Per step, "
-        "`compute` is the slowest rank's step minus its exchange, `communication` the rest of the step (the "
-        "exchange as the critical path sees it, waiting included); `sent` is what one rank sends per step under "
-        "the ring algorithm (dense: 2(p-1)/p x the tables; rowsparse: (p-1) x the padded touched rows and their "
-        "int64 indices), `payload` what it hands to the collectives. Medians of the rounds' medians over the measured steps, the step's "
+        "per step over all ranks) and the gradients are summed by the exchange strategy before the optimizer "
+        "(sharded: each rank owns a block of the entity rows and their optimizer state; the rows its shard needs, "
+        "and their gradients, travel to and from their owners). Per step, "
+        "`compute` is the slowest rank's step minus its communication, `communication` the rest of the step (the "
+        "exchange as the critical path sees it, waiting included), `optimizer` the update itself; `sent` is what "
+        "one rank sends per step (dense: 2(p-1)/p x the tables under the ring algorithm; rowsparse: (p-1) x the "
+        "padded touched rows and their int64 indices; sharded: the blocks of its all-to-alls addressed to other "
+        "ranks, i.e. the ids, rows and row gradients of the touched rows owned elsewhere, plus the relation "
+        "tables' all-reduce), `payload` what it hands to the collectives; `peak RSS` the largest rank's peak "
+        "resident memory, `held` the parameters and optimizer state it holds. Medians of the rounds' medians over the measured steps, the step's "
         "spread in brackets: the range of the rounds' medians (each round a fresh set of processes), or with one round "
         "the bootstrap 95% CI over its steps; load = the highest 1-minute load average at a start / cores other "
         "processes used, over the rounds.",
@@ -224,17 +263,37 @@ def distributed_files(records: list[dict[str, Any]], out: Path) -> tuple[str, li
                                "backend": "backend", "threads_per_rank": "threads/rank", "strategy": "strategy",
                                "world_size": "processes", "status": "status", "rounds": "rounds ok",
                                "step": "step ms [spread]",
-                               "compute": "compute ms", "comm": "communication ms", "adam": "Adam ms",
-                               "sent": "sent MiB/step", "payload": "payload MiB/step", "eff": "efficiency",
+                               "compute": "compute ms", "comm": "communication ms", "adam": "optimizer ms",
+                               "sent": "sent MiB/step", "payload": "payload MiB/step",
+                               "peak": "peak RSS MiB/rank", "held": "held MiB/rank", "eff": "efficiency",
                                "load": "load", "message": "message"}),
         "",
     ]
+    collectives = collective_table(records)
+    if not collectives.empty:
+        written.append(write_csv(collectives, out / "collectives.csv"))
+        lines += [
+            "### Collectives per step",
+            "",
+            "The strategies that time each collective (sharded: the counts, ids, rows and row gradients all-to-alls "
+            "and the relation tables' all-reduce): per step the largest rank's bytes sent to other ranks, bytes "
+            "handed to the collective and ms, medians.",
+            "",
+            markdown_table(collectives.assign(sent=collectives["sent_bytes"].map(_kib),
+                                              payload=collectives["payload_bytes"].map(_kib),
+                                              time=collectives["ms"].map(lambda v: "" if v != v else f"{v:,.2f}")),
+                           {"model": "model", "dataset": "dataset", "strategy": "strategy", "world_size": "processes",
+                            "collective": "collective", "sent": "sent KiB/step", "payload": "payload KiB/step",
+                            "time": "ms/step"}),
+            "",
+        ]
     for chart in charts:
         lines += [f"### {chart.title}", "", chart.caption, "", f"![{chart.title}]({chart.path.name})", ""]
     if not predictions.empty:
         assumptions = scaling.__doc__.split("Assumptions (stated in the report beside the table):", 1)[1].strip()
         show = predictions.assign(compute=predictions["compute_ms"].map(_ms), comm=predictions["communicate_ms"].map(_ms),
                                   sent=predictions["sent_bytes_per_step"].map(_mib),
+                                  params=predictions["parameter_bytes_per_rank"].map(lambda v: f"{v / 2**30:,.2f}"),
                                   epoch=predictions["epoch_s"].map(lambda v: f"{v:,.1f}"),
                                   hours=predictions["epoch_h"].map(lambda v: f"{v:,.2f}"))
         lines += [
@@ -250,15 +309,20 @@ def distributed_files(records: list[dict[str, Any]], out: Path) -> tuple[str, li
             "moments are four of them (205 GB) on every rank, beyond one GPU: data parallelism alone does not "
             "fit there (the model predicts time only). Its whole-table part (Adam, as TorchKGE-style training runs it, "
             "over every row every step) dominates each step there, whatever the exchange: row-sparse exchange removes "
-            "the bytes, not that work; a lazy (row-sparse) optimizer would, with different semantics.",
+            "the bytes, not that work; a lazy (row-sparse) optimizer would, with different semantics. `sharded` "
+            "is that design: each rank holds 1/p of the entity rows (parameters GiB/rank) and updates only the "
+            "touched rows it owns.",
             "",
             markdown_table(show, {"measured_on": "measured on", "graph": "graph", "strategy": "strategy",
                                   "ranks": "ranks", "bandwidth_gbit": "Gbit/s", "compute": "compute ms/step",
                                   "comm": "exchange ms/step", "sent": "sent MiB/step/rank",
+                                  "params": "parameters GiB/rank",
                                   "steps_per_epoch": "steps/epoch", "epoch": "epoch s",
                                   "hours": "epoch h"}),
             "",
         ]
+    if not collectives.empty:
+        lines += ["- [collectives.csv](collectives.csv): one row per run and collective (measured)"]
     lines += ["- [scaling.csv](scaling.csv): one row per run setting, strategy and number of processes (measured)",
               "- [scaling_model.csv](scaling_model.csv): the scaling model's predictions", ""]
     return "\n".join(lines), written

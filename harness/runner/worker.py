@@ -105,10 +105,11 @@ def prepare_workload(cell: Cell) -> Workload:
     return workload_for(cell.settings, cell.data_dir)
 
 
-def workload_for(s: Any, data_dir: str | None, **train_options: Any) -> Workload:
+def workload_for(s: Any, data_dir: str | None, initial: bool = True, **train_options: Any) -> Workload:
     """The workload of RunSettings `s`: the dataset (checked against the run's content hash and batch size),
     the model and training configs (`train_options`: margin, lr, weight_decay of `sptx train`), the batch
-    stream and the seeded initial parameters; shared by measurement, training and distributed workers."""
+    stream and the seeded initial parameters (none with `initial=False`: a sharded distributed rank draws only
+    its own rows); shared by measurement, training and distributed workers."""
     from harness.data import load_dataset
     from harness.sampling import BatchStream, make_sampler
     from harness.spec import ModelConfig, TrainConfig, init_parameters
@@ -132,7 +133,7 @@ def workload_for(s: Any, data_dir: str | None, **train_options: Any) -> Workload
                         **train_options)
     sampler = make_sampler(s.sampler, dataset.train, dataset.n_entities, dataset.n_relations)
     stream = BatchStream(dataset.train, s.batch_size, sampler, s.num_negatives, s.seed)
-    return Workload(dataset, cfg, train, stream, init_parameters(cfg, seed=s.seed), load)
+    return Workload(dataset, cfg, train, stream, init_parameters(cfg, seed=s.seed) if initial else {}, load)
 
 
 def step_notes(cell: Cell, step: Any) -> list[str]:

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from harness.cli import main
-from harness.cli.distributed_cmd import parse_world_sizes
+from harness.cli.distributed_cmd import parse_strategies, parse_world_sizes
 from harness.errors import SptxError
 from harness.settings import available_cores
 
@@ -25,6 +25,20 @@ def test_world_sizes_parse_and_bad_ones_are_one_line_errors() -> None:
     for bad in ("0", "a", ""):
         with pytest.raises(SptxError):
             parse_world_sizes(bad)
+
+
+def test_strategies_parse_and_sharded_refuses_dense_adam_in_one_line(tmp_path, capsys) -> None:
+    assert parse_strategies("both") == ["dense", "rowsparse"]  # the replicated ones, as before sharded
+    assert parse_strategies("all") == ["dense", "rowsparse", "sharded"]
+    assert parse_strategies("sharded,dense,sharded") == ["sharded", "dense"]
+    with pytest.raises(SptxError, match="--strategy 'ring'"):
+        parse_strategies("ring")
+    graph = str(_graph(tmp_path / "g"))
+    assert main(["distributed", "--strategy", "sharded", "--optimizer", "adam-fused", "--dataset", graph]) == 2
+    err = capsys.readouterr().err
+    assert "dense Adam (adam-fused)" in err and err.count("\n") == 1 and "Traceback" not in err
+    assert main(["distributed", "--strategy", "dense", "--optimizer", "adagrad-rowwise", "--dataset", graph]) == 2
+    assert "use --strategy sharded" in capsys.readouterr().err
 
 
 def test_bad_input_is_one_line_no_traceback(tmp_path, capsys) -> None:

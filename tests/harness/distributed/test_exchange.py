@@ -6,7 +6,8 @@ import pytest
 import torch
 import torch.distributed as dist
 
-from harness.distributed.exchange import STRATEGIES, DenseAllReduce, RowSparseAllGather, get_strategy
+from harness.distributed.exchange import (STRATEGIES, DenseAllReduce, RowSharded, RowSparseAllGather, all_to_all_rows,
+                                          get_strategy)
 from harness.errors import SptxError
 
 
@@ -43,9 +44,24 @@ def test_costs_of_one_rank(one_rank_group) -> None:
     assert (sparse.sent_bytes, sparse.touched_rows) == (0, 3)
 
 
+def test_sharded_sums_the_replicated_tables_with_the_rows_any_rank_touched(one_rank_group) -> None:
+    grads, touched = _grads()
+    cost, union = RowSharded().sum_replicated(grads, touched)
+    assert union["entity"].tolist() == [1, 4] and union["relation"].tolist() == [0]
+    assert cost.payload_bytes == ((6 + 2) * 3 + 6 + 2) * 4  # the gradients and one float count per row, one buffer
+    assert (cost.sent_bytes, cost.touched_rows) == (0, 3)
+
+
+def test_all_to_all_rows_counts_only_the_blocks_for_other_ranks(one_rank_group) -> None:
+    rows = torch.arange(6.0).reshape(3, 2)
+    got, payload, sent = all_to_all_rows(rows, [3], [3])
+    assert torch.equal(got, rows) and (payload, sent) == (3 * 2 * 4, 0)
+
+
 def test_ring_formulas() -> None:
     assert DenseAllReduce.sent_bytes(4, 1000) == 1500 and DenseAllReduce.message_rounds(4) == 6
     assert RowSparseAllGather.sent_bytes(4, 1000) == 3000 and RowSparseAllGather.message_rounds(4) == 3
+    assert RowSharded.sent_bytes(4, 1000) == 750 and RowSharded.message_rounds(4) == 3
 
 
 def test_unknown_strategy_is_a_one_line_error() -> None:

@@ -33,6 +33,30 @@ def test_row_sparse_all_gather_by_hand() -> None:
     assert got.communicate_s == pytest.approx(3 * payload / 125e6 + 15 * 1e-5)
 
 
+def test_sharded_by_hand() -> None:
+    got = predict(MEASURED, GRAPH, "sharded", 4, NETWORK)
+    # 100 positives per rank, k = 1: <= 300 entity rows, 3/4 of them (225) owned elsewhere, each asked for by an
+    # int64 id, answered with a row (4 bytes) and its gradient sent back (4 bytes); 3 int64 counts; then the
+    # all-reduce of the 1 x 1 relation table and its 1 row count: 2 (p-1)/p x 8 bytes.
+    all_to_all = 3 * 8 + 225 * (8 + 4 + 4)
+    assert got.sent_bytes == pytest.approx(all_to_all + 1.5 * 8)  # 3636
+    # 4 all-to-alls of p-1 = 3 rounds, one all-reduce of 2(p-1) = 6
+    assert got.communicate_s == pytest.approx(3636 / 125e6 + 18 * 1e-5)
+    # a quarter of the batch; the update moves a quarter of the 999 rows the global batch touches
+    # (min(999, 3 x 400)) and the relation row, at the measured 0.008 s / 1000 values
+    assert got.compute_s == pytest.approx(0.1 * 100 / 400 + 0.008 * (999 / 4 + 1) / 1000)
+    assert got.parameter_bytes == pytest.approx((999 / 4 + 1) * 4)  # a quarter of the entity rows, every relation
+    assert predict(MEASURED, GRAPH, "dense", 4, NETWORK).parameter_bytes == 4000
+
+
+def test_the_big_graphs_are_predicted() -> None:
+    from harness.distributed.scaling import FREEBASE86M, GRAPHS, OGBL_WIKIKG2, WIKIDATA5M
+
+    assert {FREEBASE86M, OGBL_WIKIKG2, WIKIDATA5M} <= set(GRAPHS)
+    assert (WIKIDATA5M.n_entities, OGBL_WIKIKG2.n_entities, FREEBASE86M.n_entities) == (
+        4_594_485, 2_500_604, 86_054_151)
+
+
 def test_whole_table_work_grows_with_the_graph_and_rows_are_capped() -> None:
     bigger = GraphScale("twice", 1999, 1, 4000)
     assert predict(MEASURED, bigger, "dense", 4, NETWORK).compute_s == pytest.approx(0.025 + 0.016)
@@ -42,5 +66,5 @@ def test_whole_table_work_grows_with_the_graph_and_rows_are_capped() -> None:
 
 def test_the_grid_covers_every_graph_strategy_rank_count_and_bandwidth() -> None:
     grid = list(prediction_grid(MEASURED))
-    assert len(grid) == 2 * 2 * 3 * 3
+    assert len(grid) == 5 * 3 * 3 * 3  # graphs x strategies x rank counts x bandwidths
     assert {p.ranks for p in grid} == {8, 64, 512} and {p.bandwidth_gbit for p in grid} == {10, 100, 400}

@@ -1,4 +1,5 @@
-"""Data-parallel training is exact: 2 gloo ranks end with the parameters of 1 process on the whole batches."""
+"""Data-parallel training is exact: 2 gloo ranks end with the parameters of 1 process on the whole batches,
+replicated (dense, rowsparse) or with the entity rows sharded over the ranks (sharded)."""
 
 from __future__ import annotations
 
@@ -82,6 +83,37 @@ def test_two_ranks_end_with_the_parameters_of_one_process(tmp_path: Path, model:
         torch.testing.assert_close(two_ranks[name], value, rtol=1e-5, atol=1e-6, msg=name)
     initial = _reference_parameters(settings, str(graph), 0)
     assert not torch.allclose(initial["entity"], one_process["entity"])  # training did move the parameters
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("optimizer", ["adagrad-rowwise", "adam-lazy"])
+def test_two_ranks_sharded_end_with_the_parameters_of_one_process(tmp_path: Path, optimizer: str) -> None:
+    from harness.distributed.launch import launch
+
+    graph = _write_graph(tmp_path / "graph")
+    # TransH: a relation-side table with its own constraint (unit normals) beside the relation table
+    settings = RunSettings(model="transh", dataset=str(graph), dim=6, batch_size=10, num_negatives=2, steps=3,
+                           warmup=2, threads=1, seed=3, optimizer=optimizer)
+    saved = tmp_path / "params.pt"
+    result = launch(settings, DistributedSettings(world_size=2, strategy="sharded"), out=tmp_path / "r.jsonl",
+                    run_id="t", save_parameters=str(saved), time_limit_s=300)
+    record = result.record
+    assert record["status"] == "ok", record["message"]
+    d = record["distributed"]
+    assert d["parameters_identical"]  # the replicated relation-side tables
+    n_entities = len({e for h, _, t in TRIPLES for e in (h, t)})
+    assert [r["entity_rows_held"] for r in d["ranks"]] == [n_entities // 2, n_entities - n_entities // 2]
+    assert set(d["collectives"]) == {"counts", "ids", "rows", "row_gradients", "relations_all_reduce"}
+    assert d["sent_bytes_per_step"] > 0 and d["peak_rss_bytes_per_rank"] > d["held_bytes_per_rank"] > 0
+    assert len(record["samples"]["wall_ms"]["adam"]) == settings.steps
+    two_ranks = torch.load(saved)
+    one_process = _reference_parameters(settings, str(graph), settings.warmup + settings.steps)
+    assert list(two_ranks) == list(one_process)
+    for name, value in one_process.items():
+        torch.testing.assert_close(two_ranks[name], value, rtol=1e-5, atol=1e-6, msg=name)
+    initial = _reference_parameters(settings, str(graph), 0)
+    assert not torch.allclose(initial["entity"], one_process["entity"])  # training did move the parameters
+    assert not torch.allclose(initial["normal"], one_process["normal"])
 
 
 @pytest.mark.slow

@@ -7,7 +7,7 @@ import re
 import pytest
 
 from harness.records.schema import RecordType, by_record_type
-from harness.report.distributed import measured_step, prediction_table, scaling_table
+from harness.report.distributed import collective_table, measured_step, prediction_table, scaling_table
 from harness.report.writer import write_report
 from harness.settings import RunSettings
 
@@ -56,7 +56,7 @@ def test_measured_step_splits_per_triple_and_whole_table_work(records) -> None:
     step = measured_step(records[:1])
     assert step.per_triple_s == pytest.approx((99.0 - 2.0) / 1e3)
     assert step.whole_table_s == pytest.approx(2.0 / 1e3)
-    assert len(prediction_table(records)) == 36  # 2 graphs x 2 strategies x 3 rank counts x 3 bandwidths
+    assert len(prediction_table(records)) == 135  # 5 graphs x 3 strategies x 3 rank counts x 3 bandwidths
 
 
 def test_a_report_of_distributed_runs_only(tmp_path, records) -> None:
@@ -70,6 +70,26 @@ def test_a_report_of_distributed_runs_only(tmp_path, records) -> None:
     for text in ("## Distributed (data-parallel) runs", "### Scaling model on paper", "2(p-1)/p",
                  "rank 1 was killed by SIGKILL", "100M entities"):
         assert text in readme
+
+
+def test_sharded_runs_sit_beside_the_others_with_their_collectives(tmp_path, records) -> None:
+    sharded = []
+    for world_size in (1, 2):
+        record = distributed_record("sharded", world_size, 60.0, 5.0)
+        record["distributed"].update(peak_rss_bytes_per_rank=2**30 // world_size, held_bytes_per_rank=2**29,
+                                     collectives={"ids": {"sent_bytes": 2048.0, "payload_bytes": 4096.0, "ms": 0.5},
+                                                  "rows": {"sent_bytes": 8192.0, "payload_bytes": 16384.0, "ms": 1.5}})
+        sharded.append(record)
+    table = scaling_table([*records, *sharded]).set_index(["strategy", "world_size"])
+    assert table.loc[("sharded", 2), "peak_rss_bytes"] == 2**29
+    assert table.loc[("sharded", 2), "efficiency"] == pytest.approx(60.0 / (2 * 60.0))
+    assert list(collective_table(sharded)["collective"]) == ["ids", "rows", "ids", "rows"]
+    # the model scales a replicated run's whole-table Adam: a sharded-only setting gives no predictions
+    assert prediction_table(sharded).empty
+    out = tmp_path / "report"
+    write_report([*records, *sharded], out, title="dist", sources=["d.jsonl"])
+    readme = (out / "README.md").read_text()
+    assert "### Collectives per step" in readme and "| sharded |" in readme and (out / "collectives.csv").exists()
 
 
 def test_rounds_pool_into_one_row_with_the_range_of_their_medians() -> None:
