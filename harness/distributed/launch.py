@@ -34,6 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from harness.distributed.lineage import RUN_TOKEN_VARIABLE, die_with_parent, orphaned_from_run
 from harness.distributed.settings import DistributedSettings, resolve_backend, settings_argv
 from harness.errors import SptxError
 from harness.runner.process_env import worker_environment
@@ -43,8 +44,6 @@ __all__ = ["LaunchResult", "RUN_TOKEN_VARIABLE", "check_cores", "die_with_parent
            "orphaned_from_run", "run_processes", "stop_run", "torchrun_command"]
 
 MONITOR_INTERVAL_S = 0.1
-# The environment variable holding a run's token: torchrun and every rank inherit it, even once reparented.
-RUN_TOKEN_VARIABLE = "SPTX_DISTRIBUTED_RUN"
 STOP_WAIT_S = 10.0  # how long stop_run keeps killing and waiting before it reports survivors
 
 
@@ -61,29 +60,6 @@ def check_cores(world_size: int, threads: int, *, allow: bool = False) -> str | 
     if allow:
         return f"warning: {text}; oversubscribed ranks measure contention, not scaling"
     raise SptxError(f"{text}; use fewer processes (--nproc) or --threads, or --oversubscribe to run anyway")
-
-
-def die_with_parent() -> None:
-    """Ask the kernel to SIGKILL this process when its parent dies (Linux PR_SET_PDEATHSIG; elsewhere nothing)."""
-    try:
-        import ctypes
-
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    except (OSError, AttributeError):  # pragma: no cover - not Linux
-        pass
-
-
-def orphaned_from_run() -> bool:
-    """True in a process of an `sptx distributed` run (its environment holds the run's token) whose parent no
-    longer does: its torchrun died before die_with_parent() could take effect, so it must not go on."""
-    token = os.environ.get(RUN_TOKEN_VARIABLE)
-    if not token:
-        return False  # started by torchrun directly
-    try:
-        with open(f"/proc/{os.getppid()}/environ", "rb") as environ:
-            return f"{RUN_TOKEN_VARIABLE}={token}".encode() not in environ.read().split(b"\0")
-    except OSError:  # not ours to read (init, another user): not torchrun
-        return True
 
 
 def run_processes(token: str) -> list[Any]:

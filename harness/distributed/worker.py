@@ -276,7 +276,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"harness.distributed.worker: error: {missing} is not set; start the worker with torchrun",
               file=sys.stderr)
         return 2
-    from harness.distributed.launch import die_with_parent, orphaned_from_run
+    from harness.distributed.lineage import die_with_parent, orphaned_from_run
 
     die_with_parent()  # a rank never outlives its torchrun agent (which starts it in a session of its own)
     if orphaned_from_run():  # the agent died while this rank was starting
