@@ -256,7 +256,8 @@ def test_training_steps_equal_the_numba_backend(model, optimizer):
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(importlib.util.find_spec("triton") is None, reason="triton is not installed")
+@pytest.mark.skipif(importlib.util.find_spec("triton") is None or "older than" in (REASON or ""),
+                    reason=f"no usable triton here: {REASON}")
 def test_every_kernel_compiles_for_an_h100_without_one():
     """The interpreter checks the numbers, not that Triton's compiler takes the code: compile the launcher's
     specializations (the paper's GPU sizes, each model's default dissimilarity, both reductions) through to
@@ -301,11 +302,12 @@ def test_the_triton_backends_say_why_they_cannot_run_in_one_line(monkeypatch):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     monkeypatch.delenv("TRITON_INTERPRET", raising=False)
     reason = backend.triton_unavailable_reason()
-    if real("triton") is not None:
+    if real("triton") is not None and "older than" not in (reason or ""):
         assert reason is not None and "no CUDA device" in reason and "TRITON_INTERPRET=1" in reason
 
 
 def test_the_triton_backends_have_the_translation_models_and_every_loss():
+    pytest.importorskip("triton", reason="the gpu extra (triton) is not installed")
     for name in TRITON_BACKENDS:
         cls = BACKENDS[name]
         assert cls.row_gradients
