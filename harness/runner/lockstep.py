@@ -26,8 +26,8 @@ from harness.interrupts import Interrupted, interrupts_blocked, signal_name_of
 from harness.records.schema import Record
 from harness.records.store import ResultsStore
 from harness.runner.cell import Cell
-from harness.runner.isolation import WorkerProcess, run_cell_isolated, start_worker
-from harness.runner.run import RunSummary, new_run_id, progress_bar, split_done
+from harness.runner.isolation import WorkerProcess, start_worker
+from harness.runner.run import RunSummary, new_run_id, progress_bar, run_one, split_done
 from harness.settings import stable_key
 
 __all__ = ["INTERLEAVE_MODES", "lockstep_memory_refusal", "run_cells_lockstep"]
@@ -46,19 +46,6 @@ def lockstep_memory_refusal(cells: Sequence[Cell], available_bytes: int) -> str 
         return None
     return (f"{len(cells)} workers x their memory limits = {total / 2**30:.1f} GiB > "
             f"{available_bytes / 2**30:.1f} GiB available")
-
-
-def _run_one_by_one(cells: Sequence[Cell], store: ResultsStore, run_id: str, command_line: list[str] | None,
-                    keep: Callable[[Record], None]) -> None:
-    """The group's cells one process after another (as harness.runner.run.run_cells)."""
-    for cell in cells:
-        try:
-            record = run_cell_isolated(cell, run_id, command_line)
-        except Interrupted as stop:  # the cell in flight is recorded as killed before the run ends
-            if stop.record is not None:
-                store.append(stop.record)
-            raise
-        keep(record)
 
 
 def _drive_group(workers: list[WorkerProcess], rng: random.Random) -> None:
@@ -138,7 +125,8 @@ def run_cells_lockstep(cells: Sequence[Cell], store: ResultsStore, *, resume: bo
             if refusal is not None:
                 bar.console.print(f"not in lockstep, one process after another: {labels}: {refusal}")
                 bar.update(task, description=f"one by one: {labels} (round {group[0].round + 1})")
-                _run_one_by_one(group, store, run_id, command_line, keep)
+                for cell in group:  # as harness.runner.run.run_cells
+                    keep(run_one(cell, store, run_id, command_line))
                 continue
             bar.update(task, description=f"in lockstep: {labels} (round {group[0].round + 1})")
             _run_group(group, store, run_id, command_line, rng, keep)

@@ -14,7 +14,7 @@ from harness.records.store import ResultsStore
 from harness.runner.cell import Cell
 from harness.runner.isolation import run_cell_isolated
 
-__all__ = ["RunSummary", "new_run_id", "progress_bar", "run_cells", "split_done"]
+__all__ = ["RunSummary", "new_run_id", "progress_bar", "run_cells", "run_one", "split_done"]
 
 
 @dataclass(frozen=True)
@@ -46,6 +46,17 @@ def progress_bar(enabled: bool):
     return Progress(*columns, disable=not enabled, transient=False)
 
 
+def run_one(cell: Cell, store: ResultsStore, run_id: str, command_line: list[str] | None,
+            runner: Callable[[Cell, str, list[str] | None], Record] = run_cell_isolated) -> Record:
+    """One cell's record; when a stop interrupts it, the cell in flight is appended as killed before the stop goes on."""
+    try:
+        return runner(cell, run_id, command_line)
+    except Interrupted as stop:
+        if stop.record is not None:
+            store.append(stop.record)
+        raise
+
+
 def run_cells(cells: Sequence[Cell], store: ResultsStore, *, resume: bool = False, retry_failed: bool = False,
               run_id: str | None = None,
               command_line: list[str] | None = None, progress: bool = True,
@@ -64,12 +75,7 @@ def run_cells(cells: Sequence[Cell], store: ResultsStore, *, resume: bool = Fals
         task = bar.add_task("", total=len(todo))
         for cell in todo:
             bar.update(task, description=cell.label)
-            try:
-                record = runner(cell, run_id, command_line)
-            except Interrupted as stop:  # the cell in flight is recorded as killed before the run ends
-                if stop.record is not None:
-                    store.append(stop.record)
-                raise
+            record = run_one(cell, store, run_id, command_line, runner)
             store.append(record)
             written.append(record)
             bar.advance(task)

@@ -58,6 +58,19 @@ def _reference_parameters(settings: RunSettings, data_dir: str, steps: int) -> d
     return step.canonical_parameters()
 
 
+def _assert_two_ranks_trained_as_one_process(saved: Path, settings: RunSettings, graph: Path):
+    """The saved parameters of the 2-rank run equal one process's after the same global batches, and training moved
+    them; returns (two ranks', one process's, initial) parameters."""
+    two_ranks = torch.load(saved)
+    one_process = _reference_parameters(settings, str(graph), settings.warmup + settings.steps)
+    assert set(two_ranks) == set(one_process)
+    for name, value in one_process.items():
+        torch.testing.assert_close(two_ranks[name], value, rtol=1e-5, atol=1e-6, msg=name)
+    initial = _reference_parameters(settings, str(graph), 0)
+    assert not torch.allclose(initial["entity"], one_process["entity"])  # training did move the parameters
+    return two_ranks, one_process, initial
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("model,strategy", [("transe", "dense"), ("transe", "rowsparse"), ("transh", "rowsparse")])
 def test_two_ranks_end_with_the_parameters_of_one_process(tmp_path: Path, model: str, strategy: str) -> None:
@@ -76,13 +89,7 @@ def test_two_ranks_end_with_the_parameters_of_one_process(tmp_path: Path, model:
     assert record["settings"]["threads"] == 1  # per rank
     assert len(record["distributed"]["ranks"]) == 2
     assert record["distributed"]["sent_bytes_per_step"] > 0
-    two_ranks = torch.load(saved)
-    one_process = _reference_parameters(settings, str(graph), settings.warmup + settings.steps)
-    assert set(two_ranks) == set(one_process)
-    for name, value in one_process.items():
-        torch.testing.assert_close(two_ranks[name], value, rtol=1e-5, atol=1e-6, msg=name)
-    initial = _reference_parameters(settings, str(graph), 0)
-    assert not torch.allclose(initial["entity"], one_process["entity"])  # training did move the parameters
+    _assert_two_ranks_trained_as_one_process(saved, settings, graph)
 
 
 @pytest.mark.slow
@@ -106,13 +113,8 @@ def test_two_ranks_sharded_end_with_the_parameters_of_one_process(tmp_path: Path
     assert set(d["collectives"]) == {"counts", "ids", "rows", "row_gradients", "relations_all_reduce"}
     assert d["sent_bytes_per_step"] > 0 and d["peak_rss_bytes_per_rank"] > d["held_bytes_per_rank"] > 0
     assert len(record["samples"]["wall_ms"]["adam"]) == settings.steps
-    two_ranks = torch.load(saved)
-    one_process = _reference_parameters(settings, str(graph), settings.warmup + settings.steps)
+    two_ranks, one_process, initial = _assert_two_ranks_trained_as_one_process(saved, settings, graph)
     assert list(two_ranks) == list(one_process)
-    for name, value in one_process.items():
-        torch.testing.assert_close(two_ranks[name], value, rtol=1e-5, atol=1e-6, msg=name)
-    initial = _reference_parameters(settings, str(graph), 0)
-    assert not torch.allclose(initial["entity"], one_process["entity"])  # training did move the parameters
     assert not torch.allclose(initial["normal"], one_process["normal"])
 
 
