@@ -27,10 +27,10 @@ from __future__ import annotations
 import importlib.metadata
 import importlib.util
 import os
-import re
 from typing import Any
 
 import torch
+from packaging.version import Version
 
 from sparse_impl.backends.base import Backend, ModelView, PreparedBatch
 
@@ -39,17 +39,12 @@ __all__ = ["TritonBackend", "TritonSortedBackend", "triton_unavailable_reason"]
 MIN_TRITON = (3, 2)  # the `gpu` extra's floor: older interpreters reject the kernels' block sizes (tl.arange)
 
 
-def _version(text: str) -> tuple[int, ...]:
-    """'3.9.0' -> (3, 9, 0); a pre-release tail ('3.2.0rc1') is dropped."""
-    return tuple(int(re.match(r"\d+", part).group()) for part in text.split(".")[:3] if re.match(r"\d+", part))
-
-
 def triton_unavailable_reason() -> str | None:
     """None where the Triton kernels can run (triton installed, and a CUDA device or TRITON_INTERPRET=1), else why."""
     if importlib.util.find_spec("triton") is None:
         return "triton is not installed (pip install -c constraints.txt -e '.[gpu]')"
     installed = importlib.metadata.version("triton")
-    if _version(installed) < MIN_TRITON:
+    if Version(installed).release < MIN_TRITON:  # a pre-release ('3.2.0rc1') counts as its release
         return (f"triton {installed} is older than {'.'.join(map(str, MIN_TRITON))} "
                 "(pip install -c constraints.txt -e '.[gpu]')")
     if not torch.cuda.is_available() and os.environ.get("TRITON_INTERPRET") != "1":
