@@ -19,6 +19,7 @@ import numpy as np
 from numba import njit, prange
 
 from sparse_impl.backends.fused.dissimilarity import FASTMATH, dissimilarity_grad, dissimilarity_value
+from sparse_impl.backends.fused.prefetch import PREFETCH_AHEAD, prefetch_row_read, prefetch_row_write
 
 __all__ = [
     "gather_rows",
@@ -138,8 +139,11 @@ def gather_rows(ids: np.ndarray, table: np.ndarray) -> np.ndarray:
 @njit(parallel=True, fastmath=FASTMATH, cache=True)
 def gather_rows_into(ids: np.ndarray, table: np.ndarray, out: np.ndarray, inv: np.ndarray, normalized: bool) -> None:
     """out[u] = table[ids[u]] and inv[u] = 1 / max(|out[u]|, eps) (1 where not `normalized`), in one read of each
-    row."""
-    for u in prange(ids.shape[0]):
+    row. Rows PREFETCH_AHEAD ahead are prefetched: on a big table every row is a cache and TLB miss."""
+    n = ids.shape[0]
+    for u in prange(n):
+        if u + PREFETCH_AHEAD < n:
+            prefetch_row_read(table[ids[u + PREFETCH_AHEAD]])
         src, dst = table[ids[u]], out[u]
         acc = 0.0
         for k in range(src.shape[0]):
@@ -307,7 +311,8 @@ def translation_loss(heads, rels, tails, local_h, local_t, inv, ent, rel, torus,
     """TransE / TorusE margin loss sum(max(0, margin - s_pos + s_neg)) over every positive i and its
     negatives n_pos * j + i; the gradient of each row goes to g_ent[c] (heads +, tails -) and g_rel[c]. A row of
     g_ent[c] is written on its first touch and added to after (touched[c, u] says which were): the rows are
-    never zeroed, and nobody reads the rows a thread did not touch."""
+    never zeroed, and nobody reads the rows a thread did not touch. The rows of the positive PREFETCH_AHEAD
+    ahead and of its negatives are prefetched (prefetch_triples)."""
     n, dim, n_chunks = heads.shape[0], ent.shape[1], g_ent.shape[0]
     k = (n - n_pos) // n_pos
     partial = np.zeros(n_chunks)
@@ -318,7 +323,10 @@ def translation_loss(heads, rels, tails, local_h, local_t, inv, ent, rel, torus,
         gr[:] = 0.0
         xp, xn, g = np.empty(dim), np.empty(dim), np.empty(dim)
         loss = 0.0
-        for i in range(c * n_pos // n_chunks, (c + 1) * n_pos // n_chunks):
+        end = (c + 1) * n_pos // n_chunks
+        for i in range(c * n_pos // n_chunks, end):
+            if i + PREFETCH_AHEAD < end:
+                prefetch_triples(i + PREFETCH_AHEAD, n_pos, k, heads, tails, local_h, local_t, ent, ge)
             _translation_row(heads[i], rels[i], tails[i], inv[local_h[i]], inv[local_t[i]], ent, rel, torus, xp)
             sp = -dissimilarity_value(code, xp)
             active = 0
@@ -336,6 +344,18 @@ def translation_loss(heads, rels, tails, local_h, local_t, inv, ent, rel, torus,
                 _add_translation(g, local_h[i], local_t[i], rels[i], ge, tc, gr)
         partial[c] = loss
     return partial.sum()
+
+
+@njit(inline="always", cache=True)
+def prefetch_triples(i, n_pos, k, heads, tails, local_h, local_t, ent, ge) -> None:
+    """Prefetch the entity rows of positive i and of its k negatives (n_pos * j + i) for reading, and their
+    per-thread gradient rows for writing."""
+    for j in range(k + 1):
+        q = n_pos * j + i
+        prefetch_row_read(ent[heads[q]])
+        prefetch_row_read(ent[tails[q]])
+        prefetch_row_write(ge[local_h[q]])
+        prefetch_row_write(ge[local_t[q]])
 
 
 @njit(fastmath=FASTMATH, inline="always", cache=True)
@@ -384,7 +404,8 @@ def _add_transh(g, x0, w, p, lh, lt, r, dx0, ge, tc, gr, gw):
 @njit(parallel=True, fastmath=FASTMATH, cache=True)
 def transh_loss(heads, rels, tails, local_h, local_t, inv, ent, rel, normal, code, n_pos, margin, g_ent, g_rel,
                 g_w, touched):
-    """As translation_loss for TransH; g_w[c, r] receives d loss / d (unit normal) (Jacobian in reduce_rows)."""
+    """As translation_loss (rows prefetched too) for TransH; g_w[c, r] receives d loss / d (unit normal) (Jacobian
+    in reduce_rows)."""
     n, dim, n_chunks = heads.shape[0], ent.shape[1], g_ent.shape[0]
     k = (n - n_pos) // n_pos
     partial = np.zeros(n_chunks)
@@ -397,7 +418,10 @@ def transh_loss(heads, rels, tails, local_h, local_t, inv, ent, rel, normal, cod
         x0p, wp, xp = np.empty(dim), np.empty(dim), np.empty(dim)
         x0n, wn, xn, g, dx0 = np.empty(dim), np.empty(dim), np.empty(dim), np.empty(dim), np.empty(dim)
         loss = 0.0
-        for i in range(c * n_pos // n_chunks, (c + 1) * n_pos // n_chunks):
+        end = (c + 1) * n_pos // n_chunks
+        for i in range(c * n_pos // n_chunks, end):
+            if i + PREFETCH_AHEAD < end:
+                prefetch_triples(i + PREFETCH_AHEAD, n_pos, k, heads, tails, local_h, local_t, ent, ge)
             pp = _transh_row(heads[i], rels[i], tails[i], inv[local_h[i]], inv[local_t[i]], ent, rel, normal, x0p, wp,
                              xp)
             sp = -dissimilarity_value(code, xp)
@@ -435,8 +459,8 @@ def _add_transr(g, x0, m, lh, lt, r, dx0, ge, tc, gr, gm):
 @njit(parallel=True, fastmath=FASTMATH, cache=True)
 def transr_loss(heads, rels, tails, order, local_h, local_t, inv, ent, rel, proj, code, n_pos, margin,
                 g_ent, g_rel, g_proj, touched):
-    """As translation_loss for TransR; positives visited in `order` (grouped by relation; a positive's
-    negatives share its relation), g_proj[c, r] receives the outer products g x0^T."""
+    """As translation_loss (rows prefetched too) for TransR; positives visited in `order` (grouped by relation; a
+    positive's negatives share its relation), g_proj[c, r] receives the outer products g x0^T."""
     n, dim, rel_dim, n_chunks = heads.shape[0], ent.shape[1], rel.shape[1], g_ent.shape[0]
     k = (n - n_pos) // n_pos
     partial = np.zeros(n_chunks)
@@ -449,7 +473,10 @@ def transr_loss(heads, rels, tails, order, local_h, local_t, inv, ent, rel, proj
         x0p, x0n, dx0 = np.empty(dim), np.empty(dim), np.empty(dim)
         xp, xn, g = np.empty(rel_dim), np.empty(rel_dim), np.empty(rel_dim)
         loss = 0.0
-        for jj in range(c * n_pos // n_chunks, (c + 1) * n_pos // n_chunks):
+        end = (c + 1) * n_pos // n_chunks
+        for jj in range(c * n_pos // n_chunks, end):
+            if jj + PREFETCH_AHEAD < end:
+                prefetch_triples(order[jj + PREFETCH_AHEAD], n_pos, k, heads, tails, local_h, local_t, ent, ge)
             i = order[jj]
             _transr_row(heads[i], rels[i], tails[i], inv[local_h[i]], inv[local_t[i]], ent, rel, proj, x0p, xp)
             sp = -dissimilarity_value(code, xp)

@@ -19,6 +19,7 @@ from numba import njit, prange
 
 from sparse_impl.backends.fused.dissimilarity import FASTMATH
 from sparse_impl.backends.fused.kernels import normalisation_jacobian, sum_partials
+from sparse_impl.backends.fused.prefetch import PREFETCH_AHEAD, prefetch_row_write
 
 __all__ = ["CONSTRAINT_CODES", "adagrad_rowwise_partial", "adagrad_rowwise_rows", "lazy_adam_partial", "lazy_adam_rows"]
 
@@ -96,11 +97,15 @@ def _take_gradient(partial, touched, u, row, inverse_norm, normalized, scale, ac
 def adagrad_rowwise_partial(table, state, ids, rows, partial, touched, inv, normalized, scale, lr, eps, weight_decay,
                             constraint):
     """adagrad_rowwise_rows with the gradient of row ids[u] taken from partial[:, u] (_take_gradient) and the
-    row's value from rows[u]."""
+    row's value from rows[u]. The table row and state PREFETCH_AHEAD rows ahead are prefetched for writing."""
     dim, n = table.shape[1], ids.shape[0]
     for b in prange((n + ROW_BLOCK - 1) // ROW_BLOCK):
         g = np.empty(dim)
         for u in range(b * ROW_BLOCK, min(n, (b + 1) * ROW_BLOCK)):
+            if u + PREFETCH_AHEAD < n:
+                ahead = ids[u + PREFETCH_AHEAD]
+                prefetch_row_write(table[ahead])
+                prefetch_row_write(state[ahead:ahead + 1])
             row = rows[u]
             _take_gradient(partial, touched, u, row, inv[u], normalized, scale, g)
             square = 0.0
@@ -120,11 +125,16 @@ def adagrad_rowwise_partial(table, state, ids, rows, partial, touched, inv, norm
 def lazy_adam_partial(table, exp_avg, exp_avg_sq, ids, rows, partial, touched, inv, normalized, scale, step_size, beta1,
                       beta2, eps, weight_decay, constraint):
     """lazy_adam_rows with the gradient of row ids[u] taken from partial[:, u] (_take_gradient) and the row's
-    value from rows[u]."""
+    value from rows[u]. The table row and moments PREFETCH_AHEAD rows ahead are prefetched for writing."""
     dim, n = table.shape[1], ids.shape[0]
     for b in prange((n + ROW_BLOCK - 1) // ROW_BLOCK):
         g = np.empty(dim)
         for u in range(b * ROW_BLOCK, min(n, (b + 1) * ROW_BLOCK)):
+            if u + PREFETCH_AHEAD < n:
+                ahead = ids[u + PREFETCH_AHEAD]
+                prefetch_row_write(table[ahead])
+                prefetch_row_write(exp_avg[ahead])
+                prefetch_row_write(exp_avg_sq[ahead])
             row = rows[u]
             _take_gradient(partial, touched, u, row, inv[u], normalized, scale, g)
             r = ids[u]
