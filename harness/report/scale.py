@@ -141,8 +141,11 @@ def best_speedup_by_size(records: Iterable[dict[str, Any]], reference: str = "sp
 
 # Issue 19's load target: a 20M-triple graph loads in <= 60 s the first time (building the cache) and <= 5 s from
 # the cache, each within 3 GiB of peak RSS. Read from each record's loading-only fields (LOAD_FIELDS: seconds, MiB
-# and whether the graph came from the cache); records without them leave the target not measured.
+# and whether the graph came from the cache); records without them leave the target not measured. Graphs from
+# LOAD_TRIPLES to LOAD_TRIPLES_MAX training triples count (Wikidata5M has 20.6M): a graph several times bigger (the
+# 16M-entity run's 80M triples) is not the graph the target is stated for.
 LOAD_TRIPLES = 20_000_000
+LOAD_TRIPLES_MAX = 30_000_000
 LOAD_TARGETS_S = {False: 60.0, True: 5.0}  # cached -> seconds
 LOAD_TARGET_GIB = 3.0
 LOAD_FIELDS = ("load_s", "load_peak_rss_mb", "load_cached")
@@ -255,9 +258,10 @@ def _load_figures(record: dict[str, Any]) -> tuple[float, float, bool] | None:
 
 
 def _load_targets(ok: list[dict[str, Any]]) -> list[dict[str, str]]:
-    """The load target's two rows (first load, cached load) over the records of graphs of at least LOAD_TRIPLES
-    training triples: the worst process against the target, the median beside it; 'not measured' says why."""
-    big = [r for r in ok if int((r.get("graph") or {}).get("n_train") or 0) >= LOAD_TRIPLES]
+    """The load target's two rows (first load, cached load) over the records of graphs of LOAD_TRIPLES to
+    LOAD_TRIPLES_MAX training triples: the worst process against the target, the median beside it; 'not measured'
+    says why."""
+    big = [r for r in ok if LOAD_TRIPLES <= int((r.get("graph") or {}).get("n_train") or 0) <= LOAD_TRIPLES_MAX]
     rows = []
     for cached, seconds_target in LOAD_TARGETS_S.items():
         case = f"load a {LOAD_TRIPLES // 10**6}M-triple graph, {'cached' if cached else 'first (builds the cache)'}"
@@ -266,7 +270,8 @@ def _load_targets(ok: list[dict[str, Any]]) -> list[dict[str, str]]:
         figures = [f for f in known if f[2] == cached]
         if not big:
             largest = max((int((r.get("graph") or {}).get("n_train") or 0) for r in ok), default=0)
-            why = f"no ok record of a graph with >= {LOAD_TRIPLES:,} training triples (largest: {largest:,})"
+            why = (f"no ok record of a graph with {LOAD_TRIPLES:,} to {LOAD_TRIPLES_MAX:,} training triples "
+                   f"(largest: {largest:,})")
         elif not known:
             setup = max(float((r.get("graph") or {}).get("load_s") or 0) for r in big)
             why = (f"the {len(big)} records of a >= {LOAD_TRIPLES:,}-triple graph have no {' / '.join(LOAD_FIELDS)} "
