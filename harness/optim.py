@@ -36,11 +36,14 @@ def _rows(grad: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def _kernels() -> Any:
-    """The numba row kernels (sparse_impl.backends.fused.optimizers), or None where numba is not installed."""
+    """The numba row kernels (sparse_impl.backends.fused.optimizers), on torch's thread count, or None where numba is
+    not installed."""
     if importlib.util.find_spec("numba") is None:
         return None
     from sparse_impl.backends.fused import optimizers
+    from sparse_impl.backends.fused.threads import match_torch_threads
 
+    match_torch_threads()
     return optimizers
 
 

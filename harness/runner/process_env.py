@@ -15,7 +15,7 @@ from harness.errors import SptxError
 
 __all__ = ["THREAD_VARIABLES", "worker_environment"]
 
-THREAD_VARIABLES: tuple[str, ...] = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
+THREAD_VARIABLES: tuple[str, ...] = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMBA_NUM_THREADS")
 
 
 def worker_environment(base: Mapping[str, str], threads: int, allocator: str) -> dict[str, str]:

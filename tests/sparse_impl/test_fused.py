@@ -1,6 +1,10 @@
 """The fused backend against the segment backend (itself checked against dense arithmetic and the papers'
 formulas): scores, the margin loss and every gradient, on tiny hand-made graphs."""
 
+import os
+import subprocess
+import sys
+
 import pytest
 import torch
 
@@ -163,3 +167,22 @@ def test_distinct_sorted_ids_are_numpys_unique_and_leave_the_bitmap_clear():
             np.testing.assert_array_equal(ids[local_heads], heads)
             np.testing.assert_array_equal(ids[local_tails], tails)
             assert not words.any()
+
+
+_THREADS_SCRIPT = """
+import numpy as np, torch
+torch.set_num_threads(1)
+from sparse_impl.backends.fused import _threads, kernels
+_threads()  # launches numba's pool (every core: NUMBA_NUM_THREADS is unset)
+kernels.gather_rows(np.arange(4), np.ones((8, 3), np.float32))
+print(torch.get_num_threads(), _threads())
+"""
+
+
+@pytest.mark.skipif((os.cpu_count() or 1) < 2, reason="needs 2 cores: with one, numba's pool is torch's size anyway")
+def test_launching_numbas_pool_leaves_torch_and_numba_on_torchs_thread_count() -> None:
+    # numba's OpenMP layer sets OpenMP's count to its pool size when the pool starts; torch shares that count.
+    env = {k: v for k, v in os.environ.items() if k != "NUMBA_NUM_THREADS"}
+    done = subprocess.run([sys.executable, "-c", _THREADS_SCRIPT], capture_output=True, text=True, env=env, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["1", "1"]  # torch's threads, numba's threads

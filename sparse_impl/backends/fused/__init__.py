@@ -20,11 +20,10 @@ __all__ = ["FusedBackend"]
 
 
 def _threads() -> int:
-    """numba's thread count, set to torch's (the harness fixes that one per run)."""
-    import numba
+    """numba's thread count, set to torch's (the harness fixes that one per run; threads.match_torch_threads)."""
+    from sparse_impl.backends.fused.threads import match_torch_threads
 
-    numba.set_num_threads(min(torch.get_num_threads(), numba.config.NUMBA_NUM_THREADS))
-    return numba.get_num_threads()
+    return match_torch_threads()
 
 
 def _arrays(tables: tuple[torch.Tensor, ...]) -> tuple[np.ndarray, ...]:
