@@ -20,15 +20,11 @@ PHASES = ("distinct", "gather", "loss", "optimizer")
 DIM, BATCH, L2SQ = 128, 32768, 2
 
 
-def _count(text: str) -> int:
-    scale = {"k": 10**3, "M": 10**6}.get(text[-1], 1)
-    return int(float(text.rstrip("kM")) * scale)
-
-
 def main() -> None:
     import numba
 
-    from harness.data.synthetic import generate_synthetic
+    from harness.data.synthetic import generate_synthetic, parse_count
+    from harness.errors import SptxError
     from sparse_impl.backends.fused import kernels, optimizers
     from sparse_impl.backends.fused.workspace import RowWorkspace
 
@@ -38,7 +34,10 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
     numba.set_num_threads(args.threads)
-    n_entities = _count(args.entities)
+    try:
+        n_entities = parse_count("entities", args.entities, "--entities")
+    except SptxError as error:
+        parser.error(str(error))
     graph = generate_synthetic(f"synthetic:entities={n_entities},relations=1000,triples={5 * n_entities}")
     train = graph.train.numpy()
     rng = np.random.default_rng(1)

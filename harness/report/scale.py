@@ -32,6 +32,10 @@ def _entities(record: dict[str, Any]) -> int:
     return int((record.get("graph") or {}).get("n_entities") or 0)
 
 
+def _train_triples(record: dict[str, Any]) -> int:
+    return int((record.get("graph") or {}).get("n_train") or 0)
+
+
 def _round_key(record: dict[str, Any]) -> tuple[str, int]:
     return str(record.get("code_version", "")), int(record.get("round", 0))
 
@@ -261,7 +265,7 @@ def _load_targets(ok: list[dict[str, Any]]) -> list[dict[str, str]]:
     """The load target's two rows (first load, cached load) over the records of graphs of LOAD_TRIPLES to
     LOAD_TRIPLES_MAX training triples: the worst process against the target, the median beside it; 'not measured'
     says why."""
-    big = [r for r in ok if LOAD_TRIPLES <= int((r.get("graph") or {}).get("n_train") or 0) <= LOAD_TRIPLES_MAX]
+    big = [r for r in ok if LOAD_TRIPLES <= _train_triples(r) <= LOAD_TRIPLES_MAX]
     rows = []
     for cached, seconds_target in LOAD_TARGETS_S.items():
         case = f"load a {LOAD_TRIPLES // 10**6}M-triple graph, {'cached' if cached else 'first (builds the cache)'}"
@@ -269,12 +273,12 @@ def _load_targets(ok: list[dict[str, Any]]) -> list[dict[str, str]]:
         known = [f for f in map(_load_figures, big) if f is not None]
         figures = [f for f in known if f[2] == cached]
         if not big:
-            largest = max((int((r.get("graph") or {}).get("n_train") or 0) for r in ok), default=0)
+            largest = max((_train_triples(r) for r in ok), default=0)
             why = (f"no ok record of a graph with {LOAD_TRIPLES:,} to {LOAD_TRIPLES_MAX:,} training triples "
                    f"(largest: {largest:,})")
         elif not known:
             setup = max(float((r.get("graph") or {}).get("load_s") or 0) for r in big)
-            why = (f"the {len(big)} records of a >= {LOAD_TRIPLES:,}-triple graph have no {' / '.join(LOAD_FIELDS)} "
+            why = (f"the {len(big)} records of a {LOAD_TRIPLES:,}-{LOAD_TRIPLES_MAX:,}-triple graph have no {' / '.join(LOAD_FIELDS)} "
                    f"(their graph.load_s, which also covers the workload's setup, is {setup:.1f} s at worst)")
         elif not figures:
             why = f"no {'cached' if cached else 'uncached'} load among the {len(known)} records with the load fields"

@@ -172,10 +172,11 @@ def test_distinct_sorted_ids_are_numpys_unique_and_leave_the_bitmap_clear():
 _THREADS_SCRIPT = """
 import numpy as np, torch
 torch.set_num_threads(1)
-from sparse_impl.backends.fused import _threads, kernels
-_threads()  # launches numba's pool (every core: NUMBA_NUM_THREADS is unset)
+from sparse_impl.backends.fused import kernels
+from sparse_impl.backends.fused.threads import match_torch_threads
+match_torch_threads()  # launches numba's pool (every core: NUMBA_NUM_THREADS is unset)
 kernels.gather_rows(np.arange(4), np.ones((8, 3), np.float32))
-print(torch.get_num_threads(), _threads())
+print(torch.get_num_threads(), match_torch_threads())
 """
 
 

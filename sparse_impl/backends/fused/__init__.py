@@ -14,16 +14,10 @@ import torch
 
 from sparse_impl.backends.base import Backend, ModelView, PreparedBatch
 from sparse_impl.backends.fused.losses import LossCode
+from sparse_impl.backends.fused.threads import match_torch_threads
 from sparse_impl.loss import get_loss
 
 __all__ = ["FusedBackend"]
-
-
-def _threads() -> int:
-    """numba's thread count, set to torch's (the harness fixes that one per run; threads.match_torch_threads)."""
-    from sparse_impl.backends.fused.threads import match_torch_threads
-
-    return match_torch_threads()
 
 
 def _arrays(tables: tuple[torch.Tensor, ...]) -> tuple[np.ndarray, ...]:
@@ -36,7 +30,7 @@ class _FusedScores(torch.autograd.Function):
     @staticmethod
     def forward(ctx, fused: Any, batch: Any, code: int, *tables: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
         scores = np.empty(batch.heads.shape[0], tables[0].detach().numpy().dtype)
-        fused.score(batch, _arrays(tables), code, _threads(), scores)
+        fused.score(batch, _arrays(tables), code, match_torch_threads(), scores)
         return torch.from_numpy(scores)
 
     @staticmethod
@@ -62,7 +56,7 @@ class _FusedLoss(torch.autograd.Function):
         row_mode = batch.slot is None
         relation_grads = tuple(torch.empty_like(t) for t in relation_side)
         g_entity = None if row_mode else torch.empty_like(entity)
-        value = fused.loss(batch, _arrays(tables), code, margin, _threads(),
+        value = fused.loss(batch, _arrays(tables), code, margin, match_torch_threads(),
                            (None if g_entity is None else g_entity.numpy(), *(g.numpy() for g in relation_grads)))
         if row_mode:
             relations = np.flatnonzero(np.bincount(batch.relations, minlength=relation_side[0].shape[0]))

@@ -35,33 +35,31 @@ def _prefetch_codegen(write: int):
     return codegen
 
 
-@intrinsic
-def _prefetch_read(typingctx, array, index):
-    """Prefetch, for reading, the cache line holding array[index] of a C-contiguous 1-D array."""
-    if isinstance(array, types.Array) and array.ndim == 1 and isinstance(index, types.Integer):
-        return types.void(array, index), _prefetch_codegen(0)
-    return None
+def _prefetch_line(write: int):
+    """An intrinsic prefetching, for reading (write=0) or writing (1), the cache line holding array[index] of a
+    C-contiguous 1-D array."""
+
+    def typer(typingctx, array, index):
+        if isinstance(array, types.Array) and array.ndim == 1 and isinstance(index, types.Integer):
+            return types.void(array, index), _prefetch_codegen(write)
+        return None
+
+    typer.__name__ = typer.__qualname__ = "_prefetch_write" if write else "_prefetch_read"  # names its LLVM function
+    return intrinsic(typer)
 
 
-@intrinsic
-def _prefetch_write(typingctx, array, index):
-    """Prefetch, for writing, the cache line holding array[index] of a C-contiguous 1-D array."""
-    if isinstance(array, types.Array) and array.ndim == 1 and isinstance(index, types.Integer):
-        return types.void(array, index), _prefetch_codegen(1)
-    return None
+_prefetch_read, _prefetch_write = _prefetch_line(0), _prefetch_line(1)
 
 
 @register_jitable(inline="always")
 def prefetch_row_read(row):
     """Prefetch every cache line of `row` (a C-contiguous 1-D view, e.g. table[r]) for reading."""
-    step = max(1, _LINE_BYTES // row.itemsize)
-    for k in range(0, row.shape[0], step):
+    for k in range(0, row.shape[0], max(1, _LINE_BYTES // row.itemsize)):
         _prefetch_read(row, k)
 
 
 @register_jitable(inline="always")
 def prefetch_row_write(row):
     """Prefetch every cache line of `row` (a C-contiguous 1-D view) for writing."""
-    step = max(1, _LINE_BYTES // row.itemsize)
-    for k in range(0, row.shape[0], step):
+    for k in range(0, row.shape[0], max(1, _LINE_BYTES // row.itemsize)):
         _prefetch_write(row, k)
